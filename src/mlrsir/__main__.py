@@ -1,0 +1,5 @@
+import sys
+
+from mlrsir.cli.main import main
+
+sys.exit(main())

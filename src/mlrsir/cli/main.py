@@ -1,0 +1,71 @@
+"""Entry point of the ``mlrsir`` command.
+
+Each subcommand lives in its own module of this package, which exposes
+``register(subparsers)``; the module adds its parser(s) and sets ``func`` to a
+callable ``func(args) -> int`` (the exit status). Heavy imports (torch, faiss,
+fastapi) happen inside ``func`` so that ``mlrsir --help`` stays fast.
+
+Tests call :func:`main` in-process with an argv list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from mlrsir import __version__
+from mlrsir.errors import MlrsirError
+
+# subcommand modules, in the order they appear in --help
+SUBCOMMAND_MODULES = [
+    "data_cmd",        # mlrsir data check
+    "evaluate_codes",  # mlrsir evaluate-codes
+    "floors",          # mlrsir floors (random-code / random-ranking baselines)
+    "train",           # mlrsir train
+    "encode",          # mlrsir encode
+    "evaluate",        # mlrsir evaluate
+    "benchmark",       # mlrsir benchmark
+    "index_cmd",       # mlrsir index build|add|remove|info
+    "search",          # mlrsir search
+    "serve",           # mlrsir serve
+    "bench",           # mlrsir bench search
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlrsir",
+        description="Multi-label remote-sensing image retrieval by deep hashing (MLRSIR-NET).",
+    )
+    parser.add_argument("--version", action="version", version=f"mlrsir {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"mlrsir.cli.{name}")
+        except ModuleNotFoundError as exc:  # a subcommand not built yet
+            if exc.name == f"mlrsir.cli.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except MlrsirError as exc:
+        print(f"mlrsir: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mlrsir: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
