@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES = [
     "encode",          # mlrsir encode
     "evaluate",        # mlrsir evaluate
     "benchmark",       # mlrsir benchmark
+    "tune",            # mlrsir tune (validation split)
     "index_cmd",       # mlrsir index build|add|remove|info
     "search",          # mlrsir search
     "serve",           # mlrsir serve

@@ -21,9 +21,13 @@ def hamming_distance_packed(query_packed: np.ndarray, db_packed: np.ndarray, chu
     if q.ndim != 2 or d.ndim != 2 or q.shape[1] != d.shape[1]:
         raise ValueError(f"packed code shapes differ: queries {q.shape}, database {d.shape}")
     out = np.empty((q.shape[0], d.shape[0]), dtype=np.int32)
+    count = getattr(np, "bitwise_count", None)  # numpy >= 2.0: hardware popcount
     for start in range(0, q.shape[0], chunk):
         x = np.bitwise_xor(q[start : start + chunk, None, :], d[None, :, :])
-        out[start : start + chunk] = _POPCOUNT8[x].sum(axis=2, dtype=np.int32)
+        if count is not None:
+            out[start : start + chunk] = count(x).sum(axis=2, dtype=np.int32)
+        else:
+            out[start : start + chunk] = _POPCOUNT8[x].sum(axis=2, dtype=np.int32)
     return out
 
 

@@ -1,0 +1,45 @@
+# mlrsir: the two commands of the README are `make demo` (main job) and `make test` (tests).
+# Each creates the virtual environment it needs on first use.
+
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+MLRSIR    := $(VENV)/bin/mlrsir
+UCM_ROOT  ?= ../shared/data/ucm-multilabel
+BITS      ?= 32
+RUN       ?= runs/demo-$(BITS)b
+
+.PHONY: install demo test test-fast browser-deps benchmark clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Main job: check the data, show the floors, train MLRSIR-NET on UCM, encode, evaluate.
+demo: install
+	$(MLRSIR) data check --dataset ucm --root $(UCM_ROOT)
+	$(MLRSIR) floors --dataset ucm --root $(UCM_ROOT) --bits 12 24 32 48
+	$(MLRSIR) train --dataset ucm --root $(UCM_ROOT) --bits $(BITS) --out $(RUN)
+	$(MLRSIR) encode --run $(RUN)
+	$(MLRSIR) evaluate --run $(RUN)
+
+# Debian's Chromium for the browser test (skipped with a reason when it cannot be installed).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "chromium not installed: the browser test will be skipped"; }
+
+test: install browser-deps
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not browser and not realdata"
+
+benchmark: install
+	$(MLRSIR) benchmark --dataset ucm --root $(UCM_ROOT) --methods mlrsir dch dhn dtq dqn \
+	  --bits 12 24 32 36 48 --seeds 3 --out reports/ucm
+
+clean:
+	rm -rf runs .pytest_cache

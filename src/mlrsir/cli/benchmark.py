@@ -1,0 +1,127 @@
+"""``mlrsir benchmark``: the comparison grid (methods x bit lengths x seeds) and its report.
+
+Trains what is missing under ``OUT/runs/`` (finished runs are reused, interrupted ones
+resume), evaluates every run with the same protocol and metrics, and writes
+``results.json``, ``results.csv``, ``report.md`` and figures into ``OUT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+ABLATIONS = {
+    # variant name: (preset, overrides) applied to MLRSIR-NET
+    "full (default preset)": ("default", {}),
+    "without CBAM": ("default", {"use_cbam": False}),
+    "single-level (last stage)": ("default", {"multi_level": False}),
+    "without quantization term": ("default", {"method_params": {"quant_weight": 0.0}}),
+    "paper preset (fine-tune, SGD 1e-5, 200 it)": ("paper", {}),
+}
+
+
+def register(sub) -> None:
+    from mlrsir.cli.train import add_config_arguments
+
+    p = sub.add_parser("benchmark", help="train/evaluate a grid of methods x bits x seeds and write the report")
+    add_config_arguments(p)
+    p.add_argument("--methods", nargs="+", default=["mlrsir"], help="mlrsir dch dhn dtq dqn")
+    p.add_argument("--bits", nargs="+", type=int, default=[12, 24, 32, 48])
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
+    p.add_argument("--seeds-for", action="append", default=[], metavar="BITS=N",
+                   help="fewer/more seeds at one bit length, e.g. --seeds-for 36=1")
+    p.add_argument("--ablations", action="store_true", help="also run the MLRSIR-NET ablation table")
+    p.add_argument("--ablation-bits", nargs="+", type=int, default=[32])
+    p.add_argument("--ablation-seeds", type=int, default=None, help="seeds of each ablation (default --seeds)")
+    p.add_argument("--no-floors", action="store_true", help="skip the random floors")
+    p.add_argument("--out", required=True, help="report folder (runs go under OUT/runs/)")
+    p.set_defaults(func=run)
+
+
+def _seed_counts(args) -> dict[int, int]:
+    from mlrsir.errors import ConfigError
+
+    counts = {b: args.seeds for b in args.bits}
+    for item in args.seeds_for:
+        try:
+            bits, n = (int(x) for x in item.split("="))
+        except ValueError as exc:
+            raise ConfigError(f"--seeds-for {item!r}: expected BITS=N") from exc
+        counts[bits] = n
+    return counts
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    from mlrsir.cli.train import config_overrides
+    from mlrsir.metrics.floors import random_codes_floor, random_ranking_floor
+    from mlrsir.report.writer import write_report
+    from mlrsir.training.grid import GridRunner, RunSpec
+    from mlrsir.training.run_dir import git_revision
+    from mlrsir.training.trainer import dataset_note, protocol_indices
+
+    base = config_overrides(args)
+    if base["dataset"] is None:
+        base["dataset"] = "ucm"
+    out = Path(args.out)
+    runner = GridRunner(out, base, progress=not args.quiet)
+    counts = _seed_counts(args)
+    specs = [
+        RunSpec(name=f"{m}-{b}b-s{s}", overrides={"method": m, "bits": b, "seed": s}, preset=args.preset)
+        for m in args.methods for b in args.bits for s in range(counts[b])
+    ]
+    ablation_specs = []
+    if args.ablations:
+        n_seeds = args.ablation_seeds if args.ablation_seeds is not None else args.seeds
+        for variant, (preset, overrides) in ABLATIONS.items():
+            slug = "".join(c if c.isalnum() else "-" for c in variant.split(" (")[0]).strip("-")
+            for b in args.ablation_bits:
+                for s in range(n_seeds):
+                    ablation_specs.append(RunSpec(
+                        name=f"ablation-{slug}-{b}b-s{s}", preset=preset,
+                        overrides={"method": "mlrsir", "bits": b, "seed": s, **overrides},
+                        tags={"variant": variant},
+                    ))
+    total = len(specs) + len(ablation_specs)
+    print(f"benchmark: {len(specs)} runs + {len(ablation_specs)} ablation runs -> {out}")
+    start = time.perf_counter()
+    rows = runner.run_all(specs)
+    ablations = [runner.run(spec, position=f"[ablation {i}/{len(ablation_specs)}]")
+                 for i, spec in enumerate(ablation_specs, 1)]
+
+    floors = None
+    first_config = runner.config_for(specs[0]) if specs else None
+    if not args.no_floors and first_config is not None:
+        data = next(iter(runner._data.values()))
+        _, q, db = protocol_indices(data.split, first_config.eval_split)
+        ql, dl = data.labels[q], data.labels[db]
+        seeds = range(max(args.seeds, 1))
+        rr = [random_ranking_floor(ql, dl, seed=s)["map"] for s in seeds]
+        floors = {"random_ranking": {"mean": float(np.mean(rr)), "std": float(np.std(rr, ddof=1)) if len(rr) > 1 else 0.0,
+                                     "n": len(rr)},
+                  "random_codes": {}}
+        for b in args.bits:
+            vals = [random_codes_floor(ql, dl, bits=b, seed=s)["map"] for s in seeds]
+            floors["random_codes"][str(b)] = {"mean": float(np.mean(vals)),
+                                              "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
+                                              "n": len(vals)}
+    settings = {
+        "preset": args.preset,
+        "iterations": first_config.iterations if first_config else None,
+        "batch_size": first_config.batch_size if first_config else None,
+        "finetune": first_config.finetune if first_config else None,
+        "backbone": first_config.backbone if first_config else None,
+        "image_size": first_config.image_size if first_config else None,
+        "seeds": counts,
+        "git_revision": git_revision()["revision"],
+        "wall_seconds": round(time.perf_counter() - start, 1),
+        "command": "mlrsir " + " ".join(sys.argv[1:]),
+    }
+    paths = write_report(rows, out, floors=floors, ablations=ablations or None,
+                         dataset_note=dataset_note(base["dataset"]), settings=settings)
+    print(f"wrote {', '.join(str(p) for p in paths.values())} ({total} runs, {time.perf_counter() - start:.0f} s)")
+    return 0

@@ -1,0 +1,56 @@
+"""``mlrsir encode``: codes of every image of the run's dataset, written to ``RUN_DIR/codes.npz``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    p = sub.add_parser("encode", help="encode every image of the run's dataset into RUN_DIR/codes.npz")
+    p.add_argument("--run", required=True, help="a finished run directory")
+    p.add_argument("--root", default=None, help="dataset folder (default: the one the run was trained on)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+    import torch
+
+    from mlrsir.data.cache import load_image_array
+    from mlrsir.data.registry import load_dataset
+    from mlrsir.data.splits import load_split
+    from mlrsir.training.encoder import load_encoder
+    from mlrsir.training.run_dir import RunPaths
+    from mlrsir.training.trainer import protocol_indices
+
+    paths = RunPaths(args.run)
+    encoder = load_encoder(paths.root)
+    cfg = encoder.config
+    root = args.root or cfg.root
+    dataset = load_dataset(cfg.dataset, root)
+    split = load_split(paths.split, dataset)
+    _, query_idx, db_idx = protocol_indices(split, cfg.eval_split)
+    images = load_image_array(dataset, cfg.image_size, progress=not args.quiet)
+
+    codes, outputs = [], []
+    start = time.perf_counter()
+    for i in range(0, len(images), args.batch_size):
+        c, o = encoder.encode_uint8(torch.from_numpy(images[i : i + args.batch_size]))
+        codes.append(c)
+        outputs.append(o)
+    seconds = time.perf_counter() - start
+    key = "codes" if encoder.retrieval == "hamming" else "assignments"
+    np.savez_compressed(
+        paths.codes, **{key: np.concatenate(codes)}, outputs=np.concatenate(outputs),
+        labels=np.asarray(dataset.labels, dtype=np.uint8), classes=np.array(dataset.classes),
+        paths=np.array([str(p) for p in dataset.paths]), query_idx=query_idx, db_idx=db_idx,
+        bits=np.int64(cfg.bits),
+    )
+    rate = len(images) / max(seconds, 1e-9)
+    print(f"encoded {len(images)} images in {seconds:.1f} s ({rate:.0f} images/s, model forward at "
+          f"{cfg.image_size}x{cfg.image_size}, {torch.get_num_threads()} threads) -> {paths.codes}")
+    return 0

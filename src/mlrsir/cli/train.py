@@ -1,0 +1,93 @@
+"""``mlrsir train``: train MLRSIR-NET (or a baseline) and evaluate it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``train`` and ``benchmark`` (``None`` = keep the preset's value)."""
+    p.add_argument("--dataset", default=None, help="ucm (default), dlrsd or whdld")
+    p.add_argument("--root", default=None, help="dataset folder (e.g. ../shared/data/ucm-multilabel)")
+    p.add_argument("--preset", default="default", help="default (validation-chosen) or paper (the paper's exact setup)")
+    p.add_argument("--method", default=None, help="mlrsir (default), dhn, dch, dqn, dtq")
+    p.add_argument("--backbone", default=None, help="efficientnet_lite0 (default, offline), resnet50, vgg16")
+    p.add_argument("--weights", default=None, choices=["imagenet", "none"], help="backbone initialisation")
+    p.add_argument("--finetune", default=None, choices=["none", "all"],
+                   help="none: frozen backbone on cached features (fast); all: fine-tune the whole network")
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--iterations", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--backbone-lr", type=float, default=None)
+    p.add_argument("--optimizer", default=None, choices=["adam", "sgd"])
+    p.add_argument("--weight-decay", type=float, default=None)
+    p.add_argument("--no-cbam", action="store_true", help="ablation: no CBAM attention")
+    p.add_argument("--single-level", action="store_true", help="ablation: deepest stage only")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--pool-size", type=int, default=None)
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="method hyperparameter, e.g. --param pairwise=likelihood --param quant_weight=0.1")
+    p.add_argument("--split-seed", type=int, default=None)
+    p.add_argument("--eval-split", default=None, choices=["test", "val"],
+                   help="test: the paper's protocol; val: train on train only, query the validation part")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def parse_params(items: list[str]) -> dict:
+    from mlrsir.errors import ConfigError
+
+    params = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--param {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def config_overrides(args: argparse.Namespace) -> dict:
+    return {
+        "dataset": args.dataset, "root": args.root, "method": args.method, "backbone": args.backbone,
+        "weights": args.weights, "finetune": args.finetune, "image_size": args.image_size,
+        "iterations": args.iterations, "batch_size": args.batch_size, "lr": args.lr,
+        "backbone_lr": args.backbone_lr, "optimizer": args.optimizer, "weight_decay": args.weight_decay,
+        "use_cbam": False if args.no_cbam else None, "multi_level": False if args.single_level else None,
+        "augment": False if args.no_augment else None, "pool_size": args.pool_size,
+        "method_params": parse_params(args.param) or None, "split_seed": args.split_seed,
+        "eval_split": args.eval_split, "device": args.device,
+    }
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a model and evaluate it (queries = test split, database = training split)")
+    add_config_arguments(p)
+    p.add_argument("--bits", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="run directory (created; an unfinished run there is resumed)")
+    p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlrsir.cli.tables import print_metrics, scalar_metrics
+    from mlrsir.training.config import resolve_config
+    from mlrsir.training.trainer import train
+
+    overrides = config_overrides(args)
+    overrides.update(bits=args.bits, seed=args.seed)
+    if overrides["dataset"] is None:
+        overrides["dataset"] = "ucm"
+    config = resolve_config(args.preset, **overrides)
+    metrics = train(config, args.out, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(scalar_metrics(metrics)))
+    else:
+        print_metrics(metrics, title=f"{config.method} {config.bits} bits, {config.dataset} ({config.eval_split} queries)")
+        print(f"run directory: {args.out}")
+    return 0

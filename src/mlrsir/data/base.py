@@ -1,0 +1,142 @@
+"""The common dataset object and helpers for finding image files.
+
+A :class:`MultiLabelDataset` is a plain list of images with image-level labels:
+
+* ``name``: ``"ucm"`` / ``"dlrsd"`` / ``"whdld"``
+* ``root``: the dataset folder (``Path``)
+* ``classes``: ``list[str]`` of C normalised class names
+* ``paths``: ``list[Path]`` of N image files, sorted by relative path
+* ``labels``: ``np.ndarray (N, C) uint8`` in {0, 1}
+* ``scenes``: ``list[str]`` (UCM scene folder per image) or ``None``
+* ``transform``: callable applied to the PIL RGB image in ``__getitem__`` (or None)
+* ``inconsistencies``: ``dict[str, list[str]]`` of what was dropped while matching
+  images to labels (e.g. ``"rows_without_image"``); empty when everything matched.
+
+``dataset[i]`` -> ``{"image": transform(PIL RGB) or PIL RGB, "labels": torch.float32
+(C,), "index": i, "path": str}``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from mlrsir.data.images import IMAGE_SUFFIXES, read_rgb
+from mlrsir.errors import DataError
+
+
+class MultiLabelDataset:
+    """N images, C classes, binary image-level labels (see module docstring)."""
+
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        classes: list[str],
+        paths: list[Path],
+        labels: np.ndarray,
+        scenes: list[str] | None = None,
+        transform: Callable | None = None,
+        inconsistencies: dict[str, list[str]] | None = None,
+    ):
+        labels = np.asarray(labels, dtype=np.uint8)
+        if labels.shape != (len(paths), len(classes)):
+            raise ValueError(f"labels shape {labels.shape} != ({len(paths)}, {len(classes)})")
+        if scenes is not None and len(scenes) != len(paths):
+            raise ValueError("scenes must have one entry per image")
+        self.name = name
+        self.root = Path(root)
+        self.classes = list(classes)
+        self.paths = [Path(p) for p in paths]
+        self.labels = labels
+        self.scenes = list(scenes) if scenes is not None else None
+        self.transform = transform
+        self.inconsistencies = dict(inconsistencies or {})
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict:
+        import torch
+
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} images")
+        image = read_rgb(self.paths[index])
+        if self.transform is not None:
+            image = self.transform(image)
+        return {
+            "image": image,
+            "labels": torch.from_numpy(self.labels[index].astype(np.float32)),
+            "index": index,
+            "path": str(self.paths[index]),
+        }
+
+    @property
+    def relative_paths(self) -> list[str]:
+        """Image paths relative to ``root`` as POSIX strings (stable across copies)."""
+        out = []
+        for path in self.paths:
+            try:
+                out.append(path.relative_to(self.root).as_posix())
+            except ValueError:
+                out.append(path.as_posix())
+        return out
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(root={str(self.root)!r}, images={len(self)}, classes={len(self.classes)})"
+
+
+def index_files(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> dict[str, Path]:
+    """Map file stem -> path for all files below ``folder`` with one of ``suffixes``.
+
+    Raises DataError when two files share a stem (e.g. ``x.jpg`` and ``x.tif``, or the
+    same name in two scene folders): labels are keyed by stem, so this is ambiguous.
+    """
+    found: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.suffix.lower() not in suffixes or path.name.startswith("."):
+            continue
+        stem = path.stem
+        if stem in found:
+            raise DataError(
+                f"{folder}: two files for image name {stem!r}: {found[stem]} and {path}"
+            )
+        found[stem] = path
+    return found
+
+
+def scene_of(path: Path, images_dir: Path) -> str | None:
+    """First folder below ``images_dir`` (the UCM scene), or None for a flat folder."""
+    parts = path.relative_to(images_dir).parts
+    return parts[0] if len(parts) > 1 else None
+
+
+def resolve_mismatch(
+    what: str,
+    problems: dict[str, list[str]],
+    strict: bool,
+) -> None:
+    """Raise (strict) or warn about images and label entries that do not match.
+
+    ``problems`` maps a kind (e.g. ``"rows_without_image"``) to the names concerned.
+    """
+    problems = {k: v for k, v in problems.items() if v}
+    if not problems:
+        return
+    parts = []
+    for kind, names in problems.items():
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        parts.append(f"{len(names)} {kind.replace('_', ' ')} ({shown})")
+    message = f"{what}: " + "; ".join(parts)
+    if strict:
+        raise DataError(message + " - fix the files, or pass strict=False to drop them")
+    warnings.warn(message + " - dropped (strict=False)", stacklevel=3)

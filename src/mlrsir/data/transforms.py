@@ -1,0 +1,106 @@
+"""Tensor transforms on batches of cached images.
+
+Pipeline: cached ``uint8 (B, 3, H, W)`` -> :func:`augment_batch` (training only, still
+uint8) -> :func:`to_float_normalized` -> model.
+
+* :func:`dihedral`: the 8 symmetries of the square (remote-sensing tiles have no "up"):
+  ``t in 0..7``, rotation by ``90 * (t % 4)`` degrees counter-clockwise, then a
+  left-right flip when ``t >= 4``.
+* :func:`augment_batch`: a random dihedral transform per sample plus small brightness
+  and contrast jitter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from mlrsir.data.images import rgb_to_uint8_array
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _as_tensor(x) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(x)) if isinstance(x, np.ndarray) else x
+
+
+def to_float_normalized(x) -> torch.Tensor:
+    """``uint8 (B, 3, H, W)`` (tensor or ndarray, 0..255) -> ImageNet-normalised float32.
+
+    ``out = (x / 255 - IMAGENET_MEAN) / IMAGENET_STD`` per channel; also accepts a
+    single image ``(3, H, W)``.
+    """
+    x = _as_tensor(x)
+    if x.dtype != torch.uint8:
+        raise TypeError(f"to_float_normalized expects uint8 input, got {x.dtype}")
+    if x.ndim not in (3, 4) or x.shape[-3] != 3:
+        raise ValueError(f"expected (B, 3, H, W) or (3, H, W), got {tuple(x.shape)}")
+    shape = (3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=x.device).view(shape)
+    std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=x.device).view(shape)
+    return (x.float() / 255.0 - mean) / std
+
+
+def dihedral(x: torch.Tensor, t: int) -> torch.Tensor:
+    """Apply dihedral transform ``t`` (0..7) to the last two dims of ``x`` (``(..., H, W)``).
+
+    ``t % 4`` counter-clockwise quarter turns (``torch.rot90`` on dims (-2, -1)), then a
+    flip of the last dim if ``t >= 4``. ``t = 0`` is the identity.
+    """
+    t = int(t)
+    if not 0 <= t <= 7:
+        raise ValueError(f"dihedral index must be in 0..7, got {t}")
+    x = _as_tensor(x)
+    out = torch.rot90(x, k=t % 4, dims=(-2, -1))
+    if t >= 4:
+        out = torch.flip(out, dims=(-1,))
+    return out
+
+
+def augment_batch(x, generator: torch.Generator | None = None, color_jitter: float = 0.1) -> torch.Tensor:
+    """Random dihedral transform per sample + brightness/contrast jitter.
+
+    Args:
+        x: ``uint8 (B, 3, H, W)`` with H == W (cached images), or float in [0, 1].
+        generator: ``torch.Generator`` for reproducibility (CPU).
+        color_jitter: per-sample contrast factor ``c ~ U(1-j, 1+j)`` around the image's
+            mean grey level and brightness factor ``b ~ U(1-j, 1+j)``:
+            ``out = ((x - m) * c + m) * b``, clamped to the input range. 0 disables.
+
+    Returns:
+        Same dtype and shape as ``x`` (uint8 results are rounded).
+    """
+    x = _as_tensor(x)
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"augment_batch expects (B, 3, H, W), got {tuple(x.shape)}")
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError("augment_batch needs square images (rotations would change the shape)")
+    batch = x.shape[0]
+    choice = torch.randint(0, 8, (batch,), generator=generator)
+    out = x.clone()
+    for t in range(1, 8):
+        members = (choice == t).nonzero(as_tuple=True)[0]
+        if len(members):
+            out[members] = dihedral(x[members], t)
+    if color_jitter <= 0:
+        return out
+    is_uint8 = out.dtype == torch.uint8
+    top = 255.0 if is_uint8 else 1.0
+    values = out.float()
+    low, high = 1.0 - color_jitter, 1.0 + color_jitter
+    contrast = torch.rand(batch, generator=generator) * (high - low) + low
+    brightness = torch.rand(batch, generator=generator) * (high - low) + low
+    shape = (batch, 1, 1, 1)
+    mean = values.mean(dim=(1, 2, 3), keepdim=True)
+    values = ((values - mean) * contrast.view(shape).to(values) + mean) * brightness.view(shape).to(values)
+    values = values.clamp(0.0, top)
+    if is_uint8:
+        return values.round().to(torch.uint8)
+    return values.to(x.dtype)
+
+
+def pil_to_uint8_tensor(image: Image.Image, size: int) -> torch.Tensor:
+    """PIL image -> ``uint8 (3, size, size)`` tensor with the cache's exact resize."""
+    return torch.from_numpy(rgb_to_uint8_array(image, size))

@@ -1,0 +1,113 @@
+"""UC Merced Land Use with the 17-class image-level multi-labels (Chaudhuri et al. 2018).
+
+Expected layout (the original release; the image folder may also sit in
+``UCMerced_LandUse/``)::
+
+    ROOT/Images/<scene>/<name>.<tif|tiff|jpg|jpeg|png>     21 scenes x 100 images
+    ROOT/LandUse_Multilabeled.txt                           header + one row per image
+
+The label file is looked for as ``LandUse_Multilabeled.txt``, then ``.xlsx``, then
+``.mat`` in ``ROOT`` and ``ROOT/multilabels``; ``label_file=`` names it explicitly
+(formats: :mod:`mlrsir.data.labels`). For a ``.mat`` (no names inside) the rows are taken
+to follow the images sorted by relative path (scene folder, then file name), which is
+the order of the original release.
+
+Images and label rows are matched by image name (file stem). Rows without an image and
+images without a row are errors (``DataError`` listing a few) unless ``strict=False``,
+which drops them with a warning and records them in ``inconsistencies``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from mlrsir.data.base import MultiLabelDataset, index_files, resolve_mismatch, scene_of
+from mlrsir.data.labels import read_label_file
+from mlrsir.errors import DataError
+
+#: The 17 classes of the UCM multi-label file (and DLRSD), in file order.
+UCM_CLASSES = [
+    "airplane", "bare_soil", "buildings", "cars", "chaparral", "court", "dock", "field",
+    "grass", "mobile_home", "pavement", "sand", "sea", "ship", "tanks", "trees", "water",
+]
+
+LABEL_FILE_NAMES = (
+    "LandUse_Multilabeled.txt",
+    "LandUse_Multilabeled.xlsx",
+    "LandUse_Multilabeled.mat",
+)
+
+UCM_IMAGE_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png")
+
+
+def find_images_dir(root: Path, expected: str) -> Path:
+    """``ROOT/Images`` or ``ROOT/UCMerced_LandUse/Images``; DataError otherwise."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset folder not found (expected {expected})")
+    for candidate in (root / "Images", root / "UCMerced_LandUse" / "Images"):
+        if candidate.is_dir():
+            return candidate
+    raise DataError(f"{root}: no 'Images' folder; expected {expected}")
+
+
+def find_label_file(root: Path) -> Path:
+    """The UCM label file below ``root`` (see module docstring)."""
+    for folder in (root, root / "multilabels", root / "UCMerced_LandUse"):
+        for name in LABEL_FILE_NAMES:
+            if (folder / name).is_file():
+                return folder / name
+    raise DataError(
+        f"{root}: no label file found (expected {LABEL_FILE_NAMES[0]}, .xlsx or .mat next "
+        "to the Images folder; or pass label_file=)"
+    )
+
+
+class UCMMultiLabel(MultiLabelDataset):
+    """UCM images + image-level multi-labels; ``scenes`` = scene folder per image."""
+
+    LAYOUT = "Images/<scene>/<name>.<tif|jpg|png> and LandUse_Multilabeled.txt (UCM multi-label)"
+
+    def __init__(
+        self,
+        root: str | Path,
+        label_file: str | Path | None = None,
+        strict: bool = True,
+        transform: Callable | None = None,
+    ):
+        root = Path(root)
+        images_dir = find_images_dir(root, self.LAYOUT)
+        label_path = Path(label_file) if label_file is not None else find_label_file(root)
+        images = index_files(images_dir, UCM_IMAGE_SUFFIXES)
+        if not images:
+            raise DataError(f"{images_dir}: no image files ({', '.join(UCM_IMAGE_SUFFIXES)})")
+        ordered = sorted(images.values(), key=lambda p: p.relative_to(images_dir).as_posix())
+        table = read_label_file(label_path, [p.stem for p in ordered], UCM_CLASSES)
+
+        rows = table.row_of()
+        kept = [p for p in ordered if p.stem in rows]
+        problems = {
+            "rows_without_image": [n for n in table.names if n not in images],
+            "images_without_row": [
+                p.relative_to(root).as_posix() for p in ordered if p.stem not in rows
+            ],
+        }
+        resolve_mismatch(f"{label_path} vs {images_dir}", problems, strict)
+        if not kept:
+            raise DataError(f"{label_path}: no label row matches an image in {images_dir}")
+        labels = np.stack([table.labels[rows[p.stem]] for p in kept]).astype(np.uint8)
+        scenes = [scene_of(p, images_dir) for p in kept]
+        super().__init__(
+            name="ucm",
+            root=root,
+            classes=table.classes,
+            paths=kept,
+            labels=labels,
+            scenes=scenes if all(s is not None for s in scenes) else None,
+            transform=transform,
+            inconsistencies={k: v for k, v in problems.items() if v},
+        )
+        self.label_file = label_path

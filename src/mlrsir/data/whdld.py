@@ -1,0 +1,194 @@
+"""WHDLD (Wuhan Dense Labeling Dataset, Shao et al. 2020): 4940 images, 6 classes.
+
+Layout::
+
+    ROOT/Images/whNNNN.jpg          RGB images (256 x 256)
+    ROOT/ImagesPNG/whNNNN.png       pixel-wise masks
+
+Classes, in this order: building, road, pavement, vegetation, bare_soil, water.
+
+Mask encodings (``encoding="auto"`` detects per file):
+
+* ``"index"``: single-channel values ``1..6`` = the classes above in this order, ``0`` =
+  unlabelled if present. This is the order of the WHDLD release notes (building 1, road
+  2, pavement 3, vegetation 4, bare soil 5, water 6); it could not be checked against a
+  copy here, so a copy using another order needs ``label_file=`` or re-encoding.
+  A palette (mode P) PNG is read by its indices when all used indices are <= 6,
+  otherwise by its colours (below).
+* ``"rgb"``: colours building (255,0,0), road (255,255,0), pavement (192,192,0),
+  vegetation (0,255,0), bare soil (128,128,128), water (0,0,255); black (0,0,0) =
+  unlabelled. Any other colour is a ``DataError`` naming the file and the colour. An RGB
+  file whose channels are all equal with values <= 6 is read as an index mask.
+
+Instead of masks, ``label_file=`` may give image-level labels as CSV (header
+``image,<class>,...``; rows name (extension optional) + 0/1 per class; see
+:mod:`mlrsir.data.labels`). Image-level label from a mask: class covers >= 1 pixel, or
+>= ``min_fraction`` of the pixels. ``scenes`` is None (WHDLD has no scene folders).
+Images without mask/row and masks/rows without image: ``DataError`` unless
+``strict=False``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+from mlrsir.data.base import MultiLabelDataset, index_files, resolve_mismatch
+from mlrsir.data.labels import read_label_file
+from mlrsir.data.masks import (
+    check_index_range,
+    labels_from_index_mask,
+    map_parallel,
+    open_mask_array,
+)
+from mlrsir.errors import DataError
+
+WHDLD_CLASSES = ["building", "road", "pavement", "vegetation", "bare_soil", "water"]
+
+#: RGB colour of each class (index order = WHDLD_CLASSES).
+WHDLD_COLORS = [
+    (255, 0, 0),      # building
+    (255, 255, 0),    # road
+    (192, 192, 0),    # pavement
+    (0, 255, 0),      # vegetation
+    (128, 128, 128),  # bare soil
+    (0, 0, 255),      # water
+]
+UNLABELLED_COLOR = (0, 0, 0)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+MASK_SUFFIXES = (".png", ".tif", ".tiff")
+
+
+def _color_code(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.int64)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+
+
+_CODE_TO_INDEX = {(r << 16) | (g << 8) | b: i + 1 for i, (r, g, b) in enumerate(WHDLD_COLORS)}
+_CODE_TO_INDEX[0] = 0
+
+
+def rgb_mask_to_index(path: Path, rgb: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` uint8 colour mask -> ``(H, W)`` int64 index mask (0..6)."""
+    codes = _color_code(rgb)
+    unique, inverse = np.unique(codes, return_inverse=True)
+    lookup = np.empty(len(unique), dtype=np.int64)
+    for k, code in enumerate(unique):
+        if int(code) not in _CODE_TO_INDEX:
+            color = ((int(code) >> 16) & 255, (int(code) >> 8) & 255, int(code) & 255)
+            raise DataError(
+                f"{path}: unknown mask colour {color} (WHDLD colours: "
+                + ", ".join(f"{n} {c}" for n, c in zip(WHDLD_CLASSES, WHDLD_COLORS))
+                + ", unlabelled (0, 0, 0))"
+            )
+        lookup[k] = _CODE_TO_INDEX[int(code)]
+    return lookup[inverse.reshape(codes.shape)]
+
+
+def read_whdld_mask(path: Path, encoding: str = "auto") -> np.ndarray:
+    """Read a WHDLD mask as ``(H, W)`` int64 class indices 0..6 (see module docstring)."""
+    if encoding not in ("auto", "index", "rgb"):
+        raise DataError(f"encoding must be 'auto', 'index' or 'rgb', got {encoding!r}")
+    num_classes = len(WHDLD_CLASSES)
+    array = open_mask_array(path)
+    if array.ndim == 2:
+        if encoding == "rgb" or (encoding == "auto" and _is_palette(path) and array.max() > num_classes):
+            with Image.open(path) as image:
+                return rgb_mask_to_index(path, np.asarray(image.convert("RGB")))
+        check_index_range(path, array, num_classes)
+        return array
+    grey = np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 0], array[..., 2])
+    if encoding == "index" or (encoding == "auto" and grey and int(array.max()) <= num_classes):
+        if not grey:
+            raise DataError(f"{path}: colour mask but encoding='index' was requested")
+        index = array[..., 0].astype(np.int64)
+        check_index_range(path, index, num_classes)
+        return index
+    return rgb_mask_to_index(path, array)
+
+
+def _is_palette(path: Path) -> bool:
+    with Image.open(path) as image:
+        return image.mode == "P"
+
+
+class WHDLD(MultiLabelDataset):
+    """WHDLD images with labels from masks or an image-level CSV (module docstring)."""
+
+    LAYOUT = "Images/whNNNN.jpg and ImagesPNG/whNNNN.png (WHDLD)"
+
+    def __init__(
+        self,
+        root: str | Path,
+        label_file: str | Path | None = None,
+        encoding: str = "auto",
+        min_fraction: float | None = None,
+        strict: bool = True,
+        transform: Callable | None = None,
+        workers: int | None = None,
+    ):
+        root = Path(root)
+        if not root.is_dir():
+            raise DataError(f"{root}: dataset folder not found (expected {self.LAYOUT})")
+        images_dir = root / "Images"
+        if not images_dir.is_dir():
+            raise DataError(f"{root}: no 'Images' folder; expected {self.LAYOUT}")
+        images = index_files(images_dir, IMAGE_SUFFIXES)
+        if not images:
+            raise DataError(f"{images_dir}: no image files")
+        ordered = sorted(images.values(), key=lambda p: p.relative_to(images_dir).as_posix())
+
+        if label_file is not None:
+            table = read_label_file(label_file)
+            rows = table.row_of()
+            classes = table.classes
+            problems = {
+                "rows_without_image": [n for n in table.names if n not in images],
+                "images_without_row": [p.relative_to(root).as_posix() for p in ordered if p.stem not in rows],
+            }
+            resolve_mismatch(f"{label_file} vs {images_dir}", problems, strict)
+            kept = [p for p in ordered if p.stem in rows]
+            if not kept:
+                raise DataError(f"{label_file}: no row matches an image in {images_dir}")
+            labels = np.stack([table.labels[rows[p.stem]] for p in kept])
+            mask_paths = None
+        else:
+            masks_dir = root / "ImagesPNG"
+            if not masks_dir.is_dir():
+                raise DataError(
+                    f"{root}: no 'ImagesPNG' mask folder; expected {self.LAYOUT} (or pass label_file=)"
+                )
+            masks = index_files(masks_dir, MASK_SUFFIXES)
+            problems = {
+                "images_without_mask": [p.relative_to(root).as_posix() for p in ordered if p.stem not in masks],
+                "masks_without_image": [
+                    m.relative_to(root).as_posix() for s, m in sorted(masks.items()) if s not in images
+                ],
+            }
+            resolve_mismatch(f"{images_dir} vs {masks_dir}", problems, strict)
+            kept = [p for p in ordered if p.stem in masks]
+            if not kept:
+                raise DataError(f"{masks_dir}: no mask matches an image in {images_dir}")
+            classes = list(WHDLD_CLASSES)
+
+            def image_labels(path: Path) -> np.ndarray:
+                mask = read_whdld_mask(masks[path.stem], encoding)
+                return labels_from_index_mask(mask, len(classes), min_fraction)
+
+            labels = np.stack(map_parallel(image_labels, kept, workers))
+            mask_paths = [masks[p.stem] for p in kept]
+        super().__init__(
+            name="whdld",
+            root=root,
+            classes=classes,
+            paths=kept,
+            labels=labels.astype(np.uint8),
+            scenes=None,
+            transform=transform,
+            inconsistencies={k: v for k, v in problems.items() if v},
+        )
+        self.mask_paths = mask_paths

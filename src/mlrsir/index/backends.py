@@ -1,0 +1,311 @@
+"""Search back-ends over packed binary codes, all behind one interface.
+
+Every back-end is built from packed codes ``(N, ceil(bits/8))`` uint8 (``pack_codes``
+order: MSB first, zero padding bits) and the matching item ids ``(N,)`` int64 sorted
+ascending, and answers :meth:`Backend.search` with, per query, a list of
+``(id, hamming_distance)`` sorted by ``(distance, id)``.
+
+===================  =========================================================
+name                 what it is
+===================  =========================================================
+``numpy``            the oracle: popcount of XOR via
+                     :func:`mlrsir.metrics.hamming.hamming_distance_packed`, then an
+                     exact ``(distance, id)`` selection. Slow (O(N) numpy per query).
+``faiss``            ``faiss.IndexBinaryFlat`` on codes zero-padded to 4/8/16/32/64
+                     bytes (then multiples of 8), the widths faiss has specialised
+                     popcount kernels for. Exact. The default (``auto``).
+``faiss-unpadded``   ``IndexBinaryFlat`` on ``ceil(bits/8)`` bytes (faiss needs a
+                     dimension that is a multiple of 8 bits, so 12 bits use 16).
+                     Exact, smallest memory, generic (slower) kernel for odd widths.
+``hash``             ``faiss.IndexBinaryMultiHash`` (multi-index hashing: ``nhash``
+                     tables over disjoint ``b``-bit substrings, buckets probed up to
+                     ``nflip`` flipped bits). Sub-linear and **approximate**: it only
+                     ranks candidates found in the probed buckets (distances of those
+                     are exact). Recall is measured by ``mlrsir bench search``.
+===================  =========================================================
+
+Ties. The exact back-ends return exactly the numpy oracle's lists, including which
+items are kept among ties at the k-th distance: the oracle ranks by ``(distance, id)``.
+faiss scans the database in storage order per query and breaks ties in favour of the
+earlier position (its heap compares ``(distance, position)``; the counting selection
+used for ``k <= 4096`` keeps the first ``k`` items per distance in scan order). Because
+the stored order is ascending id, position order is id order, so the faiss result equals
+the oracle. This is checked by the tests on 12-bit codes with many ties.
+
+Radius search returns every item with ``distance <= radius`` (faiss' ``range_search``
+is strict, so it is called with ``radius + 1``), sorted by ``(distance, id)``, cut to
+the first ``k`` when ``k`` is given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlrsir.errors import ConfigError
+from mlrsir.metrics.hamming import hamming_distance_packed
+
+BACKENDS = ("faiss", "faiss-unpadded", "numpy", "hash")
+
+# widths with a specialised faiss HammingComputer
+_FAISS_FAST_WIDTHS = (4, 8, 16, 32, 64)
+# above this k faiss' counting selection would need (bits+1)*k slots per query
+_COUNTING_MAX_K = 4096
+
+Results = list[list[tuple[int, int]]]
+
+
+def packed_width(bits: int) -> int:
+    """Bytes of a packed code: ``ceil(bits / 8)``."""
+    return (int(bits) + 7) // 8
+
+
+def padded_width(bits: int) -> int:
+    """Bytes of a code padded for faiss' fast kernels: 4/8/16/32/64, then multiples of 8."""
+    need = packed_width(bits)
+    for width in _FAISS_FAST_WIDTHS:
+        if need <= width:
+            return width
+    return -(-need // 8) * 8
+
+
+def _pad(packed: np.ndarray, width: int) -> np.ndarray:
+    packed = np.ascontiguousarray(packed, dtype=np.uint8)
+    if packed.shape[1] == width:
+        return packed
+    out = np.zeros((packed.shape[0], width), dtype=np.uint8)
+    out[:, : packed.shape[1]] = packed
+    return out
+
+
+def _select_sorted(dist: np.ndarray, k: int | None, radius: int | None) -> np.ndarray:
+    """Positions of the result of one query, ordered by (distance, position).
+
+    ``dist`` is ``(N,)`` int; ``k`` None means unlimited; ``radius`` None means any.
+    """
+    n = dist.shape[0]
+    if radius is not None:
+        cand = np.flatnonzero(dist <= radius)
+    elif k is not None and k < n:
+        kth = np.partition(dist, k - 1)[k - 1]
+        less = np.flatnonzero(dist < kth)
+        equal = np.flatnonzero(dist == kth)[: k - less.size]
+        cand = np.concatenate([less, equal])
+    else:
+        cand = np.arange(n)
+    order = np.lexsort((cand, dist[cand]))
+    cand = cand[order]
+    if k is not None:
+        cand = cand[:k]
+    return cand
+
+
+class Backend:
+    """Common interface. Subclasses implement :meth:`_build` and :meth:`_search`.
+
+    Attributes:
+        name: back-end name (one of :data:`BACKENDS`).
+        exact: True when results equal the numpy oracle.
+        bits: code length k.
+        bytes_per_code: bytes one code occupies in this back-end's storage.
+    """
+
+    name = ""
+    exact = True
+
+    def __init__(self, bits: int):
+        self.bits = int(bits)
+        self.bytes_per_code = packed_width(bits)
+        self.ids = np.zeros(0, dtype=np.int64)
+
+    def build(self, packed: np.ndarray, ids: np.ndarray) -> "Backend":
+        """Index ``packed (N, ceil(bits/8)) uint8`` with ids ``(N,) int64`` ascending."""
+        packed = np.ascontiguousarray(packed, dtype=np.uint8)
+        if packed.ndim != 2 or packed.shape[1] != packed_width(self.bits):
+            raise ValueError(f"packed codes of shape {packed.shape} do not hold {self.bits}-bit codes")
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.shape != (packed.shape[0],):
+            raise ValueError(f"{ids.shape[0]} ids for {packed.shape[0]} codes")
+        if ids.size > 1 and not (np.diff(ids) > 0).all():
+            raise ValueError("ids must be strictly ascending")
+        self.ids = ids
+        self._build(packed)
+        return self
+
+    def search(self, queries_packed: np.ndarray, k: int | None = 20, radius: int | None = None) -> Results:
+        """Per query, ``[(id, distance)]`` sorted by (distance, id).
+
+        Args:
+            queries_packed: ``(Q, ceil(bits/8))`` uint8.
+            k: at most this many results per query (None: no cap).
+            radius: keep only ``distance <= radius`` (None: no radius).
+        """
+        q = np.ascontiguousarray(queries_packed, dtype=np.uint8)
+        if q.ndim != 2 or q.shape[1] != packed_width(self.bits):
+            raise ValueError(f"query codes of shape {q.shape} do not hold {self.bits}-bit codes")
+        if k is not None and k < 1:
+            raise ConfigError(f"k must be >= 1, got {k}")
+        if radius is not None and radius < 0:
+            raise ConfigError(f"radius must be >= 0, got {radius}")
+        if q.shape[0] == 0:
+            return []
+        if self.ids.size == 0:
+            return [[] for _ in range(q.shape[0])]
+        positions = self._search(q, k, radius)
+        if isinstance(positions, tuple):  # dense (Q, k) position and distance matrices
+            pos, dist = positions
+            return [list(zip(a, b)) for a, b in zip(self.ids[pos].tolist(), dist.tolist())]
+        return [list(zip(self.ids[p].tolist(), d.tolist())) for p, d in positions]
+
+    def memory_bytes(self) -> int:
+        """Bytes held for the codes (not counting the id array)."""
+        return int(self.ids.size) * self.bytes_per_code
+
+    # subclasses -------------------------------------------------------------
+    def _build(self, packed: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _search(self, q: np.ndarray, k, radius) -> list[tuple[np.ndarray, np.ndarray]]:  # pragma: no cover
+        raise NotImplementedError
+
+
+class NumpyBackend(Backend):
+    """Exact oracle: XOR + byte popcount table, query chunks bounded to ~64 MB."""
+
+    name = "numpy"
+
+    def _build(self, packed):
+        self.packed = packed
+
+    def _search(self, q, k, radius):
+        n, width = self.packed.shape
+        chunk = max(1, (64 << 20) // max(1, n * width))
+        out = []
+        for start in range(0, q.shape[0], chunk):
+            dist = hamming_distance_packed(q[start : start + chunk], self.packed, chunk=chunk)
+            for row in dist:
+                pos = _select_sorted(row, k, radius)
+                out.append((pos, row[pos]))
+        return out
+
+
+class FaissFlatBackend(Backend):
+    """Exact ``faiss.IndexBinaryFlat``; ``padded`` chooses the code width (see module doc)."""
+
+    def __init__(self, bits: int, padded: bool = True):
+        super().__init__(bits)
+        self.padded = padded
+        self.name = "faiss" if padded else "faiss-unpadded"
+        self.bytes_per_code = padded_width(bits) if padded else packed_width(bits)
+
+    def _build(self, packed):
+        import faiss
+
+        self.index = faiss.IndexBinaryFlat(self.bytes_per_code * 8)
+        if packed.shape[0]:
+            self.index.add(_pad(packed, self.bytes_per_code))
+
+    def _search(self, q, k, radius):
+        qp = _pad(q, self.bytes_per_code)
+        n = self.index.ntotal
+        if k is None and radius is not None:
+            lims, dist, pos = self.index.range_search(qp, int(radius) + 1)
+            out = []
+            for i in range(qp.shape[0]):
+                p, d = pos[lims[i] : lims[i + 1]], dist[lims[i] : lims[i + 1]]
+                order = np.lexsort((p, d))
+                out.append((p[order].astype(np.int64), d[order].astype(np.int64)))
+            return out
+        kk = n if k is None else min(int(k), n)
+        # counting selection for small k (faster); heap otherwise; both tie-correct
+        self.index.use_heap = kk > _COUNTING_MAX_K
+        dist, pos = self.index.search(qp, kk)
+        if radius is None and (pos >= 0).all() and _rows_sorted(dist, pos):
+            return pos, dist  # the usual case: nothing to filter or re-order
+        out = []
+        for d, p in zip(dist, pos):
+            keep = p >= 0
+            if radius is not None:
+                keep &= d <= radius
+            d, p = d[keep].astype(np.int64), p[keep].astype(np.int64)
+            order = np.lexsort((p, d))
+            out.append((p[order], d[order]))
+        return out
+
+
+def _rows_sorted(dist: np.ndarray, pos: np.ndarray) -> bool:
+    """True when every row of ``(Q, k)`` results is sorted by (distance, position)."""
+    if dist.shape[1] < 2:
+        return True
+    d0, d1, p0, p1 = dist[:, :-1], dist[:, 1:], pos[:, :-1], pos[:, 1:]
+    return bool(((d1 > d0) | ((d1 == d0) & (p1 > p0))).all())
+
+
+class FaissHashBackend(Backend):
+    """Approximate multi-index hashing (``faiss.IndexBinaryMultiHash``).
+
+    ``b`` bits per table (default ``min(bits, 16)``), ``nhash = bits // b`` tables over
+    disjoint substrings of the real bits (never over zero padding), ``nflip`` bits flipped
+    when probing (default 1).
+    """
+
+    name = "hash"
+    exact = False
+
+    def __init__(self, bits: int, b: int | None = None, nflip: int = 1):
+        super().__init__(bits)
+        self.b = int(b or min(self.bits, 16))
+        self.nhash = max(1, self.bits // self.b)
+        self.nflip = int(nflip)
+        self.bytes_per_code = padded_width(bits)
+
+    def _build(self, packed):
+        import faiss
+
+        self.index = faiss.IndexBinaryMultiHash(self.bytes_per_code * 8, self.nhash, self.b)
+        self.index.nflip = self.nflip
+        if packed.shape[0]:
+            self.index.add(_pad(packed, self.bytes_per_code))
+
+    def _search(self, q, k, radius):
+        qp = _pad(q, self.bytes_per_code)
+        kk = self.index.ntotal if k is None else min(int(k), self.index.ntotal)
+        dist, pos = self.index.search(qp, kk)
+        out = []
+        for d, p in zip(dist, pos):
+            keep = p >= 0
+            if radius is not None:
+                keep &= d <= radius
+            d, p = d[keep].astype(np.int64), p[keep].astype(np.int64)
+            order = np.lexsort((p, d))
+            out.append((p[order], d[order]))
+        return out
+
+    def memory_bytes(self) -> int:
+        # codes + one int64 id per item per table (faiss stores ids in its buckets)
+        return int(self.ids.size) * (self.bytes_per_code + 8 * self.nhash)
+
+
+def faiss_available() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def make_backend(name: str, bits: int, **options) -> Backend:
+    """Back-end by name: ``auto`` (= ``faiss`` when importable, else ``numpy``) or one of
+    :data:`BACKENDS`. ``options`` go to the hash back-end (``b``, ``nflip``)."""
+    if name == "auto":
+        name = "faiss" if faiss_available() else "numpy"
+    if name == "numpy":
+        return NumpyBackend(bits)
+    if name in ("faiss", "faiss-unpadded", "hash") and not faiss_available():
+        raise ConfigError(f"back-end {name!r} needs the faiss-cpu package, which is not installed")
+    if name == "faiss":
+        return FaissFlatBackend(bits, padded=True)
+    if name == "faiss-unpadded":
+        return FaissFlatBackend(bits, padded=False)
+    if name == "hash":
+        return FaissHashBackend(bits, **options)
+    raise ConfigError(f"unknown search back-end {name!r} (choose auto, {', '.join(BACKENDS)})")

@@ -1,0 +1,48 @@
+"""Multi-level feature fusion: every level pooled to one grid, then concatenated.
+
+MLRSIR-NET aggregates shallow (texture) and deep (semantic) feature maps before the
+attention module. Levels have different spatial sizes (for a 100x100 input and
+EfficientNet-Lite0: 13x13 at stride 8, 7x7 at stride 16, 4x4 at stride 32), so each one
+is brought to ``pool_size x pool_size`` with adaptive average pooling and the maps are
+concatenated along channels.
+
+Why ``pool_size = 7`` by default: at the 100x100 input size used for UCM it is the
+native size of the middle (stride-16) level, so that level is kept as is, the finer
+level is averaged (no aliasing, unlike strided sampling) and the coarse level is
+replicated (adaptive average pooling to a larger grid copies each cell, like
+nearest-neighbour upsampling). 7x7 is also the standard ImageNet stride-32 grid, fine
+enough for CBAM's 7x7 spatial attention and the heat maps, and small enough to cache the
+aggregated maps of a frozen backbone for fast head training on the CPU
+(1432 x 7 x 7 floats = 280 KB per image for EfficientNet-Lite0).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mlrsir.errors import ConfigError
+
+
+class MultiLevelFusion(nn.Module):
+    """``list[(B, C_l, H_l, W_l)] -> (B, sum_l C_l, S, S)``; no parameters.
+
+    Args:
+        pool_size: output grid side ``S``.
+        deepest_only: use only the last (deepest) level (single-level ablation).
+    """
+
+    def __init__(self, pool_size: int = 7, deepest_only: bool = False):
+        super().__init__()
+        if int(pool_size) < 1:
+            raise ConfigError(f"pool_size={pool_size}: must be >= 1")
+        self.pool_size = int(pool_size)
+        self.deepest_only = deepest_only
+
+    def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        levels = feats[-1:] if self.deepest_only else feats
+        return torch.cat([F.adaptive_avg_pool2d(f, self.pool_size) for f in levels], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"pool_size={self.pool_size}, deepest_only={self.deepest_only}"

@@ -1,0 +1,283 @@
+"""Aggregation over seeds and Markdown tables of the benchmark report.
+
+A *row* is one benchmark result (one method x bits x seed, see docs/ARCHITECTURE.md,
+"Files shared between steps"): scalar metrics such as ``map`` in [0, 1] plus ``method``,
+``bits``, ``seed``. Cells aggregate the rows of one (method, bits) over seeds as
+``mean ± s`` where ``s`` is the sample standard deviation (denominator n - 1); a cell
+with a single seed prints the mean and ``(n=1)``. Missing cells print "—"; paper figures
+that are not known print "n/a".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from mlrsir.report.paper import PaperTable
+
+MISSING = "—"
+UNKNOWN = "n/a"
+
+# our method key -> name printed in the report (the paper's names)
+METHOD_DISPLAY = {"mlrsir": "MLRSIR-NET", "dch": "DCH", "dhn": "DHN", "dtq": "DTQ", "dqn": "DQN"}
+
+# scalar metrics named in the report, in order (key, label)
+METRIC_LABELS = {
+    "map": "mAP@all (tie-aware)",
+    "map_stable": "mAP@all (stable sort)",
+    "map_at_100": "mAP@100 (tie-aware)",
+    "map_at_100_stable": "mAP@100 (stable sort)",
+    "precision_at_10": "P@10 (stable sort)",
+    "precision_at_10_tie_aware": "P@10 (tie-aware)",
+    "precision_at_100": "P@100 (stable sort)",
+    "precision_at_100_tie_aware": "P@100 (tie-aware)",
+    "ndcg_at_100": "NDCG@100",
+    "acg_at_100": "ACG@100",
+    "train_seconds": "training time (s)",
+    "encode_images_per_s": "encoding (images/s)",
+}
+
+
+def display_name(method: Any) -> str:
+    """Printed name of a method key: ``"mlrsir" -> "MLRSIR-NET"``; unknown keys as given."""
+    return METHOD_DISPLAY.get(str(method).lower(), str(method))
+
+
+def method_sort_key(method: Any) -> tuple[int, str]:
+    """Paper order first (MLRSIR-NET, DCH, DHN, DTQ, DQN), then other methods by name."""
+    keys = list(METHOD_DISPLAY)
+    m = str(method).lower()
+    return (keys.index(m), "") if m in keys else (len(keys), m)
+
+
+def as_bits(value: Any) -> int | None:
+    """Bit length of a row as int (rows may carry ``"32"``); None when absent/invalid."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def finite_value(row: Mapping[str, Any], key: str) -> float | None:
+    """``row[key]`` as float when it is a finite number, else None (absent, None, NaN, text)."""
+    v = row.get(key)
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Summary of one cell: mean, sample std (None when n < 2) and the number of values."""
+
+    mean: float
+    std: float | None
+    n: int
+
+
+def summarize(values: Iterable[float]) -> Stat | None:
+    """Mean and sample standard deviation (``ddof=1``) of ``values``; None when empty."""
+    v = np.asarray([float(x) for x in values], dtype=np.float64)
+    if v.size == 0:
+        return None
+    return Stat(float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else None, int(v.size))
+
+
+def aggregate(rows: Iterable[Mapping[str, Any]], metric: str, by: tuple[str, ...] = ("method", "bits")) -> dict[tuple, Stat]:
+    """``{(method, bits): Stat}`` of ``metric`` over the rows of each group (one per seed).
+
+    Rows without a finite ``metric`` are left out of their cell, and rows without a valid
+    bit length when grouping by ``bits``. ``bits`` keys are ints.
+    """
+    groups: dict[tuple, list[float]] = {}
+    for row in rows:
+        v = finite_value(row, metric)
+        if v is None or ("bits" in by and as_bits(row.get("bits")) is None):
+            continue
+        key = tuple(as_bits(row.get(k)) if k == "bits" else row.get(k) for k in by)
+        groups.setdefault(key, []).append(v)
+    return {k: summarize(v) for k, v in groups.items()}
+
+
+def format_number(value: float, digits: int = 4) -> str:
+    return f"{value:.{digits}f}"
+
+
+def format_stat(stat: Stat | None, digits: int = 4, show_n: bool = False) -> str:
+    """``"0.8123 ± 0.0040"``; ``"0.8123 (n=1)"`` for one value; "—" for no value."""
+    if stat is None:
+        return MISSING
+    text = format_number(stat.mean, digits)
+    if stat.std is not None:
+        text += f" ± {format_number(stat.std, digits)}"
+    if show_n or stat.n == 1:
+        text += f" (n={stat.n})"
+    return text
+
+
+def format_paper(table: PaperTable, method: str, bits: int, digits: int = 3) -> str:
+    """The paper's figure as printed there (3 decimals), "n/a" if unknown, "—" if no cell."""
+    if not table.reports(method, bits):
+        return MISSING
+    v = table.value(method, bits)
+    return UNKNOWN if v is None else format_number(v, digits)
+
+
+def _escape(cell: Any) -> str:
+    return str(cell).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(header: list[Any], body: list[list[Any]], align_right_from: int = 1) -> str:
+    """GitHub Markdown table; columns from ``align_right_from`` on are right-aligned."""
+    seps = ["---:" if i >= align_right_from else "---" for i in range(len(header))]
+    lines = ["| " + " | ".join(_escape(c) for c in header) + " |", "|" + "|".join(seps) + "|"]
+    lines += ["| " + " | ".join(_escape(c) for c in row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def methods_of(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Method keys present in ``rows``, in report order."""
+    return sorted({str(r.get("method")) for r in rows if r.get("method") is not None}, key=method_sort_key)
+
+
+def bits_of(rows: Iterable[Mapping[str, Any]]) -> list[int]:
+    """Bit lengths present in ``rows``, ascending."""
+    return sorted({b for b in (as_bits(r.get("bits")) for r in rows) if b is not None})
+
+
+def _n_note(stats: Iterable[Stat]) -> tuple[str, bool]:
+    """Caption about seeds per cell and whether every cell must show its own n."""
+    ns = sorted({s.n for s in stats if s is not None})
+    if not ns:
+        return "", False
+    if len(ns) == 1:
+        return f"n = {ns[0]} seed{'s' if ns[0] != 1 else ''} in every cell", False
+    return f"n = {ns[0]}–{ns[-1]} seeds per cell (given in each cell)", True
+
+
+def spread_caption(stats: Iterable[Stat]) -> str:
+    note, _ = _n_note(stats)
+    text = "Cells: mean ± sample standard deviation (n − 1 denominator) over seeds"
+    return text + (f"; {note}." if note else ".")
+
+
+def metric_table(rows: list[Mapping[str, Any]], metric: str, *, paper: PaperTable | None = None,
+                 extra_bits: Iterable[int] = (), digits: int = 4) -> str:
+    """Methods (rows) x bit lengths (columns) of ``metric``, with the paper's rows beside ours.
+
+    Columns are the bit lengths of ``rows`` plus those of the paper table and ``extra_bits``.
+    Each method run here gets a row; a method of the paper with a known value (or one run
+    here) also gets a "(paper, DLRSD)" row right under it. Returns the table and a caption.
+    """
+    stats = aggregate(rows, metric)
+    ours = methods_of(rows)
+    bits = set(bits_of(rows)) | set(extra_bits)
+    if paper is not None:
+        bits |= set(paper.bits)
+    bits = sorted(bits)
+    methods = sorted(set(ours) | set(paper.known_methods() if paper else ()), key=method_sort_key)
+    _, show_n = _n_note(stats.values())
+    body = []
+    for m in methods:
+        body.append([display_name(m)] + [format_stat(stats.get((m, b)), digits, show_n) for b in bits])
+        if paper is not None and m in paper.values:
+            body.append([f"{display_name(m)} (paper, {paper.dataset})"]
+                        + [format_paper(paper, m, b) for b in bits])
+    header = ["Method"] + [f"{b} bits" for b in bits]
+    table = markdown_table(header, body) if body else "_no results_"
+    caption = spread_caption(stats.values())
+    if paper is not None:
+        caption += (f" Rows marked \"paper\": {paper.name} of the MLRSIR-NET paper ({paper.title});"
+                    f" \"{UNKNOWN}\" = value not known to us, \"{MISSING}\" = not reported/run.")
+    return table + "\n\n" + caption
+
+
+# decimals printed per metric in the grouped table (others: 4)
+METRIC_DIGITS = {"acg_at_100": 3, "train_seconds": 1, "encode_images_per_s": 1}
+
+
+def grouped_metrics_table(rows: list[Mapping[str, Any]], metrics: list[str], digits: int = 4) -> str:
+    """One line per (method, bits), one column per metric (mean ± std over seeds)."""
+    metrics = [m for m in metrics if any(finite_value(r, m) is not None for r in rows)]
+    if not metrics:
+        return "_no results_"
+    per_metric = {m: aggregate(rows, m) for m in metrics}
+    keys = sorted({k for s in per_metric.values() for k in s}, key=lambda k: (method_sort_key(k[0]), k[1] or 0))
+    all_stats = [s for d in per_metric.values() for s in d.values()]
+    _, show_n = _n_note(all_stats)
+    body = [[display_name(m), b if b is not None else MISSING]
+            + [format_stat(per_metric[x].get((m, b)), METRIC_DIGITS.get(x, digits), show_n) for x in metrics]
+            for m, b in keys]
+    header = ["Method", "Bits"] + [METRIC_LABELS.get(x, x) for x in metrics]
+    return markdown_table(header, body) + "\n\n" + spread_caption(all_stats)
+
+
+def ablation_table(ablations: list[Mapping[str, Any]], metric: str = "map", digits: int = 4) -> str:
+    """Variants (rows, in first-seen order) x bit lengths (columns) of ``metric``."""
+    variants: list[str] = []
+    for r in ablations:
+        v = str(r.get("variant", r.get("method", "?")))
+        if v not in variants:
+            variants.append(v)
+    rows = [dict(r, variant=str(r.get("variant", r.get("method", "?")))) for r in ablations]
+    stats = aggregate(rows, metric, by=("variant", "bits"))
+    bits = bits_of(rows)
+    _, show_n = _n_note(stats.values())
+    body = [[v] + [format_stat(stats.get((v, b)), digits, show_n) for b in bits] for v in variants]
+    if not body:
+        return "_no ablation results_"
+    header = ["Variant"] + [f"{b} bits" for b in bits]
+    return markdown_table(header, body) + "\n\n" + spread_caption(stats.values())
+
+
+def _floor_cell(entry: Any, digits: int = 4) -> tuple[str, str]:
+    """(mean ± std, n) of one floor entry: a dict with mean/std[/n] or a bare number."""
+    if isinstance(entry, Mapping):
+        mean, std = finite_value(entry, "mean"), finite_value(entry, "std")
+        n = entry.get("n", entry.get("trials", entry.get("repeats")))
+    else:
+        mean, std, n = finite_value({"v": entry}, "v"), None, None
+    if mean is None:
+        return MISSING, MISSING
+    text = format_number(mean, digits) + (f" ± {format_number(std, digits)}" if std is not None else "")
+    return text, (str(n) if n is not None else MISSING)
+
+
+def floors_table(floors: Mapping[str, Any], digits: int = 4) -> str:
+    """The chance levels: random ranking (one value) and random codes per bit length."""
+    body = []
+    if "random_ranking" in floors:
+        body.append(["random ranking", "any", *_floor_cell(floors["random_ranking"], digits)])
+    codes = floors.get("random_codes") or {}
+    if isinstance(codes, Mapping):
+        for b in sorted(codes, key=lambda k: (as_bits(k) is None, as_bits(k) or 0, str(k))):
+            body.append(["random codes", str(b), *_floor_cell(codes[b], digits)])
+    for name, entry in floors.items():  # any further floor kinds, printed as they come
+        if name not in ("random_ranking", "random_codes"):
+            body.append([name.replace("_", " "), "any", *_floor_cell(entry, digits)])
+    if not body:
+        return "_no floors_"
+    return markdown_table(["Floor", "Bits", "mAP@all (mean ± std)", "n"], body, align_right_from=2)
+
+
+def _settings_value(value: Any) -> str:
+    if value is None:
+        return MISSING
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {_settings_value(v)}" for k, v in value.items()) or MISSING
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_settings_value(v) for v in value) or MISSING
+    return str(value)
+
+
+def settings_table(settings: Mapping[str, Any]) -> str:
+    """Two-column table of run settings (nested dicts/lists printed inline)."""
+    body = [[str(k).replace("_", " "), _settings_value(v)] for k, v in settings.items()]
+    return markdown_table(["Setting", "Value"], body, align_right_from=99) if body else "_none given_"

@@ -1,0 +1,236 @@
+"""Write the benchmark report: ``results.json``, ``results.csv``, ``report.md`` and figures.
+
+:func:`write_report` is called by ``mlrsir benchmark`` with one row per method x bits x
+seed (schema: docs/ARCHITECTURE.md, "Files shared between steps").
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from mlrsir.errors import DataError
+from mlrsir.report import tables
+from mlrsir.report.figures import CURVE_KEYS, write_figures
+from mlrsir.report.paper import PAPER_CITATION, PAPER_TABLES, TABLE1_MAP, TABLE2_P10, TABLE3_P100
+
+# the contract's row columns, in this order first in results.csv
+ROW_COLUMNS = [
+    "method", "bits", "seed", "dataset", "map", "map_stable", "map_at_100", "map_at_100_stable",
+    "precision_at_10", "precision_at_100", "ndcg_at_100", "acg_at_100", "num_queries",
+    "num_database", "train_seconds", "encode_images_per_s", "run_dir",
+]
+
+_SCALARS = (str, int, float, bool, np.integer, np.floating, np.bool_)
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values: numpy scalars/arrays -> python, paths -> str, NaN/inf -> None."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _check_rows(rows: Any, name: str) -> list[Mapping[str, Any]]:
+    if rows is None:
+        return []
+    if not isinstance(rows, (list, tuple)):
+        raise DataError(f"write_report: {name} must be a list of dicts, got {type(rows).__name__}")
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise DataError(f"write_report: {name}[{i}] is a {type(row).__name__}, expected a dict")
+    return list(rows)
+
+
+def scalar_columns(rows: list[Mapping[str, Any]]) -> list[str]:
+    """CSV columns: the contract's columns present, then other scalar keys (sorted).
+
+    Curves and any other nested values (dicts, lists) are left out.
+    """
+    present: set[str] = set()
+    for row in rows:
+        for k, v in row.items():
+            if k in CURVE_KEYS or k == "curves":
+                continue
+            if v is None or isinstance(v, _SCALARS) or isinstance(v, Path):
+                present.add(str(k))
+    first = [c for c in ROW_COLUMNS if c in present]
+    return first + sorted(present - set(first))
+
+
+def write_json(rows: list[Mapping[str, Any]], path: Path) -> Path:
+    path.write_text(json.dumps(_jsonable(list(rows)), indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def write_csv(rows: list[Mapping[str, Any]], path: Path) -> Path:
+    """One line per row, every scalar column (curves omitted); missing values empty."""
+    columns = scalar_columns(rows)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for row in rows:
+            values = []
+            for c in columns:
+                v = _jsonable(row.get(c))
+                values.append("" if v is None or isinstance(v, (dict, list)) else v)
+            writer.writerow(values)
+    return path
+
+
+def _protocol_text() -> str:
+    return "\n".join([
+        "- Queries: the test split; database: the training split (train ∪ val, the paper's 70 % part).",
+        "- Relevance: a database image is relevant to a query when they share at least one label.",
+        "- Ranking: Hamming distance for hashing methods (asymmetric quantization distance for DQN/DTQ).",
+        "- Headline mAP is **tie-aware** (expected average precision over all orders of items at equal",
+        "  distance, He et al. CVPR 2018); **stable-sort** mAP (ties broken by database index) is given",
+        "  beside it. mAP is over the whole database (mAP@all); queries without a relevant item count as 0.",
+        "- mAP@100: average precision over the top 100, divided by the relevant items found there.",
+        "- P@K: precision of the top K retrieved images.",
+    ])
+
+
+def _figure_section(figures: dict[str, Path], out_dir: Path, bits: list[int]) -> list[str]:
+    def link(name: str, alt: str) -> str:
+        rel = Path(figures[name]).resolve().relative_to(out_dir.resolve()).as_posix()
+        return f"![{alt}]({rel})"
+
+    lines = []
+    if "map_vs_bits" in figures:
+        lines += ["### mAP against code length", "", link("map_vs_bits", "mAP against code length"), ""]
+    for b in bits:
+        pieces = [link(n, a) for n, a in ((f"precision_at_n_{b}bits", f"precision at N, {b} bits"),
+                                         (f"pr_{b}bits", f"precision-recall, {b} bits")) if n in figures]
+        if pieces:
+            lines += [f"### {b} bits", "", *pieces, ""]
+    if not lines:
+        return ["_no curves in the results_", ""]
+    return ["Curves are averaged over seeds (tie-aware precision/recall where available); "
+            "line labels give the number of seeds.", "", *lines]
+
+
+def _paper_sources() -> list[str]:
+    lines = [f"Paper figures: {PAPER_CITATION}."]
+    for t in PAPER_TABLES:
+        known = {m: s for m, s in t.sources.items() if any(v is not None for v in t.values.get(m, {}).values())}
+        if known:
+            for m, src in known.items():
+                lines.append(f"- {t.name} ({t.title}), {tables.display_name(m)}: {src}.")
+        else:
+            lines.append(f"- {t.name} ({t.title}): no value known (printed as \"{tables.UNKNOWN}\").")
+    lines.append(f"- Other methods' rows of the paper's tables: not found in any source we could read, "
+                 f"printed as \"{tables.UNKNOWN}\".")
+    return lines
+
+
+def render_report(rows: list[Mapping[str, Any]], *, figures: dict[str, Path], out_dir: Path,
+                  floors: Mapping[str, Any] | None = None, ablations: list[Mapping[str, Any]] | None = None,
+                  dataset_note: str = "", settings: Mapping[str, Any] | None = None) -> str:
+    """The Markdown text of ``report.md``."""
+    datasets = sorted({str(r["dataset"]) for r in rows if r.get("dataset")})
+    bits = tables.bits_of(rows)
+    md = ["# MLRSIR benchmark report", ""]
+    if datasets:
+        md += [f"Dataset: {', '.join(datasets)}. Methods: "
+               f"{', '.join(tables.display_name(m) for m in tables.methods_of(rows)) or tables.MISSING}. "
+               f"Bit lengths: {', '.join(map(str, bits)) or tables.MISSING}.", ""]
+    if dataset_note:
+        md += [f"> **Dataset caveat.** {dataset_note}. The paper's figures are for DLRSD, so they are "
+               "a reference, not a like-for-like comparison.", ""]
+    no_bits = sum(1 for r in rows if tables.as_bits(r.get("bits")) is None)
+    if no_bits:
+        md += [f"> **Warning.** {no_bits} of {len(rows)} result rows have no bit length and are left out "
+               "of the tables and figures below (they are in `results.csv`).", ""]
+    md += ["## Protocol", "", _protocol_text(), ""]
+
+    md += ["## Table 1: mAP@all (tie-aware, headline)", "",
+           tables.metric_table(rows, "map", paper=TABLE1_MAP), ""]
+    md += ["### mAP@all (stable sort)", "",
+           tables.metric_table(rows, "map_stable", paper=TABLE1_MAP), "",
+           "The paper does not say how it orders items at equal Hamming distance, so its figure "
+           "is shown beside both rankings.", ""]
+    for key, title, table in (("precision_at_10", "Table 2: precision of the top 10 (P@10, stable sort)", TABLE2_P10),
+                              ("precision_at_100", "Table 3: precision of the top 100 (P@100, stable sort)", TABLE3_P100)):
+        md += [f"## {title}", "", tables.metric_table(rows, key, paper=table), ""]
+        tie_key = f"{key}_tie_aware"
+        if any(tables.finite_value(r, tie_key) is not None for r in rows):
+            md += [f"### {tables.METRIC_LABELS.get(tie_key, tie_key)}", "",
+                   tables.metric_table(rows, tie_key, paper=table), ""]
+    md += ["## mAP@100", "", "### Tie-aware", "", tables.metric_table(rows, "map_at_100"), "",
+           "### Stable sort", "", tables.metric_table(rows, "map_at_100_stable"), ""]
+    md += ["## Other metrics", "",
+           tables.grouped_metrics_table(rows, ["ndcg_at_100", "acg_at_100", "train_seconds",
+                                               "encode_images_per_s"]), ""]
+    md += ["## Floors (chance level)", ""]
+    if floors:
+        md += [tables.floors_table(floors), "",
+               "Random ranking: the database in a random order. Random codes: random bits of each "
+               "length ranked by Hamming distance. Mean ± std over the given number of draws (n).", ""]
+    else:
+        md += ["_not computed_", ""]
+    if ablations:
+        md += ["## Ablations (MLRSIR-NET, mAP@all tie-aware)", "", tables.ablation_table(ablations, "map"), ""]
+        if any(tables.finite_value(r, "map_stable") is not None for r in ablations):
+            md += ["### Ablations, mAP@all (stable sort)", "", tables.ablation_table(ablations, "map_stable"), ""]
+    md += ["## Figures", "", *_figure_section(figures, out_dir, bits)]
+    md += ["## Settings", "", tables.settings_table(settings or {}), ""]
+    md += ["## Sources", "", *_paper_sources(), "",
+           "Per-run values: `results.csv` (scalars) and `results.json` (with curves).", ""]
+    return "\n".join(md)
+
+
+def write_report(rows: list[dict], out_dir, *, floors: dict | None = None, ablations: list[dict] | None = None,
+                 dataset_note: str = "", settings: dict | None = None) -> dict[str, Path]:
+    """Write the benchmark report into ``out_dir`` (created if needed).
+
+    Args:
+        rows: one dict per method x bits x seed (scalar metrics, ``curves``; see
+            docs/ARCHITECTURE.md). Curves may also sit at the row's top level.
+        floors: ``{"random_ranking": {"mean", "std"[, "n"]}, "random_codes": {"12": {...}}}``.
+        ablations: rows with a ``variant`` name (plus ``bits``, ``seed`` and metrics).
+        dataset_note: caveat about the data (e.g. UCM images with Chaudhuri et al. labels).
+        settings: printed as a table (iterations, budget, seeds, machine, git revision, ...).
+
+    Returns:
+        ``{name: path}``: ``results_json``, ``results_csv``, ``report_md``, ``ablations_json``
+        and ``ablations_csv`` (when ablations are given) and one entry per figure
+        (``figure_map_vs_bits``, ``figure_precision_at_n_32bits``, ``figure_pr_32bits``, ...).
+    """
+    rows = _check_rows(rows, "rows")
+    ablations = _check_rows(ablations, "ablations")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {
+        "results_json": write_json(rows, out / "results.json"),
+        "results_csv": write_csv(rows, out / "results.csv"),
+    }
+    if ablations:
+        paths["ablations_json"] = write_json(ablations, out / "ablations.json")
+        paths["ablations_csv"] = write_csv(ablations, out / "ablations.csv")
+    figures = write_figures(rows, out / "figures")
+    paths.update({f"figure_{name}": p for name, p in figures.items()})
+    text = render_report(rows, figures=figures, out_dir=out, floors=floors, ablations=ablations,
+                         dataset_note=dataset_note.rstrip(". "), settings=settings)
+    report = out / "report.md"
+    report.write_text(text, encoding="utf-8")
+    paths["report_md"] = report
+    return paths

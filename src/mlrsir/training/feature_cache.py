@@ -1,0 +1,107 @@
+"""Multi-level features of a frozen backbone, computed once and reused.
+
+With ``finetune="none"`` the backbone and the multi-level fusion (``MLRSIRNet.aggregate``)
+do not change during training, so their output for every image and every dihedral view
+(4 rotations x optional flip, the augmentation used for overhead imagery) is computed once
+and kept as float16. Training then runs only CBAM and the hash head, which is what lets a
+run finish in about a minute on two CPU cores. Colour jitter cannot be applied to cached
+features; this is stated in the run's config (``color_jitter`` is ignored).
+
+The cache is stored as ``.npy`` under the mlrsir cache folder, keyed by a hash of the
+image array and of everything that defines ``aggregate`` (backbone, weights, image size,
+multi-level flag, pool size).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mlrsir.data.transforms import dihedral, to_float_normalized
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("MLRSIR_CACHE", Path.home() / ".cache" / "mlrsir"))
+
+
+def feature_cache_key(images: np.ndarray, parts: dict) -> str:
+    h = hashlib.sha256()
+    h.update(str(images.shape).encode())
+    h.update(np.ascontiguousarray(images).tobytes())
+    h.update(repr(sorted(parts.items())).encode())
+    return h.hexdigest()[:24]
+
+
+@torch.no_grad()
+def compute_aggregates(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    views: int = 8,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> np.ndarray:
+    """``model.aggregate`` of every image under ``views`` dihedral transforms.
+
+    Args:
+        model: an ``MLRSIRNet`` (put in eval mode here).
+        images: ``(N, 3, S, S)`` uint8 RGB.
+        views: number of dihedral views, 1..8 (view 0 is the identity).
+
+    Returns:
+        ``(N, views, C_agg, P, P)`` float16.
+    """
+    from mlrsir.models.inference import prepare_for_inference
+
+    fast = prepare_for_inference(model).to(device)  # BatchNorm folded, channels-last: ~4x faster on CPU
+    out = None
+    n = len(images)
+    bar = tqdm(total=n * views, desc="features", unit="img", disable=not progress, leave=False)
+    for start in range(0, n, batch_size):
+        x = torch.from_numpy(images[start : start + batch_size])
+        for v in range(views):
+            xv = to_float_normalized(dihedral(x, v)).to(device)
+            agg = fast.aggregate(xv).float().cpu().numpy().astype(np.float16)
+            if out is None:
+                out = np.empty((n, views) + agg.shape[1:], dtype=np.float16)
+            out[start : start + len(x), v] = agg
+            bar.update(len(x))
+    bar.close()
+    return out
+
+
+def load_or_compute_aggregates(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    key_parts: dict,
+    views: int = 8,
+    cache_dir: Path | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> np.ndarray:
+    """Cached :func:`compute_aggregates` (written atomically; a bad cache file is rebuilt)."""
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    key = feature_cache_key(images, dict(key_parts, views=views))
+    path = cache_dir / f"features-{key}.npy"
+    if path.is_file():
+        try:
+            return np.load(path)
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)
+    feats = compute_aggregates(model, images, views=views, device=device, progress=progress)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npy.tmp")
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as handle:
+            np.save(handle, feats)
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)  # a read-only cache is not fatal
+    return feats

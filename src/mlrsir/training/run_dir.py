@@ -1,0 +1,109 @@
+"""Layout of a run directory and the bookkeeping written beside every result.
+
+``RUN_DIR/``
+    ``config.json``        resolved :class:`~mlrsir.training.config.TrainConfig`
+    ``split.json``         the split used (indices + image names)
+    ``meta.json``          git revision, package versions, host, timings
+    ``model.safetensors``  final network weights
+    ``method.safetensors`` method state (codebooks of quantizer methods), when any
+    ``checkpoint/``        resume state (weights, optimiser, step)
+    ``codes.npz``          codes of every image (``mlrsir encode``)
+    ``metrics.json``       final retrieval metrics
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlrsir import __version__
+
+
+class RunPaths:
+    """Names of the files of a run directory."""
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.root = Path(run_dir)
+        self.config = self.root / "config.json"
+        self.split = self.root / "split.json"
+        self.meta = self.root / "meta.json"
+        self.model = self.root / "model.safetensors"
+        self.method = self.root / "method.safetensors"
+        self.checkpoint = self.root / "checkpoint"
+        self.codes = self.root / "codes.npz"
+        self.metrics = self.root / "metrics.json"
+
+    def is_finished(self) -> bool:
+        return self.metrics.is_file() and self.model.is_file()
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False, default=_json_default)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(obj: Any) -> Any:
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def git_revision() -> dict[str, Any]:
+    """Revision of the source tree mlrsir runs from (``unknown`` outside a git checkout)."""
+    src = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=src, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=src, capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"revision": "unknown", "dirty": None}
+    return {"revision": rev or "unknown", "dirty": bool(dirty) if rev else None}
+
+
+def environment() -> dict[str, Any]:
+    """Versions and host facts written into ``meta.json``."""
+    import numpy
+    import torch
+
+    return {
+        "mlrsir": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.is_available(),
+        "command": sys.argv,
+    }

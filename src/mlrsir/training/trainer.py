@@ -1,0 +1,325 @@
+"""Training loop shared by MLRSIR-NET and the baselines.
+
+One network (:class:`~mlrsir.models.mlrsir_net.MLRSIRNet`) and one method object
+(:func:`~mlrsir.training.methods.get_method`) define a run: the method supplies the loss on
+the head outputs, the database representation and the ranking distance. Two modes:
+
+* ``finetune="none"``: the backbone is frozen; its multi-level features of every image and
+  dihedral view are computed once (:mod:`~mlrsir.training.feature_cache`) and only CBAM and
+  the hash head are trained.
+* ``finetune="all"``: the whole network is trained on augmented images (dihedral views and
+  colour jitter), the backbone with its own learning rate (``backbone_lr``).
+
+The loop is deterministic given the seed (:mod:`~mlrsir.training.batches`) and resumable
+from ``RUN_DIR/checkpoint``. A non-finite loss stops training with a clear error and leaves
+the last good checkpoint in place.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mlrsir.data.cache import load_image_array
+from mlrsir.data.registry import load_dataset
+from mlrsir.data.splits import load_or_create_split
+from mlrsir.data.transforms import augment_batch, dihedral, to_float_normalized
+from mlrsir.errors import ConfigError, MlrsirError
+from mlrsir.metrics.evaluate import evaluate_distances
+from mlrsir.models.mlrsir_net import MLRSIRNet
+from mlrsir.training.batches import batch_positions, step_generator
+from mlrsir.training.checkpoint import load_checkpoint, save_checkpoint, save_tensors
+from mlrsir.training.config import TrainConfig
+from mlrsir.training.feature_cache import load_or_compute_aggregates
+from mlrsir.training.methods import get_method
+from mlrsir.training.run_dir import RunPaths, environment, git_revision, write_json_atomic
+
+
+class NonFiniteLossError(MlrsirError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class PreparedData:
+    """Everything about the data a run needs, loaded once (shared by benchmark runs)."""
+
+    dataset: Any
+    split: Any
+    images: np.ndarray  # (N, 3, S, S) uint8
+    labels: np.ndarray  # (N, C) uint8
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def prepare_data(config: TrainConfig, split_path: Path, progress: bool = True) -> PreparedData:
+    """Load the dataset, its split (created and saved to ``split_path`` if missing) and images."""
+    if not config.root:
+        raise ConfigError("--root is required: the folder holding the dataset")
+    dataset = load_dataset(config.dataset, config.root)
+    split = load_or_create_split(
+        split_path, dataset, seed=config.split_seed,
+        test_fraction=config.test_fraction, val_fraction=config.val_fraction,
+    )
+    images = load_image_array(dataset, config.image_size, progress=progress)
+    return PreparedData(dataset=dataset, split=split, images=images, labels=np.asarray(dataset.labels, dtype=np.uint8))
+
+
+def protocol_indices(split: Any, eval_split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, query, database) indices of the retrieval protocol.
+
+    ``eval_split="test"``: train on the 70 % part (train + val), queries = test, database =
+    train + val (the paper's protocol). ``eval_split="val"``: train on train only, queries =
+    val, database = train (used to choose hyperparameters without touching the test split).
+    """
+    if eval_split == "test":
+        trainval = np.asarray(split.trainval, dtype=np.int64)
+        return trainval, np.asarray(split.test, dtype=np.int64), trainval
+    train = np.asarray(split.train, dtype=np.int64)
+    return train, np.asarray(split.val, dtype=np.int64), train
+
+
+def build_model(config: TrainConfig, method: Any) -> MLRSIRNet:
+    return MLRSIRNet(
+        backbone=config.backbone, bits=config.bits, weights=config.weights,
+        multi_level=config.multi_level, use_cbam=config.use_cbam, hidden=config.hidden,
+        out_dim=method.out_dim, activation=method.activation, pool_size=config.pool_size,
+    )
+
+
+def feature_key(config: TrainConfig) -> dict[str, Any]:
+    return {
+        "backbone": config.backbone, "weights": config.weights, "image_size": config.image_size,
+        "multi_level": config.multi_level, "pool_size": config.pool_size,
+    }
+
+
+def _make_optimizer(config: TrainConfig, model: MLRSIRNet) -> torch.optim.Optimizer:
+    head = [p for p in model.head_parameters() if p.requires_grad]
+    groups = [{"params": head, "lr": config.lr}]
+    if config.finetune == "all":
+        groups.append({"params": [p for p in model.backbone_parameters() if p.requires_grad], "lr": config.backbone_lr})
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
+
+
+class Trainer:
+    """Trains one run. Use :func:`train` unless you need the pieces."""
+
+    def __init__(self, config: TrainConfig, run_dir: str | Path, data: PreparedData | None = None,
+                 progress: bool = True, log: Callable[[str], None] = print,
+                 feature_cache: dict | None = None):
+        self.config = config.validate()
+        self.paths = RunPaths(run_dir)
+        self.progress = progress
+        self.log = log
+        self.device = resolve_device(config.device)
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        self._check_config_matches()
+        write_json_atomic(self.paths.config, config.to_dict())
+        self.data = data or prepare_data(config, self.paths.split, progress=progress)
+        if data is not None and not self.paths.split.is_file():
+            from mlrsir.data.splits import save_split
+
+            save_split(self.data.split, self.paths.split)
+        self.train_idx, self.query_idx, self.db_idx = protocol_indices(self.data.split, config.eval_split)
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed % (2**32))
+        self.method = get_method(config.method, config.bits, **config.method_params)
+        self.model = build_model(config, self.method).to(self.device)
+        self.features = None
+        if config.finetune == "none":
+            for p in self.model.backbone_parameters():
+                p.requires_grad_(False)
+            views = 8 if config.augment else 1
+            key = feature_key(config)
+            cache_key = repr(sorted(key.items())) + f"views={views}"
+            if feature_cache is not None and cache_key in feature_cache:
+                self.features = feature_cache[cache_key]
+            else:
+                self.features = torch.from_numpy(np.ascontiguousarray(load_or_compute_aggregates(
+                    self.model, self.data.images, key, views=views, device=self.device, progress=progress)))
+                if feature_cache is not None:
+                    feature_cache[cache_key] = self.features
+        self.optimizer = _make_optimizer(config, self.model)
+        self.labels = torch.from_numpy(self.data.labels.astype(np.float32))
+        self._needs_refit = bool(getattr(self.method, "needs_refit", self.method.retrieval == "aqd"))
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.train_seconds = 0.0
+
+    # -- bookkeeping -------------------------------------------------------------------
+    def _check_config_matches(self) -> None:
+        if self.paths.config.is_file():
+            old = TrainConfig.load(self.paths.config).to_dict()
+            new = self.config.to_dict()
+            ignore = {"device", "checkpoint_every", "root"}
+            diff = sorted(k for k in new if k not in ignore and old.get(k) != new.get(k))
+            if diff:
+                raise ConfigError(
+                    f"{self.paths.root} already holds a run with another configuration "
+                    f"(differs in {', '.join(diff)}); choose another --out or delete that folder"
+                )
+
+    def _resume(self) -> None:
+        ckpt = load_checkpoint(self.paths.checkpoint)
+        if ckpt is None:
+            return
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if ckpt["method"]:
+            self.method.load_state_dict(ckpt["method"])
+        state = ckpt["state"]
+        self.step = int(state["step"])
+        self.history = list(state.get("history", []))
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        self.log(f"resumed from {self.paths.checkpoint} at iteration {self.step}/{self.config.iterations}")
+
+    def _save_checkpoint(self) -> None:
+        save_checkpoint(
+            self.paths.checkpoint, model=self.model, optimizer=self.optimizer,
+            method_state=self.method.state_dict(),
+            state={"step": self.step, "history": self.history, "train_seconds": self.train_seconds},
+        )
+
+    # -- forward passes ------------------------------------------------------------------
+    def _train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pos = batch_positions(len(self.train_idx), self.config.batch_size, self.config.seed, step)
+        idx = torch.from_numpy(self.train_idx[pos])
+        gen = step_generator(self.config.seed, step)
+        if self.features is not None:
+            views = torch.randint(0, self.features.shape[1], (len(idx),), generator=gen)
+            x = self.features[idx, views].float().to(self.device)
+            out = self.model.head(x)
+        else:
+            raw = torch.from_numpy(self.data.images[idx.numpy()])
+            if self.config.augment:
+                raw = augment_batch(raw, gen, color_jitter=self.config.color_jitter)
+            out = self.model(to_float_normalized(raw).to(self.device))
+        return out, self.labels[idx].to(self.device)
+
+    @torch.no_grad()
+    def outputs(self, indices: np.ndarray | None = None, batch_size: int = 256) -> np.ndarray:
+        """Head outputs ``(n, D)`` float32 of the un-augmented images (view 0)."""
+        self.model.eval()
+        indices = np.arange(len(self.data.images)) if indices is None else np.asarray(indices)
+        chunks = []
+        for start in range(0, len(indices), batch_size):
+            idx = indices[start : start + batch_size]
+            if self.features is not None:
+                out = self.model.head(self.features[torch.from_numpy(idx), 0].float().to(self.device))
+            else:
+                out = self.model(to_float_normalized(torch.from_numpy(self.data.images[idx])).to(self.device))
+            chunks.append(out.float().cpu().numpy())
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.method.out_dim), np.float32)
+
+    def _refit(self) -> None:
+        out = self.outputs(self.train_idx)
+        self.method.refit(out, self.data.labels[self.train_idx])
+
+    # -- main loop ---------------------------------------------------------------------
+    def fit(self) -> None:
+        cfg = self.config
+        self._resume()
+        if self.step == 0:
+            self._refit()  # k-means initialisation of codebooks (no-op for hashing methods)
+        bar = tqdm(total=cfg.iterations, initial=self.step, desc=f"train {cfg.method}/{cfg.bits}b",
+                   unit="it", disable=not self.progress, dynamic_ncols=True)
+        start_time = time.perf_counter()
+        seconds_before = self.train_seconds
+        images_seen = 0
+        while self.step < cfg.iterations:
+            self.model.train()  # in frozen mode the backbone is not run here at all
+            out, labels = self._train_batch(self.step)
+            loss, parts = self.method.loss(out, labels)
+            if not torch.isfinite(loss):
+                bar.close()
+                raise NonFiniteLossError(
+                    f"loss became {loss.item()} at iteration {self.step}; training stopped. "
+                    f"The last good checkpoint is kept in {self.paths.checkpoint} "
+                    f"(lower --lr or check the data)"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.step += 1
+            images_seen += len(labels)
+            elapsed = time.perf_counter() - start_time
+            self.train_seconds = seconds_before + elapsed
+            if self.step % 10 == 0 or self.step == cfg.iterations:
+                record = {"step": self.step, "loss": float(loss.item())}
+                record.update({k: float(v) for k, v in parts.items()})
+                self.history.append(record)
+                bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{images_seen / max(elapsed, 1e-9):.0f}")
+            bar.update(1)
+            if self._needs_refit and cfg.refit_every and self.step % cfg.refit_every == 0:
+                self._refit()
+            if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and self.step < cfg.iterations:
+                self._save_checkpoint()
+        bar.close()
+        if self._needs_refit:
+            self._refit()
+        self._save_checkpoint()
+
+    def evaluate(self, curves: bool = True) -> dict[str, Any]:
+        """Retrieval metrics of the protocol (queries vs database) for the current weights."""
+        out = self.outputs()
+        db = self.method.encode_database(out[self.db_idx])
+        dist = self.method.distances(out[self.query_idx], db)
+        bits = self.config.bits if self.method.retrieval == "hamming" else None
+        return evaluate_distances(dist, self.data.labels[self.query_idx], self.data.labels[self.db_idx],
+                                  bits=bits, curves=curves)
+
+    def save_final(self, metrics: dict[str, Any]) -> None:
+        save_tensors(self.model.state_dict(), self.paths.model)
+        method_state = self.method.state_dict()
+        if method_state:
+            save_tensors(method_state, self.paths.method)
+        write_json_atomic(self.paths.meta, {
+            "git": git_revision(), "environment": environment(),
+            "train_seconds": self.train_seconds, "iterations": self.step,
+            "history": self.history[-50:], "eval_split": self.config.eval_split,
+            "num_train": int(len(self.train_idx)), "num_queries": int(len(self.query_idx)),
+            "num_database": int(len(self.db_idx)), "dataset_note": dataset_note(self.config.dataset),
+            "classes": list(self.data.dataset.classes),
+        })
+        write_json_atomic(self.paths.metrics, metrics)
+
+
+def dataset_note(name: str) -> str:
+    if name == "ucm":
+        return ("UC Merced images with the 17-class image-level multi-labels of Chaudhuri et al. 2018 "
+                "(LandUse_Multilabeled.txt): the same classes as DLRSD, not DLRSD's own label vectors")
+    return ""
+
+
+def train(config: TrainConfig, run_dir: str | Path, *, data: PreparedData | None = None,
+          progress: bool = True, log: Callable[[str], None] = print,
+          feature_cache: dict | None = None) -> dict[str, Any]:
+    """Train (or resume, or reuse a finished run) and return its metrics dict."""
+    paths = RunPaths(run_dir)
+    if paths.is_finished() and paths.config.is_file():
+        if TrainConfig.load(paths.config).to_dict() | {"device": config.device, "root": config.root,
+                                                       "checkpoint_every": config.checkpoint_every} \
+                == config.to_dict():
+            log(f"{paths.root}: finished run found, reusing its metrics")
+            return json.loads(paths.metrics.read_text())
+    trainer = Trainer(config, run_dir, data=data, progress=progress, log=log, feature_cache=feature_cache)
+    trainer.fit()
+    metrics = trainer.evaluate(curves=True)
+    metrics["train_seconds"] = trainer.train_seconds
+    trainer.save_final(metrics)
+    return metrics

@@ -1,0 +1,102 @@
+"""Request and response models of the web API (they document the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+MAX_K = 500
+DEFAULT_K = 24
+
+
+class SearchParams(BaseModel):
+    """Search options; sent as query parameters, form fields or a JSON body."""
+
+    item_id: int | None = Field(None, ge=0, description="Id of an indexed image to use as the query "
+                                "(instead of uploading an image).")
+    k: int = Field(DEFAULT_K, ge=1, le=MAX_K, description="Number of results to return (1-500).")
+    radius: int | None = Field(None, ge=0, description="Hamming radius: only results at distance "
+                               "<= radius are returned (still at most k).")
+    labels: list[str] = Field(default_factory=list, description="Label filter: results must carry ALL "
+                              "these labels. Repeat the parameter for several labels.")
+    include_self: bool = Field(False, description="When querying by item_id, keep the query item itself "
+                               "in the results (it is left out by default).")
+    attention: bool = Field(True, description="Compute the CBAM spatial attention heat map of the query.")
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = Field(description="Always 'ok' when the server answers.")
+    size: int = Field(description="Number of indexed images.")
+    bits: int = Field(description="Code length k in bits.")
+    fingerprint: dict = Field(description="Model fingerprint of the index and the loaded encoder.")
+    num_labels: int = Field(description="Size of the label vocabulary (0 when the archive has no labels).")
+    version: str = Field(description="mlrsir version.")
+    max_upload_bytes: int = Field(description="Largest accepted upload in bytes (larger ones get 413).")
+
+
+class LabelsResponse(BaseModel):
+    labels: list[str] = Field(description="Label vocabulary, in index order.")
+    counts: dict[str, int] = Field(description="Number of indexed images carrying each label.")
+
+
+class ItemResponse(BaseModel):
+    id: int = Field(description="Stable integer id of the image in the index.")
+    path: str = Field(description="Display name (parent folder / file name), never a server path.")
+    width: int | None = None
+    height: int | None = None
+    labels: list[str] | None = Field(None, description="Labels of the image; null when unknown.")
+    thumbnail_url: str
+    image_url: str
+
+
+class RandomResponse(BaseModel):
+    id: int = Field(description="A random indexed image id.")
+
+
+class QueryInfo(BaseModel):
+    source: Literal["upload", "item"] = Field(description="Uploaded image or indexed item.")
+    item_id: int | None = None
+    name: str = Field(description="Upload file name or display name of the indexed item.")
+    width: int
+    height: int
+    labels: list[str] | None = Field(None, description="Labels of the query (indexed items only).")
+    code: str = Field(description="The query's binary code as a string of 0/1 characters.")
+    image_url: str | None = Field(None, description="URL of the query image (indexed items only).")
+
+
+class ResultItem(BaseModel):
+    rank: int = Field(description="1-based rank, ordered by (Hamming distance, id).")
+    id: int
+    distance: int = Field(description="Hamming distance to the query code.")
+    path: str = Field(description="Display name (parent folder / file name).")
+    labels: list[str] | None = None
+    shared_labels: list[str] = Field(default_factory=list, description="Labels shared with the query.")
+    relevant: bool | None = Field(None, description="Shares >= 1 label with the query; null when unknown.")
+    thumbnail_url: str
+    image_url: str
+
+
+class Timing(BaseModel):
+    decode_ms: float = 0.0
+    encode_ms: float = 0.0
+    search_ms: float = 0.0
+    attention_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+class SearchResponse(BaseModel):
+    query: QueryInfo
+    params: SearchParams
+    results: list[ResultItem]
+    precision: float | None = Field(None, description="Fraction of shown results sharing >= 1 label with "
+                                    "the query; null when query or archive labels are unknown or no results.")
+    num_relevant: int | None = None
+    timing_ms: Timing
+    attention_url: str | None = Field(None, description="data: URL of a PNG: the CBAM spatial attention map "
+                                      "(jet colour map) blended over the query.")
+    attention_error: str | None = Field(None, description="Why no attention map could be computed.")
+
+
+class ErrorResponse(BaseModel):
+    detail: str

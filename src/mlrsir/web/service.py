@@ -1,0 +1,271 @@
+"""Retrieval logic behind the web API: queries, results, precision, thumbnails.
+
+:class:`RetrievalService` wraps one opened :class:`~mlrsir.index.store.CodeIndex` and one
+:class:`~mlrsir.training.encoder.Encoder`. Every call into the index runs on a single
+dedicated worker thread (the index keeps an SQLite connection, which belongs to the
+thread that uses it), and encoder calls are serialised by a lock, so the service can be
+used from the web server's thread pool.
+
+Items are addressed by their integer id only; file paths come from the index and are
+never taken from a request, so a client cannot make the server read another file.
+"""
+
+from __future__ import annotations
+
+import time
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from PIL import Image
+
+from mlrsir.errors import ConfigError, DataError
+from mlrsir.metrics.relevance import relevance_matrix
+from mlrsir.web import imaging
+from mlrsir.web.cache import BytesLRU
+from mlrsir.web.schemas import SearchParams
+
+
+class ItemNotFound(LookupError):
+    """No indexed item with this id, or its image file cannot be read."""
+
+
+def display_name(path: str) -> str:
+    """Name shown to clients: ``parent-folder/file-name`` of the stored path (no server path)."""
+    p = Path(str(path).replace("\\", "/"))
+    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+
+
+class RetrievalService:
+    """Search and item access over one index and one encoder.
+
+    Args:
+        index: an opened ``CodeIndex`` (or an object with the same interface).
+        encoder: an ``Encoder`` whose codes match the index (same bits / fingerprint).
+        archive_root: folder that relative paths stored in the index are relative to.
+        index_runner: optional single-thread executor the index must be used from (the
+            one it was opened on); a new one is made when omitted.
+        thumbnail_cache: cache of thumbnail JPEG bytes.
+    """
+
+    def __init__(self, index, encoder, *, archive_root: Path | None = None,
+                 index_runner: ThreadPoolExecutor | None = None, thumbnail_cache: BytesLRU | None = None):
+        self.index = index
+        self.encoder = encoder
+        self.archive_root = Path(archive_root) if archive_root is not None else None
+        self._runner = index_runner or ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlrsir-index")
+        self._encoder_lock = threading.Lock()
+        self.thumbnails = thumbnail_cache or BytesLRU()
+        self.bits = int(self._on_index(lambda idx: idx.bits))
+        self.fingerprint = dict(self._on_index(lambda idx: idx.fingerprint) or {})
+        classes = self._on_index(lambda idx: idx.classes) or getattr(encoder, "classes", None) or []
+        self.classes: list[str] = [str(c) for c in classes]
+        self._class_pos = {c: i for i, c in enumerate(self.classes)}
+        self._label_counts: dict[str, int] | None = None
+
+    # ------------------------------------------------------------------ plumbing
+    def _on_index(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(index)`` on the index thread and return its result."""
+        return self._runner.submit(fn, self.index).result()
+
+    def close(self) -> None:
+        """Close the index and stop its worker thread."""
+        try:
+            self._on_index(lambda idx: idx.close())
+        finally:
+            self._runner.shutdown(wait=True)
+
+    @property
+    def has_labels(self) -> bool:
+        return bool(self.classes)
+
+    def size(self) -> int:
+        return int(self._on_index(len))
+
+    def multi_hot(self, labels: list[str] | None) -> np.ndarray:
+        """``(C,)`` uint8 multi-hot vector of ``labels`` over :attr:`classes`."""
+        vec = np.zeros(len(self.classes), dtype=np.uint8)
+        for label in labels or []:
+            pos = self._class_pos.get(label)
+            if pos is not None:
+                vec[pos] = 1
+        return vec
+
+    # ------------------------------------------------------------------ items
+    def record(self, item_id: int) -> dict:
+        """The stored record of ``item_id`` (id, path, width, height, labels)."""
+        try:
+            return dict(self._on_index(lambda idx: idx.get(int(item_id))))
+        except KeyError:
+            raise ItemNotFound(f"no indexed item with id {item_id}") from None
+
+    def item_json(self, record: dict) -> dict:
+        item_id = int(record["id"])
+        return {
+            "id": item_id,
+            "path": display_name(record["path"]),
+            "width": record.get("width"),
+            "height": record.get("height"),
+            "labels": list(record["labels"]) if record.get("labels") is not None else None,
+            "thumbnail_url": f"/api/items/{item_id}/thumbnail",
+            "image_url": f"/api/items/{item_id}/image",
+        }
+
+    def resolve_path(self, record: dict) -> Path:
+        """Server-side file of a record (relative paths are joined to :attr:`archive_root`)."""
+        path = Path(record["path"])
+        if not path.is_absolute() and self.archive_root is not None:
+            path = self.archive_root / path
+        return path
+
+    def read_item_image(self, item_id: int) -> Image.Image:
+        record = self.record(item_id)
+        try:
+            return imaging.read_image_file(self.resolve_path(record))
+        except DataError:
+            raise ItemNotFound(f"the image file of item {item_id} cannot be read") from None
+
+    def thumbnail(self, item_id: int) -> bytes:
+        """JPEG thumbnail bytes (longest side <= 256 px), cached in memory."""
+        return self.thumbnails.get_or_create(int(item_id), lambda: imaging.thumbnail_bytes(self.read_item_image(item_id)))
+
+    def image_file(self, item_id: int) -> tuple[bytes, str]:
+        """Full image for the browser: the file itself when browsers can show it, else PNG."""
+        record = self.record(item_id)
+        path = self.resolve_path(record)
+        media_type = imaging.BROWSER_FORMATS.get(path.suffix.lower())
+        if media_type is not None:
+            try:
+                return path.read_bytes(), media_type
+            except OSError:
+                raise ItemNotFound(f"the image file of item {item_id} cannot be read") from None
+        return imaging.png_bytes(self.read_item_image(item_id)), "image/png"
+
+    def random_id(self) -> int:
+        if self.size() == 0:
+            raise ItemNotFound("the index is empty")
+        return int(self._on_index(lambda idx: idx.random_id()))
+
+    def label_counts(self) -> dict[str, int]:
+        """Number of indexed images carrying each label (computed once)."""
+        if self._label_counts is None:
+            def count(idx) -> np.ndarray:
+                totals = np.zeros(len(self.classes), dtype=np.int64)
+                for item_id in idx.ids():
+                    totals += self.multi_hot(idx.get(int(item_id)).get("labels"))
+                return totals
+            totals = self._on_index(count) if self.classes else np.zeros(0, dtype=np.int64)
+            self._label_counts = {c: int(n) for c, n in zip(self.classes, totals)}
+        return self._label_counts
+
+    # ------------------------------------------------------------------ search
+    def check_label_filter(self, labels: list[str]) -> list[str]:
+        """Vocabulary names of the filter labels (matched like label files: case, ``-``/space
+        insensitive); ConfigError naming the unknown ones."""
+        from mlrsir.data.labels import normalize_class_name
+
+        by_norm = {normalize_class_name(c): c for c in self.classes}
+        known = [label if label in self._class_pos else by_norm.get(normalize_class_name(label)) for label in labels]
+        unknown = [label for label, match in zip(labels, known) if not match]
+        if unknown:
+            if not self.classes:
+                raise ConfigError("labels: this archive has no labels, a label filter cannot be used")
+            raise ConfigError(f"labels: unknown label(s) {', '.join(map(repr, unknown))}; "
+                              f"known labels: {', '.join(self.classes)}")
+        return list(dict.fromkeys(known))
+
+    def search_upload(self, image: Image.Image, name: str, params: SearchParams, decode_ms: float = 0.0) -> dict:
+        """Encode an uploaded image and search the index with its code."""
+        t0 = time.perf_counter()
+        params = params.model_copy(update={"labels": self.check_label_filter(params.labels)})
+        with self._encoder_lock:
+            codes, _ = self.encoder.encode_images([image])
+        code = np.asarray(codes, dtype=np.uint8).reshape(1, -1)
+        encode_ms = (time.perf_counter() - t0) * 1000
+        query = {"source": "upload", "item_id": None, "name": Path(name or "upload").name or "upload",
+                 "width": image.width, "height": image.height, "labels": None, "image_url": None}
+        return self._search(code, query, image, params, exclude_id=None,
+                            timing={"decode_ms": decode_ms, "encode_ms": encode_ms}, started=t0)
+
+    def search_item(self, params: SearchParams) -> dict:
+        """Search with the stored code of an indexed item (the item itself left out by default)."""
+        t0 = time.perf_counter()
+        params = params.model_copy(update={"labels": self.check_label_filter(params.labels)})
+        record = self.record(params.item_id)
+        code = np.asarray(self._on_index(lambda idx: idx.codes(ids=[int(params.item_id)])), dtype=np.uint8).reshape(1, -1)
+        item = self.item_json(record)
+        query = {"source": "item", "item_id": item["id"], "name": item["path"], "width": item["width"],
+                 "height": item["height"], "labels": item["labels"], "image_url": item["image_url"]}
+        image = None
+        if params.attention:
+            try:
+                image = self.read_item_image(params.item_id)
+            except ItemNotFound:
+                image = None
+        if query["width"] is None or query["height"] is None:
+            query["width"], query["height"] = (image.size if image is not None else (0, 0))
+        exclude = None if params.include_self else int(params.item_id)
+        return self._search(code, query, image, params, exclude_id=exclude,
+                            timing={}, started=t0)
+
+    def _search(self, code: np.ndarray, query: dict, image: Image.Image | None, params: SearchParams,
+                *, exclude_id: int | None, timing: dict, started: float) -> dict:
+        if code.shape[1] != self.bits:
+            raise ConfigError(f"encoder produced {code.shape[1]}-bit codes but the index stores {self.bits}-bit codes")
+        query["code"] = "".join("1" if b else "0" for b in code[0])
+        t_search = time.perf_counter()
+        fetch = params.k + (1 if exclude_id is not None else 0)
+        label_filter = list(params.labels) or None
+
+        def run(idx):
+            hits = idx.search(code, k=fetch, radius=params.radius, label_filter=label_filter)[0]
+            hits = [(int(i), int(d)) for i, d in hits if exclude_id is None or int(i) != exclude_id][: params.k]
+            return hits, [dict(idx.get(i)) for i, _ in hits]
+
+        hits, records = self._on_index(run)
+        timing["search_ms"] = (time.perf_counter() - t_search) * 1000
+
+        query_labels = query.get("labels")
+        query_set = set(query_labels or [])
+        results = []
+        for rank, ((item_id, dist), record) in enumerate(zip(hits, records), start=1):
+            item = self.item_json(record)
+            labels = item["labels"]
+            results.append({
+                "rank": rank, "id": item_id, "distance": dist, "path": item["path"], "labels": labels,
+                "shared_labels": [lab for lab in (labels or []) if lab in query_set],
+                "relevant": None, "thumbnail_url": item["thumbnail_url"], "image_url": item["image_url"],
+            })
+
+        precision = num_relevant = None
+        labels_known = self.has_labels and query_labels is not None and all(r["labels"] is not None for r in results)
+        if labels_known and results:
+            rel = relevance_matrix(self.multi_hot(query_labels)[None, :],
+                                   np.stack([self.multi_hot(r["labels"]) for r in results]))[0]
+            for r, is_rel in zip(results, rel):
+                r["relevant"] = bool(is_rel)
+            num_relevant = int(rel.sum())
+            precision = num_relevant / len(results)
+
+        attention_url = attention_error = None
+        if params.attention:
+            t_att = time.perf_counter()
+            if image is None:
+                attention_error = "the query image could not be read"
+            else:
+                try:
+                    with self._encoder_lock:
+                        att = self.encoder.spatial_attention(image)
+                    attention_url = imaging.data_url_png(imaging.attention_overlay(image, att))
+                except Exception as exc:  # e.g. a model without CBAM; the search result still stands
+                    attention_error = f"no attention map for this model ({type(exc).__name__}: {exc})"
+            timing["attention_ms"] = (time.perf_counter() - t_att) * 1000
+        # uploads: decoding happened before `started`
+        timing["total_ms"] = (time.perf_counter() - started) * 1000 + timing.get("decode_ms", 0.0)
+        return {
+            "query": query, "params": params.model_dump(), "results": results, "precision": precision,
+            "num_relevant": num_relevant, "timing_ms": timing, "attention_url": attention_url,
+            "attention_error": attention_error,
+        }

@@ -1,0 +1,1 @@
+"""Tests of mlrsir.index and its CLI."""
