@@ -27,8 +27,11 @@ def register(sub) -> None:
     p.add_argument("--methods", nargs="+", default=["mlrsir"], help="mlrsir dch dhn dtq dqn")
     p.add_argument("--bits", nargs="+", type=int, default=[12, 24, 32, 48])
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
-    p.add_argument("--seeds-for", action="append", default=[], metavar="BITS=N",
-                   help="fewer/more seeds at one bit length, e.g. --seeds-for 36=1")
+    p.add_argument("--seeds-for", action="append", default=[], metavar="[METHOD:]BITS=N",
+                   help="fewer/more seeds at one bit length, for all methods or one: "
+                        "--seeds-for 36=1, --seeds-for dch:12=1")
+    p.add_argument("--paper-seeds", type=int, default=1,
+                   help="seeds of the (slow, fine-tuning) paper-preset ablation")
     p.add_argument("--ablations", action="store_true", help="also run the MLRSIR-NET ablation table")
     p.add_argument("--ablation-bits", nargs="+", type=int, default=[32])
     p.add_argument("--ablation-seeds", type=int, default=None, help="seeds of each ablation (default --seeds)")
@@ -37,16 +40,20 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _seed_counts(args) -> dict[int, int]:
+def _seed_counts(args) -> dict[tuple[str, int], int]:
+    """Seeds per (method, bits): ``--seeds``, then ``--seeds-for`` overrides in order."""
     from mlrsir.errors import ConfigError
 
-    counts = {b: args.seeds for b in args.bits}
+    counts = {(m, b): args.seeds for m in args.methods for b in args.bits}
     for item in args.seeds_for:
+        method, _, rest = item.rpartition(":")
         try:
-            bits, n = (int(x) for x in item.split("="))
+            bits, n = (int(x) for x in rest.split("="))
         except ValueError as exc:
-            raise ConfigError(f"--seeds-for {item!r}: expected BITS=N") from exc
-        counts[bits] = n
+            raise ConfigError(f"--seeds-for {item!r}: expected [METHOD:]BITS=N") from exc
+        for m, b in counts:
+            if b == bits and method in ("", m):
+                counts[(m, b)] = n
     return counts
 
 
@@ -72,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     counts = _seed_counts(args)
     specs = [
         RunSpec(name=f"{m}-{b}b-s{s}", overrides={"method": m, "bits": b, "seed": s}, preset=args.preset)
-        for m in args.methods for b in args.bits for s in range(counts[b])
+        for m in args.methods for b in args.bits for s in range(counts[(m, b)])
     ]
     ablation_specs = []
     if args.ablations:
@@ -80,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
         for variant, (preset, overrides) in ABLATIONS.items():
             slug = "".join(c if c.isalnum() else "-" for c in variant.split(" (")[0]).strip("-")
             for b in args.ablation_bits:
-                for s in range(n_seeds):
+                for s in range(min(n_seeds, args.paper_seeds) if preset == "paper" else n_seeds):
+                    # the full model is the main grid's MLRSIR-NET run (same folder, reused)
+                    name = f"mlrsir-{b}b-s{s}" if not overrides and preset == "default" else f"ablation-{slug}-{b}b-s{s}"
                     ablation_specs.append(RunSpec(
-                        name=f"ablation-{slug}-{b}b-s{s}", preset=preset,
+                        name=name, preset=preset,
                         overrides={"method": "mlrsir", "bits": b, "seed": s, **overrides},
                         tags={"variant": variant},
                     ))
@@ -116,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         "finetune": first_config.finetune if first_config else None,
         "backbone": first_config.backbone if first_config else None,
         "image_size": first_config.image_size if first_config else None,
-        "seeds": counts,
+        "seeds": {f"{m} {b}": n for (m, b), n in counts.items()},
         "git_revision": git_revision()["revision"],
         "wall_seconds": round(time.perf_counter() - start, 1),
         "command": "mlrsir " + " ".join(sys.argv[1:]),

@@ -31,6 +31,7 @@ SUBCOMMAND_MODULES = [
     "search",          # mlrsir search
     "serve",           # mlrsir serve
     "bench",           # mlrsir bench search
+    "bench_load",      # mlrsir bench-load (concurrent clients against mlrsir serve)
 ]
 
 

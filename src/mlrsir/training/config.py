@@ -61,7 +61,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     batch_size: int = 64
-    iterations: int = 1500
+    iterations: int = 500
     augment: bool = True
     color_jitter: float = 0.1  # only with finetune="all" (cached features have no colour jitter)
     refit_every: int = 200  # codebook refits for quantizer methods (iterations)

@@ -56,6 +56,16 @@ class PreparedData:
     labels: np.ndarray  # (N, C) uint8
 
 
+def resolve_method_params(config: TrainConfig) -> TrainConfig:
+    """The config with ``method_params`` completed by the method's defaults.
+
+    ``config.json`` then records every hyperparameter the run used, not only the ones
+    given on the command line, so later changes of a default cannot change its meaning.
+    """
+    method = get_method(config.method, config.bits, **config.method_params)
+    return TrainConfig.from_dict({**config.to_dict(), "method_params": dict(method.hparams)})
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -122,14 +132,14 @@ class Trainer:
     def __init__(self, config: TrainConfig, run_dir: str | Path, data: PreparedData | None = None,
                  progress: bool = True, log: Callable[[str], None] = print,
                  feature_cache: dict | None = None):
-        self.config = config.validate()
+        self.config = resolve_method_params(config.validate())
         self.paths = RunPaths(run_dir)
         self.progress = progress
         self.log = log
         self.device = resolve_device(config.device)
         self.paths.root.mkdir(parents=True, exist_ok=True)
         self._check_config_matches()
-        write_json_atomic(self.paths.config, config.to_dict())
+        write_json_atomic(self.paths.config, self.config.to_dict())
         self.data = data or prepare_data(config, self.paths.split, progress=progress)
         if data is not None and not self.paths.split.is_file():
             from mlrsir.data.splits import save_split
@@ -138,7 +148,7 @@ class Trainer:
         self.train_idx, self.query_idx, self.db_idx = protocol_indices(self.data.split, config.eval_split)
         torch.manual_seed(config.seed)
         np.random.seed(config.seed % (2**32))
-        self.method = get_method(config.method, config.bits, **config.method_params)
+        self.method = get_method(self.config.method, self.config.bits, **self.config.method_params)
         self.model = build_model(config, self.method).to(self.device)
         self.features = None
         if config.finetune == "none":
@@ -311,6 +321,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, data: PreparedData | None
           feature_cache: dict | None = None) -> dict[str, Any]:
     """Train (or resume, or reuse a finished run) and return its metrics dict."""
     paths = RunPaths(run_dir)
+    config = resolve_method_params(config.validate())
     if paths.is_finished() and paths.config.is_file():
         if TrainConfig.load(paths.config).to_dict() | {"device": config.device, "root": config.root,
                                                        "checkpoint_every": config.checkpoint_every} \

@@ -194,7 +194,11 @@ class RetrievalService:
         t0 = time.perf_counter()
         params = params.model_copy(update={"labels": self.check_label_filter(params.labels)})
         record = self.record(params.item_id)
-        code = np.asarray(self._on_index(lambda idx: idx.codes(ids=[int(params.item_id)])), dtype=np.uint8).reshape(1, -1)
+        try:
+            code = self._on_index(lambda idx: idx.codes(ids=[int(params.item_id)]))
+        except KeyError:  # removed by a concurrent `mlrsir index remove` since the lookup
+            raise ItemNotFound(f"no indexed item with id {params.item_id}") from None
+        code = np.asarray(code, dtype=np.uint8).reshape(1, -1)
         item = self.item_json(record)
         query = {"source": "item", "item_id": item["id"], "name": item["path"], "width": item["width"],
                  "height": item["height"], "labels": item["labels"], "image_url": item["image_url"]}
@@ -222,7 +226,14 @@ class RetrievalService:
         def run(idx):
             hits = idx.search(code, k=fetch, radius=params.radius, label_filter=label_filter)[0]
             hits = [(int(i), int(d)) for i, d in hits if exclude_id is None or int(i) != exclude_id][: params.k]
-            return hits, [dict(idx.get(i)) for i, _ in hits]
+            kept, records = [], []
+            for item_id, dist in hits:
+                try:
+                    records.append(dict(idx.get(item_id)))
+                except KeyError:  # removed by another process after the search's snapshot
+                    continue
+                kept.append((item_id, dist))
+            return kept, records
 
         hits, records = self._on_index(run)
         timing["search_ms"] = (time.perf_counter() - t_search) * 1000
