@@ -66,8 +66,8 @@ def test_dhn_total_and_gradient():
     assert hh.grad is not None and torch.isfinite(hh.grad).all() and hh.grad.abs().sum() > 0
 
 
-def test_dhn_default_alpha_scales_with_bits():
-    assert DHN(32).hparams["alpha"] == pytest.approx(10 / 32)
+def test_dhn_default_alpha_is_the_validated_one_and_search_space_scales_with_bits():
+    assert DHN(32).hparams["alpha"] == pytest.approx(0.5)  # chosen on the validation split
     assert DHN(12).search_space["alpha"] == [pytest.approx(10 / 12), 0.5]
 
 

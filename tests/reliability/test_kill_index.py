@@ -20,7 +20,7 @@ of the kills land inside an open write transaction, not only between transaction
 The main test forks the children from the test process (a fresh interpreter costs ~3 s
 of torch import through ``mlrsir.codes``); ``test_sigkill_fresh_cli_process`` runs the
 same check a few times with a real ``python -m tests.reliability.index_worker``.
-``MLRSIR_KILLS`` (default 40) sets the number of kills.
+``MLRSIR_KILLS`` (default 20) sets the number of kills.
 """
 
 from __future__ import annotations
@@ -180,10 +180,12 @@ def run_kill_cycles(tmp: Path, kills: int, launcher, time_budget: float) -> dict
 
 
 def test_sigkill_during_index_writes(tmp_path):
-    kills = int(os.environ.get("MLRSIR_KILLS", "40"))
-    counts = run_kill_cycles(tmp_path, kills, _fork_and_kill, time_budget=max(60.0, kills * 1.5))
+    # 20 kills by default (MLRSIR_KILLS=200 for a long soak); time-bounded so that a loaded
+    # machine gives fewer kills rather than a slow suite
+    kills = int(os.environ.get("MLRSIR_KILLS", "20"))
+    counts = run_kill_cycles(tmp_path, kills, _fork_and_kill, time_budget=max(30.0, kills * 1.5))
     print(f"\nSIGKILL test: {counts}")
-    assert counts["kills"] >= min(kills, 20), counts
+    assert counts["kills"] >= min(kills, 5), counts
     assert counts["opens"] == counts["cycles"] and counts["losses"] == 0
     assert counts["partial"] + counts["before"] + counts["after"] == counts["cycles"]
     assert counts["partial"] > 0 and counts["before"] > 0  # kills really landed mid-run

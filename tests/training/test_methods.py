@@ -88,5 +88,5 @@ def test_mlrsir_passes_options_to_hashing_loss():
     m = get_method("mlrsir", 16, pairwise="likelihood", quant_weight=0.2)
     assert m.hparams == {"pairwise": "likelihood", "quant_weight": 0.2}
     assert m.criterion.quant_weight == 0.2
-    m2 = get_method("mlrsir", 16, margin=3.0)
+    m2 = get_method("mlrsir", 16, pairwise="euclidean", margin=3.0)
     assert m2.hparams["margin"] == 3.0 and m2.criterion.pairwise.margin == 3.0
