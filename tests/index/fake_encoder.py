@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from mlrsir.data.images import read_rgb
@@ -83,3 +84,12 @@ def write_image(path: Path, quadrant_colours, size=(32, 24), fmt=None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path, format=fmt)
     return path
+
+
+@pytest.fixture
+def fake_encoder(monkeypatch):
+    """Make ``mlrsir.training.encoder.load_encoder`` return a :class:`FakeEncoder`."""
+    import mlrsir.training.encoder as encoder_module
+
+    monkeypatch.setattr(encoder_module, "load_encoder", FakeEncoder)
+    return FakeEncoder

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
 
 from mlrsir.cli.main import main
 from mlrsir.index.store import CodeIndex
-from tests.index.fake_encoder import FakeEncoder, make_run, quadrant_code, write_image
+from tests.index.fake_encoder import FakeEncoder, fake_encoder, make_run, quadrant_code, write_image  # noqa: F401
 
 RED, GREEN, BLUE, WHITE, BLACK = (200, 0, 0), (0, 200, 0), (0, 0, 200), (255, 255, 255), (0, 0, 0)
 
 
-@pytest.fixture
-def fake_encoder(monkeypatch):
-    """Replace mlrsir.training.encoder.load_encoder (creating the module if absent)."""
-    try:
-        module = importlib.import_module("mlrsir.training.encoder")
-    except ModuleNotFoundError:
-        module = types.ModuleType("mlrsir.training.encoder")
-        monkeypatch.setitem(sys.modules, "mlrsir.training.encoder", module)
-    monkeypatch.setattr(module, "load_encoder", FakeEncoder, raising=False)
-    return FakeEncoder
 
 
 @pytest.fixture

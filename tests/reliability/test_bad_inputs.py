@@ -9,9 +9,6 @@ checked: every bad file is named with its problem, the good and odd-but-valid on
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -20,7 +17,7 @@ from PIL import Image
 from mlrsir.cli.main import main
 from mlrsir.index.store import CodeIndex
 from tests.fixtures.make_images import write_multiband_tiff
-from tests.index.fake_encoder import FakeEncoder, make_run, write_image
+from tests.index.fake_encoder import FakeEncoder, fake_encoder, make_run, write_image  # noqa: F401
 
 GOOD = ["one_by_one.png", "tall_10x10000.png", "grey.png", "palette.png", "rgba.png", "cmyk.jpg",
         "sixteen_bit.tif", "plain.jpg"]
@@ -34,14 +31,6 @@ BAD = {  # file -> words its message must contain
 }
 
 
-@pytest.fixture
-def fake_encoder(monkeypatch):
-    try:
-        module = importlib.import_module("mlrsir.training.encoder")
-    except ModuleNotFoundError:
-        module = types.ModuleType("mlrsir.training.encoder")
-        monkeypatch.setitem(sys.modules, "mlrsir.training.encoder", module)
-    monkeypatch.setattr(module, "load_encoder", FakeEncoder, raising=False)
 
 
 @pytest.fixture

@@ -221,15 +221,21 @@ class FaissFlatBackend(Backend):
         dist, pos = self.index.search(qp, kk)
         if radius is None and (pos >= 0).all() and _rows_sorted(dist, pos):
             return pos, dist  # the usual case: nothing to filter or re-order
-        out = []
-        for d, p in zip(dist, pos):
-            keep = p >= 0
-            if radius is not None:
-                keep &= d <= radius
-            d, p = d[keep].astype(np.int64), p[keep].astype(np.int64)
-            order = np.lexsort((p, d))
-            out.append((p[order], d[order]))
-        return out
+        return _filter_and_rank(dist, pos, radius)
+
+
+def _filter_and_rank(dist: np.ndarray, pos: np.ndarray, radius: int | None) -> list:
+    """Per query: drop faiss's empty slots (-1) and items beyond ``radius``, then rank the
+    rest by (distance, position). Returns ``[(positions int64, distances int64)]``."""
+    out = []
+    for d, p in zip(dist, pos):
+        keep = p >= 0
+        if radius is not None:
+            keep &= d <= radius
+        d, p = d[keep].astype(np.int64), p[keep].astype(np.int64)
+        order = np.lexsort((p, d))
+        out.append((p[order], d[order]))
+    return out
 
 
 def _rows_sorted(dist: np.ndarray, pos: np.ndarray) -> bool:
@@ -270,15 +276,7 @@ class FaissHashBackend(Backend):
         qp = _pad(q, self.bytes_per_code)
         kk = self.index.ntotal if k is None else min(int(k), self.index.ntotal)
         dist, pos = self.index.search(qp, kk)
-        out = []
-        for d, p in zip(dist, pos):
-            keep = p >= 0
-            if radius is not None:
-                keep &= d <= radius
-            d, p = d[keep].astype(np.int64), p[keep].astype(np.int64)
-            order = np.lexsort((p, d))
-            out.append((p[order], d[order]))
-        return out
+        return _filter_and_rank(dist, pos, radius)
 
     def memory_bytes(self) -> int:
         # codes + one int64 id per item per table (faiss stores ids in its buckets)
