@@ -8,7 +8,7 @@ UCM_ROOT  ?= ../shared/data/ucm-multilabel
 BITS      ?= 32
 RUN       ?= runs/demo-$(BITS)b
 
-.PHONY: install demo test test-fast browser-deps benchmark clean
+.PHONY: install demo lint test test-fast browser-deps benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -31,7 +31,13 @@ browser-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "chromium not installed: the browser test will be skipped"; }
 
-test: install browser-deps
+# Lint (ruff), formatting (ruff format) and types (mypy on the modules listed in pyproject.toml).
+lint: install
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
+
+test: install browser-deps lint
 	$(PY) -m pytest
 
 test-fast: install

@@ -10,11 +10,17 @@ only 0 and 1, or packed, as ``uint8`` arrays of shape ``(N, ceil(k / 8))`` with 
 first bit in the most significant position of the first byte (``numpy.packbits``
 order). Padding bits of the last byte are always 0, so packing never changes a
 Hamming distance.
+
+It also holds the two validation rules about codes: :func:`check_bits` for a code
+array and :func:`check_code_length` for a code length ``k``; every module that takes
+either calls these (no other copy of the rules).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from mlrsir.errors import ConfigError
 
 try:  # torch is a hard dependency of the package, but keep this module importable alone
     import torch
@@ -41,11 +47,36 @@ def binarize(h):
     return (np.asarray(h) > 0).astype(np.uint8)
 
 
-def to_signed(bits):
-    """Map {0,1} codes to {-1,+1} (``2b - 1``), same container type, float32."""
-    if torch is not None and isinstance(bits, torch.Tensor):
-        return bits.to(torch.float32) * 2 - 1
-    return np.asarray(bits, dtype=np.float32) * 2 - 1
+# Upper bound of the code length of a *training* run (``TrainConfig.bits``). Codes,
+# packing, Hamming distances and the index work for any length; the bound only refuses
+# run configurations far outside the lengths the methods were designed and tuned for
+# (12-64 bits), e.g. a mistyped ``--bits 3200`` that would build a huge hash head.
+MAX_TRAIN_BITS = 256
+
+
+class CodeLengthError(ConfigError, ValueError):
+    """A code length that cannot be used. A :class:`ConfigError` (the CLI reports it as
+    a user error) and a ``ValueError`` (the usual type for a bad argument value)."""
+
+
+def check_code_length(bits, name: str = "bits", max_bits: int | None = None) -> int:
+    """The one rule for a code length ``k``: a positive integer (``int`` or numpy
+    integer, not ``bool``), at most ``max_bits`` when given. Returns it as ``int``.
+
+    ``max_bits`` is only passed for training runs (:data:`MAX_TRAIN_BITS`); layouts
+    with their own extra condition (product quantization needs ``k % 4 == 0``) check it
+    after this rule.
+
+    >>> check_code_length(np.int64(32))
+    32
+    """
+    if not isinstance(bits, (int, np.integer)) or isinstance(bits, (bool, np.bool_)):
+        raise CodeLengthError(f"{name}={bits!r}: the code length must be a positive integer ({name} must be >= 1)")
+    if max_bits is not None and not 1 <= bits <= max_bits:
+        raise CodeLengthError(f"{name} must be between 1 and {max_bits}, got {bits}")
+    if bits < 1:
+        raise CodeLengthError(f"{name} must be >= 1, got {bits}")
+    return int(bits)
 
 
 def check_bits(bits: np.ndarray, name: str = "codes") -> np.ndarray:

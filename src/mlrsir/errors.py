@@ -17,7 +17,7 @@ class ConfigError(MlrsirError):
     """An argument or configuration value cannot be used."""
 
 
-class IndexError_(MlrsirError):
+class IndexStoreError(MlrsirError):
     """An index file is missing, corrupt, or made by another model."""
 
 

@@ -19,8 +19,27 @@ def tiny_ucm(tmp_path, monkeypatch):
 
 
 def _train_args(root, out, *extra):
-    return ["train", "--dataset", "ucm", "--root", str(root), "--bits", "12", "--iterations", "2",
-            "--batch-size", "8", "--weights", "none", "--image-size", "32", "--out", str(out), "--quiet", *extra]
+    return [
+        "train",
+        "--dataset",
+        "ucm",
+        "--root",
+        str(root),
+        "--bits",
+        "12",
+        "--iterations",
+        "2",
+        "--batch-size",
+        "8",
+        "--weights",
+        "none",
+        "--image-size",
+        "32",
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
 
 
 def test_train_encode_evaluate_round_trip(tiny_ucm, tmp_path, capsys):
@@ -80,8 +99,24 @@ def test_index_and_search_with_a_trained_run(tiny_ucm, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(_train_args(tiny_ucm, run)) == 0
     index = tmp_path / "index"
-    assert main(["index", "build", "--run", str(run), "--images", str(tiny_ucm / "Images"),
-                 "--index", str(index), "--labels", str(tiny_ucm / "LandUse_Multilabeled.txt"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "index",
+                "build",
+                "--run",
+                str(run),
+                "--images",
+                str(tiny_ucm / "Images"),
+                "--index",
+                str(index),
+                "--labels",
+                str(tiny_ucm / "LandUse_Multilabeled.txt"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     query = sorted((tiny_ucm / "Images").rglob("*.jpg"))[0]
     capsys.readouterr()
     assert main(["search", "--index", str(index), "--query", str(query), "--k", "5", "--json"]) == 0

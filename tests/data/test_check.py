@@ -40,9 +40,9 @@ def test_check_clean_fixture(tmp_path, capsys):
 
 def test_check_reports_problems(tmp_path, capsys):
     root = make_ucm_fixture(tmp_path / "u", scenes=2, per_scene=5, size=24)
-    (root / "Images" / "airplane" / "airplane01.jpg").unlink()              # row without image
+    (root / "Images" / "airplane" / "airplane01.jpg").unlink()  # row without image
     Image.new("RGB", (24, 24)).save(root / "Images" / "airplane" / "extra.jpg")  # image without row
-    (root / "Images" / "airplane" / "airplane02.jpg").write_bytes(b"")       # unreadable
+    (root / "Images" / "airplane" / "airplane02.jpg").write_bytes(b"")  # unreadable
     lines = (root / "LandUse_Multilabeled.txt").read_text().splitlines()
     lines = [("airplane03" + "\t0" * 17) if line.startswith("airplane03") else line for line in lines]
     (root / "LandUse_Multilabeled.txt").write_text("\r\n".join(lines) + "\r\n")
@@ -76,9 +76,23 @@ def test_check_dlrsd_and_whdld(tmp_path, capsys):
 
 
 README_COUNTS = {
-    "airplane": 100, "bare_soil": 718, "buildings": 691, "cars": 886, "chaparral": 115,
-    "court": 105, "dock": 100, "field": 103, "grass": 975, "mobile_home": 102, "pavement": 1300,
-    "sand": 294, "sea": 100, "ship": 102, "tanks": 100, "trees": 1009, "water": 203,
+    "airplane": 100,
+    "bare_soil": 718,
+    "buildings": 691,
+    "cars": 886,
+    "chaparral": 115,
+    "court": 105,
+    "dock": 100,
+    "field": 103,
+    "grass": 975,
+    "mobile_home": 102,
+    "pavement": 1300,
+    "sand": 294,
+    "sea": 100,
+    "ship": 102,
+    "tanks": 100,
+    "trees": 1009,
+    "water": 203,
 }
 
 

@@ -137,8 +137,8 @@ def test_dlrsd(tmp_path, layout):
 def test_dlrsd_min_fraction(tmp_path):
     root = make_dlrsd_fixture(tmp_path / "d", scenes=1, per_scene=2, size=16)
     mask = np.zeros((10, 10), dtype=np.uint8)
-    mask[0, :3] = 5        # 3 % of pixels
-    mask[1:, :] = 16       # 90 %
+    mask[0, :3] = 5  # 3 % of pixels
+    mask[1:, :] = 16  # 90 %
     Image.fromarray(mask, "L").save(root / "Labels" / "agricultural" / "agricultural00.png")
     ds = DLRSD(root, min_fraction=0.05)
     row = ds.labels[0]
@@ -176,9 +176,9 @@ def test_whdld(tmp_path, encoding):
 def test_whdld_rgb_colour_mapping_by_hand(tmp_path):
     root = make_whdld_fixture(tmp_path / "w", n=2, size=8, encoding="rgb")
     mask = np.zeros((2, 2, 3), dtype=np.uint8)
-    mask[0, 0] = (192, 192, 0)    # pavement
+    mask[0, 0] = (192, 192, 0)  # pavement
     mask[0, 1] = (128, 128, 128)  # bare soil
-    mask[1, :] = (0, 0, 255)      # water
+    mask[1, :] = (0, 0, 255)  # water
     Image.fromarray(mask, "RGB").save(root / "ImagesPNG" / "wh0001.png")
     assert WHDLD(root).labels[0].tolist() == [0, 0, 1, 0, 1, 1]
     mask[1, 1] = (10, 20, 30)
@@ -190,6 +190,8 @@ def test_whdld_rgb_colour_mapping_by_hand(tmp_path):
 def test_whdld_label_csv(tmp_path):
     root = make_whdld_fixture(tmp_path / "w", n=3, size=8)
     csv = tmp_path / "labels.csv"
-    csv.write_text("image," + ",".join(WHDLD_CLASSES) + "\nwh0001.jpg,1,0,0,0,0,1\nwh0002,0,1,0,0,0,0\nwh0003,0,0,0,0,1,0\n")
+    csv.write_text(
+        "image," + ",".join(WHDLD_CLASSES) + "\nwh0001.jpg,1,0,0,0,0,1\nwh0002,0,1,0,0,0,0\nwh0003,0,0,0,0,1,0\n"
+    )
     ds = load_dataset("whdld", root, label_file=csv)
     assert ds.labels.tolist() == [[1, 0, 0, 0, 0, 1], [0, 1, 0, 0, 0, 0], [0, 0, 0, 0, 1, 0]]

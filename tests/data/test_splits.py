@@ -30,8 +30,11 @@ def _multilabel_dataset(n=1000, seed=0):
     probs = np.array([0.5, 0.2, 0.05, 0.02, 0.3, 0.01])
     labels = (rng.random((n, len(probs))) < probs).astype(np.uint8)
     return SimpleNamespace(
-        name="multi", scenes=None, labels=labels,
-        relative_paths=[f"Images/wh{i:04d}.jpg" for i in range(n)], root="/fake",
+        name="multi",
+        scenes=None,
+        labels=labels,
+        relative_paths=[f"Images/wh{i:04d}.jpg" for i in range(n)],
+        root="/fake",
     )
 
 

@@ -21,8 +21,11 @@ def test_to_float_normalized_by_hand():
     x = torch.tensor([0, 255, 51], dtype=torch.uint8).view(1, 3, 1, 1).expand(2, 3, 1, 1).contiguous()
     out = to_float_normalized(x)
     assert out.dtype == torch.float32 and out.shape == (2, 3, 1, 1)
-    expected = [(0 - IMAGENET_MEAN[0]) / IMAGENET_STD[0], (1 - IMAGENET_MEAN[1]) / IMAGENET_STD[1],
-                (0.2 - IMAGENET_MEAN[2]) / IMAGENET_STD[2]]
+    expected = [
+        (0 - IMAGENET_MEAN[0]) / IMAGENET_STD[0],
+        (1 - IMAGENET_MEAN[1]) / IMAGENET_STD[1],
+        (0.2 - IMAGENET_MEAN[2]) / IMAGENET_STD[2],
+    ]
     assert torch.allclose(out[1, :, 0, 0], torch.tensor(expected), atol=1e-6)
     with pytest.raises(TypeError):
         to_float_normalized(x.float())

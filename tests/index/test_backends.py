@@ -103,7 +103,18 @@ def test_other_widths(bits):
 
 def test_padded_widths():
     assert [padded_width(b) for b in (8, 12, 32, 33, 48, 64, 65, 128, 129, 512, 520)] == [
-        4, 4, 4, 8, 8, 8, 16, 16, 32, 64, 72]
+        4,
+        4,
+        4,
+        8,
+        8,
+        8,
+        16,
+        16,
+        32,
+        64,
+        72,
+    ]
 
 
 def test_hash_backend_returns_true_distances(tie_data):

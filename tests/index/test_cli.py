@@ -9,11 +9,9 @@ import pytest
 
 from mlrsir.cli.main import main
 from mlrsir.index.store import CodeIndex
-from tests.index.fake_encoder import FakeEncoder, fake_encoder, make_run, quadrant_code, write_image  # noqa: F401
+from tests.fakes.encoder import FakeEncoder, fake_encoder, make_run, quadrant_code, write_image  # noqa: F401
 
 RED, GREEN, BLUE, WHITE, BLACK = (200, 0, 0), (0, 200, 0), (0, 0, 200), (255, 255, 255), (0, 0, 0)
-
-
 
 
 @pytest.fixture
@@ -27,8 +25,10 @@ def dataset(tmp_path):
     (images / "b" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     (images / "notes.txt").write_text("not an image")
     labels = tmp_path / "labels.txt"
-    labels.write_text("IMAGE\\LABEL\tred\tgreen\tblue\n"
-                      "red1\t1\t0\t0\nred2\t1\t0\t0\ngreen1\t0\t1\t0\nblue1\t0\t0\t1\nmixed\t1\t1\t1\n")
+    labels.write_text(
+        "IMAGE\\LABEL\tred\tgreen\tblue\n"
+        "red1\t1\t0\t0\nred2\t1\t0\t0\ngreen1\t0\t1\t0\nblue1\t0\t0\t1\nmixed\t1\t1\t1\n"
+    )
     run = make_run(tmp_path / "run")
     return tmp_path, images, labels, run
 
@@ -38,8 +38,24 @@ def test_build_info_search_add_remove(dataset, fake_encoder, capsys, compact):
     tmp, images, labels, run = dataset
     make_run(run, compact=compact)  # both encode_paths row conventions
     ix = tmp / "ix"
-    assert main(["index", "build", "--run", str(run), "--images", str(images), "--index", str(ix),
-                 "--labels", str(labels), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "index",
+                "build",
+                "--run",
+                str(run),
+                "--images",
+                str(images),
+                "--index",
+                str(ix),
+                "--labels",
+                str(labels),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "added 5 images" in out and "1 failed" in out and "images/s" in out
     assert "broken.jpg" in out  # the bad image is named with its reason
@@ -67,7 +83,8 @@ def test_build_info_search_add_remove(dataset, fake_encoder, capsys, compact):
     assert [r["rank"] for r in rows] == [1, 2, 3]
     assert rows[0]["path"].endswith("red1.jpg") and rows[0]["distance"] == 0
     assert rows[1]["path"].endswith("red2.PNG") and rows[1]["distance"] == int(
-        (quadrant_code(__import__("PIL.Image").Image.open(images / "a" / "red2.PNG"))[0] != qcode).sum())
+        (quadrant_code(__import__("PIL.Image").Image.open(images / "a" / "red2.PNG"))[0] != qcode).sum()
+    )
     assert rows[0]["labels"] == ["red"]
     # label filter and radius
     assert main(["search", "--index", str(ix), "--query", str(query), "--label", "green", "--json"]) == 0
@@ -97,16 +114,32 @@ def test_build_info_search_add_remove(dataset, fake_encoder, capsys, compact):
 
 def test_strict_build_stops_on_bad_image(dataset, fake_encoder, capsys):
     tmp, images, labels, run = dataset
-    assert main(["index", "build", "--run", str(run), "--images", str(images), "--index", str(tmp / "ix"),
-                 "--strict", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "index",
+                "build",
+                "--run",
+                str(run),
+                "--images",
+                str(images),
+                "--index",
+                str(tmp / "ix"),
+                "--strict",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "broken.jpg" in capsys.readouterr().err
 
 
 def test_search_refuses_changed_model(dataset, fake_encoder, capsys):
     tmp, images, labels, run = dataset
     ix = tmp / "ix"
-    assert main(["index", "build", "--run", str(run), "--images", str(images / "a"), "--index", str(ix),
-                 "--quiet"]) == 0
+    assert (
+        main(["index", "build", "--run", str(run), "--images", str(images / "a"), "--index", str(ix), "--quiet"]) == 0
+    )
     make_run(run, weights="retrained")  # the run's model changed after the build
     query = write_image(tmp / "q.png", [RED] * 4, fmt="PNG")
     capsys.readouterr()
@@ -127,20 +160,74 @@ def test_aqd_runs_are_refused(dataset, fake_encoder, capsys):
 
 def test_bench_search_random_tiny(tmp_path, capsys):
     out = tmp_path / "bench.md"
-    assert main(["bench", "search", "--n", "5000", "--queries", "50", "--k", "20", "--bits", "12", "48",
-                 "--float-dim", "64", "--numpy-budget", "0.05", "--float-budget", "0.05", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "search",
+                "--n",
+                "5000",
+                "--queries",
+                "50",
+                "--k",
+                "20",
+                "--bits",
+                "12",
+                "48",
+                "--float-dim",
+                "64",
+                "--numpy-budget",
+                "0.05",
+                "--float-budget",
+                "0.05",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert text == out.read_text()
-    for needle in ("| 12 | faiss |", "| 48 | faiss-unpadded |", "| 48 | numpy |", "hash (b=16, tables=3",
-                   "float32 flat IP (D=64)", "faster than float search"):
+    for needle in (
+        "| 12 | faiss |",
+        "| 48 | faiss-unpadded |",
+        "| 48 | numpy |",
+        "hash (b=16, tables=3",
+        "float32 flat IP (D=64)",
+        "faster than float search",
+    ):
         assert needle in text
-    table = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| 12 ") or line.startswith("| 48 ")]
+    table = [
+        line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| 12 ") or line.startswith("| 48 ")
+    ]
     assert len(table) == 10
     for cells in table:  # exact code back-ends agree with faiss list by list
         if cells[1].strip() in ("faiss", "faiss-unpadded", "numpy"):
             assert cells[-1].strip() == "yes"
-    assert main(["bench", "search", "--n", "3000", "--queries", "20", "--k", "10", "--bits", "24", "--json",
-                 "--float-dim", "16", "--numpy-budget", "0.05", "--float-budget", "0.05"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "search",
+                "--n",
+                "3000",
+                "--queries",
+                "20",
+                "--k",
+                "10",
+                "--bits",
+                "24",
+                "--json",
+                "--float-dim",
+                "16",
+                "--numpy-budget",
+                "0.05",
+                "--float-budget",
+                "0.05",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     rows = {r["backend"].split(" ")[0]: r for r in result["rows"]}
     assert rows["faiss"]["bytes_per_image"] == 4 and rows["faiss-unpadded"]["bytes_per_image"] == 3
@@ -152,16 +239,41 @@ def test_bench_search_random_tiny(tmp_path, capsys):
 def test_bench_search_ucm_source_with_fake_run(dataset, fake_encoder, capsys):
     tmp, images, labels, run = dataset
     (images / "b" / "broken.jpg").unlink()
-    assert main(["bench", "search", "--source", "ucm", "--run", str(run), "--images", str(images),
-                 "--views", "2", "--n", "400", "--queries", "10", "--k", "5", "--json",
-                 "--numpy-budget", "0.05", "--float-budget", "0.05"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "search",
+                "--source",
+                "ucm",
+                "--run",
+                str(run),
+                "--images",
+                str(images),
+                "--views",
+                "2",
+                "--n",
+                "400",
+                "--queries",
+                "10",
+                "--k",
+                "5",
+                "--json",
+                "--numpy-budget",
+                "0.05",
+                "--float-budget",
+                "0.05",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert {r["bits"] for r in result["rows"]} == {12}
     assert any("5 real images x 2 augmented views" in note and "M=10" in note for note in result["notes"])
 
 
 def test_recall_counts_ties_at_threshold():
-    from mlrsir.index.bench import recall_at_k
+    from mlrsir.bench.search import recall_at_k
 
     exact = [[(1, 0), (2, 3), (3, 3)]]
     assert recall_at_k([[(1, 0), (9, 3), (8, 4)]], exact, k=3, n=10) == pytest.approx(2 / 3)

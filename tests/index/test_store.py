@@ -8,7 +8,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from mlrsir.errors import IndexError_
+from mlrsir.errors import IndexStoreError
 from mlrsir.index import integrity
 from mlrsir.index.store import DB_NAME, CodeIndex
 
@@ -16,8 +16,15 @@ FP = {"bits": 16, "backbone": "efficientnet_lite0", "method": "mlrsir", "image_s
 
 
 def records(start, n, labels=None):
-    return [{"path": f"/data/img{i:04d}.jpg", "width": 100 + i, "height": 50 + i,
-             "labels": None if labels is None else labels(i)} for i in range(start, start + n)]
+    return [
+        {
+            "path": f"/data/img{i:04d}.jpg",
+            "width": 100 + i,
+            "height": 50 + i,
+            "labels": None if labels is None else labels(i),
+        }
+        for i in range(start, start + n)
+    ]
 
 
 def random_codes(n, seed=0, bits=16):
@@ -104,7 +111,7 @@ def test_failed_add_leaves_old_index_intact(tmp_path, index, monkeypatch):
     monkeypatch.setattr(integrity, "row_digest", real)
     assert len(index) == 5
     assert (index.ids().tolist(), index.info()["items_checksum"]) == (before[0], before[2])
-    with pytest.raises(IndexError_, match="already in the index"):
+    with pytest.raises(IndexStoreError, match="already in the index"):
         index.add(records(5, 1) + records(0, 1), codes[5:7])  # second record duplicates a path
     index.close()
     again = CodeIndex.open(tmp_path / "ix")  # opens, checksum verifies
@@ -129,7 +136,7 @@ def test_flipped_code_byte_is_detected(tmp_path, index):
     content = db.read_bytes()
     assert content.count(needle) >= 1
     _flip_byte_at(db, content.index(needle))
-    with pytest.raises(IndexError_, match=f"{DB_NAME}.*checksum"):
+    with pytest.raises(IndexStoreError, match=f"{DB_NAME}.*checksum"):
         CodeIndex.open(tmp_path / "ix")
     # without verify the file still opens (size and header are fine) ...
     CodeIndex.open(tmp_path / "ix", verify=False).close()
@@ -141,7 +148,7 @@ def test_flipped_path_byte_is_detected(tmp_path, index):
     db = tmp_path / "ix" / DB_NAME
     offset = db.read_bytes().index(b"/data/img0002.jpg") + 6
     _flip_byte_at(db, offset)
-    with pytest.raises(IndexError_, match=DB_NAME):
+    with pytest.raises(IndexStoreError, match=DB_NAME):
         CodeIndex.open(tmp_path / "ix")
 
 
@@ -152,35 +159,35 @@ def test_truncated_file_is_detected(tmp_path, index):
     data = db.read_bytes()
     assert len(data) > 3 * 4096
     db.write_bytes(data[: len(data) - 4096])  # one page short
-    with pytest.raises(IndexError_, match=f"{DB_NAME}.*truncated"):
+    with pytest.raises(IndexStoreError, match=f"{DB_NAME}.*truncated"):
         CodeIndex.open(tmp_path / "ix", verify=False)
     db.write_bytes(data[:1000])  # not even one page
-    with pytest.raises(IndexError_, match=DB_NAME):
+    with pytest.raises(IndexStoreError, match=DB_NAME):
         CodeIndex.open(tmp_path / "ix")
 
 
 def test_fingerprint_refusal_and_version(tmp_path, index):
     index.close()
     CodeIndex.open(tmp_path / "ix", expected_fingerprint=dict(FP)).close()
-    with pytest.raises(IndexError_, match="weights_sha256"):
+    with pytest.raises(IndexStoreError, match="weights_sha256"):
         CodeIndex.open(tmp_path / "ix", expected_fingerprint=dict(FP, weights_sha256="ff00"))
-    with pytest.raises(IndexError_, match="bits"):
+    with pytest.raises(IndexStoreError, match="bits"):
         CodeIndex.open(tmp_path / "ix", expected_fingerprint=dict(FP, bits=32))
     conn = sqlite3.connect(tmp_path / "ix" / DB_NAME)
     conn.execute("UPDATE meta SET value = '99' WHERE key = 'format_version'")
     conn.commit()
     conn.close()
-    with pytest.raises(IndexError_, match="format version 99"):
+    with pytest.raises(IndexStoreError, match="format version 99"):
         CodeIndex.open(tmp_path / "ix")
 
 
 def test_create_refuses_existing_and_open_missing(tmp_path, index):
-    with pytest.raises(IndexError_, match="already exists"):
+    with pytest.raises(IndexStoreError, match="already exists"):
         CodeIndex.create(tmp_path / "ix", bits=16, fingerprint=FP, run_dir=None, classes=None)
     fresh = CodeIndex.create(tmp_path / "ix", bits=8, fingerprint={}, run_dir=None, classes=None, overwrite=True)
     assert fresh.bits == 8 and len(fresh) == 0
     fresh.close()
-    with pytest.raises(IndexError_, match="no index here"):
+    with pytest.raises(IndexStoreError, match="no index here"):
         CodeIndex.open(tmp_path / "nothing")
 
 
@@ -213,7 +220,7 @@ def test_readers_see_writer_updates(tmp_path, index):
     index.remove([1])
     res = reader.search(np.zeros((1, 16), np.uint8), k=None)[0]  # reloads after the writes
     assert sorted(i for i, _ in res) == [2, 3] + new_ids
-    with pytest.raises(IndexError_, match="read-only"):
+    with pytest.raises(IndexStoreError, match="read-only"):
         reader.add(records(9, 1), random_codes(1))
     reader.close()
     other.close()
@@ -225,5 +232,5 @@ def test_header_tamper_detected(tmp_path, index):
     conn.execute("UPDATE meta SET value = ? WHERE key = 'run_dir'", (json.dumps("/elsewhere"),))
     conn.commit()
     conn.close()
-    with pytest.raises(IndexError_, match="metadata checksum"):
+    with pytest.raises(IndexStoreError, match="metadata checksum"):
         CodeIndex.open(tmp_path / "ix", verify=False)

@@ -49,7 +49,7 @@ def brute_force_expectation(dist_row, values, metric):
 
 
 def dcg(gains_in_order, k):
-    return sum((2.0 ** g - 1.0) / math.log2(i + 2) for i, g in enumerate(gains_in_order[:k]))
+    return sum((2.0**g - 1.0) / math.log2(i + 2) for i, g in enumerate(gains_in_order[:k]))
 
 
 def ndcg_of_order(gains_in_order, all_gains, k):

@@ -75,8 +75,19 @@ def test_split_file_and_labels_file(tmp_path, capsys):
     split = Split(train=db[::2], val=db[1::2], test=q, seed=0, method="test", dataset="synthetic")
     save_split(split, tmp_path / "split.json")
     np.save(tmp_path / "labels.npy", labels)
-    out = _run_json(["evaluate-codes", "--codes", path, "--split", str(tmp_path / "split.json"),
-                     "--labels", str(tmp_path / "labels.npy"), "--json"], capsys)
+    out = _run_json(
+        [
+            "evaluate-codes",
+            "--codes",
+            path,
+            "--split",
+            str(tmp_path / "split.json"),
+            "--labels",
+            str(tmp_path / "labels.npy"),
+            "--json",
+        ],
+        capsys,
+    )
     expected = evaluate_codes(codes[q], codes[db], labels[q], labels[db])
     assert out["map"] == pytest.approx(expected["map"])
 

@@ -34,7 +34,9 @@ def fake_dataset(monkeypatch):
 
 
 def test_floors_json_matches_library(fake_dataset, capsys):
-    assert main(["floors", "--dataset", "fake", "--root", "/nowhere", "--bits", "8", "16", "--seeds", "2", "--json"]) == 0
+    assert (
+        main(["floors", "--dataset", "fake", "--root", "/nowhere", "--bits", "8", "16", "--seeds", "2", "--json"]) == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["seeds"] == [0, 1] and set(out["random_codes"]) == {"8", "16"}
     values = []

@@ -13,8 +13,18 @@ from mlrsir.metrics.ranking import average_precision
 from tests.metrics import oracles
 
 REQUIRED = [
-    "map", "map_stable", "map_at_100", "map_at_100_stable", "precision_at_10", "precision_at_100",
-    "ndcg_at_100", "acg_at_100", "num_queries", "num_database", "num_queries_without_relevant", "bits",
+    "map",
+    "map_stable",
+    "map_at_100",
+    "map_at_100_stable",
+    "precision_at_10",
+    "precision_at_100",
+    "ndcg_at_100",
+    "acg_at_100",
+    "num_queries",
+    "num_database",
+    "num_queries_without_relevant",
+    "bits",
 ]
 
 
@@ -83,8 +93,16 @@ def test_exclude_self_equals_removing_the_query_by_hand():
     codes = rng.integers(0, 2, size=(n, 6), dtype=np.uint8)
     query_idx = np.array([3, 10, 17, 39])
     res = evaluate_codes(codes[query_idx], codes, labels[query_idx], labels, exclude_self=query_idx, ks=(5,))
-    same = evaluate_codes(codes[query_idx], codes, labels[query_idx], labels, exclude_self=True,
-                          query_ids=query_idx, db_ids=np.arange(n), ks=(5,))
+    same = evaluate_codes(
+        codes[query_idx],
+        codes,
+        labels[query_idx],
+        labels,
+        exclude_self=True,
+        query_ids=query_idx,
+        db_ids=np.arange(n),
+        ks=(5,),
+    )
     assert res == same
     assert res["num_database"] == n - 1
     per_query = []
@@ -120,8 +138,11 @@ def test_curves_equal_the_curve_functions():
     res = evaluate_codes(qc, dc, ql, dl, curves=True, chunk_elements=300)
     dist = hamming_distance(qc, dc)
     rel = (ql.astype(int) @ dl.T.astype(int)) > 0
-    for ours, ref in ((res["pr_by_radius"], pr_by_radius(dist, rel, 8)), (res["pr_by_rank"], pr_by_rank(dist, rel)),
-                      (res["precision_at_n"], precision_at_n(dist, rel))):
+    for ours, ref in (
+        (res["pr_by_radius"], pr_by_radius(dist, rel, 8)),
+        (res["pr_by_rank"], pr_by_rank(dist, rel)),
+        (res["precision_at_n"], precision_at_n(dist, rel)),
+    ):
         assert ours.keys() == ref.keys()
         for key in ours:
             np.testing.assert_allclose(np.array(ours[key], dtype=float), np.array(ref[key], dtype=float), atol=1e-12)

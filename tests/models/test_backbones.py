@@ -42,7 +42,10 @@ def test_levels_match_feature_info(random_backbone):
         assert math.floor(size / info["reduction"]) <= f.shape[-1] <= math.ceil(size / info["reduction"])
         assert dict(net.named_modules())[f"net.{info['module']}" if name != "vgg16" else info["module"]] is not None
     channels = [info["num_chs"] for info in net.feature_info]
-    assert channels == {"efficientnet_lite0": [40, 112, 1280], "resnet50": [512, 1024, 2048], "vgg16": [256, 512, 512]}[name]
+    assert (
+        channels
+        == {"efficientnet_lite0": [40, 112, 1280], "resnet50": [512, 1024, 2048], "vgg16": [256, 512, 512]}[name]
+    )
 
 
 def test_backbones_have_no_classifier(random_backbone):
@@ -95,7 +98,10 @@ def test_lite0_deepest_level_equals_package_features(lite0_imagenet):
     ref = EfficientNet.from_name("efficientnet-lite0", image_size=None)
     ref.load_state_dict(load_efficientnet_lite0_state_dict(), strict=True)
     x = torch.randn(2, 3, 100, 100)
-    x_tf = x * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255 / 128 + (torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255 - 127) / 128
+    x_tf = (
+        x * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255 / 128
+        + (torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255 - 127) / 128
+    )
     with torch.no_grad():
         torch.testing.assert_close(lite0_imagenet(x)[-1], ref.eval().extract_features(x_tf), rtol=1e-4, atol=1e-4)
 

@@ -21,10 +21,18 @@ def test_cbam_matches_formula_and_stores_gates():
     x = torch.randn(3, 32, 7, 5)
     out = cbam(x)
     assert out.shape == x.shape
-    mc = torch.sigmoid(_mlp(cbam, x.flatten(2).max(dim=2).values) + _mlp(cbam, x.flatten(2).mean(dim=2)))[:, :, None, None]
+    mc = torch.sigmoid(_mlp(cbam, x.flatten(2).max(dim=2).values) + _mlp(cbam, x.flatten(2).mean(dim=2)))[
+        :, :, None, None
+    ]
     x1 = mc * x
-    ms = torch.sigmoid(torch.nn.functional.conv2d(
-        torch.stack([x1.max(dim=1).values, x1.mean(dim=1)], dim=1), cbam.spatial.weight, cbam.spatial.bias, padding=3))
+    ms = torch.sigmoid(
+        torch.nn.functional.conv2d(
+            torch.stack([x1.max(dim=1).values, x1.mean(dim=1)], dim=1),
+            cbam.spatial.weight,
+            cbam.spatial.bias,
+            padding=3,
+        )
+    )
     torch.testing.assert_close(out, ms * x1)
     assert cbam.last_channel_gate.shape == (3, 32, 1, 1)
     assert cbam.last_spatial_gate.shape == (3, 1, 7, 5)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mlrsir.codes import binarize
-from mlrsir.losses.hashing_loss import HashingLoss
+from mlrsir.methods.mlrsir import HashingLoss
 from mlrsir.models.mlrsir_net import MLRSIRNet
 
 X64 = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))

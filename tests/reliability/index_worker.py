@@ -2,7 +2,7 @@
 
 Usage: ``python -m tests.reliability.index_worker [--slow-commit SECONDS] -- mlrsir-args...``
 
-``mlrsir.training.encoder.load_encoder`` is replaced by ``tests.index.fake_encoder.FakeEncoder``
+``mlrsir.inference.encoder.load_encoder`` is replaced by ``tests.fakes.encoder.FakeEncoder``
 (12-bit quadrant codes, no torch), so ``index add`` runs in a fresh process in well under a
 second. ``--slow-commit S`` makes every row checksum inside an ``add`` transaction sleep
 ``S`` seconds, which widens the window in which a SIGKILL lands *inside* an open SQLite
@@ -23,15 +23,17 @@ def main(argv: list[str]) -> int:
         argv = argv[1:]
     import types
 
-    from mlrsir.cli.main import main as mlrsir_main
     import mlrsir.index.store  # noqa: F401  (imports torch via mlrsir.codes: before READY)
+    import mlrsir.inference
+    from mlrsir.cli.main import main as mlrsir_main
     from mlrsir.index import integrity
-    from tests.index.fake_encoder import FakeEncoder
+    from tests.fakes.encoder import FakeEncoder
 
     # a stand-in module, so that torch (3 s to import) is never loaded in the worker
-    encoder_module = types.ModuleType("mlrsir.training.encoder")
+    encoder_module = types.ModuleType("mlrsir.inference.encoder")
     encoder_module.load_encoder = FakeEncoder
-    sys.modules["mlrsir.training.encoder"] = encoder_module
+    sys.modules["mlrsir.inference.encoder"] = encoder_module
+    mlrsir.inference.encoder = encoder_module  # what `import mlrsir.inference.encoder` resolves to
     if slow > 0:
         real_digest = integrity.row_digest
 

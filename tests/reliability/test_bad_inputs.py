@@ -9,18 +9,25 @@ checked: every bad file is named with its problem, the good and odd-but-valid on
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from PIL import Image
 
 from mlrsir.cli.main import main
 from mlrsir.index.store import CodeIndex
+from tests.fakes.encoder import FakeEncoder, fake_encoder, make_run, write_image  # noqa: F401
 from tests.fixtures.make_images import write_multiband_tiff
-from tests.index.fake_encoder import FakeEncoder, fake_encoder, make_run, write_image  # noqa: F401
 
-GOOD = ["one_by_one.png", "tall_10x10000.png", "grey.png", "palette.png", "rgba.png", "cmyk.jpg",
-        "sixteen_bit.tif", "plain.jpg"]
+GOOD = [
+    "one_by_one.png",
+    "tall_10x10000.png",
+    "grey.png",
+    "palette.png",
+    "rgba.png",
+    "cmyk.jpg",
+    "sixteen_bit.tif",
+    "plain.jpg",
+]
 BAD = {  # file -> words its message must contain
     "zero_bytes.jpg": "empty file",
     "truncated.jpg": "truncated or corrupt",
@@ -29,8 +36,6 @@ BAD = {  # file -> words its message must contain
     "bomb.png": "too large to decode safely",
     "six_bands.tif": "multi-band image with 6 bands",
 }
-
-
 
 
 @pytest.fixture
@@ -45,7 +50,7 @@ def folder(tmp_path, monkeypatch):
     Image.fromarray(noise).convert("P").save(d / "palette.png")
     Image.fromarray(np.dstack([noise, noise[..., :1]])).save(d / "rgba.png")
     Image.fromarray(noise).convert("CMYK").save(d / "cmyk.jpg")
-    Image.fromarray((noise[..., 0].astype(np.uint16) * 257)).save(d / "sixteen_bit.tif")
+    Image.fromarray(noise[..., 0].astype(np.uint16) * 257).save(d / "sixteen_bit.tif")
     write_image(d / "plain.jpg", [(10, 200, 10)] * 4)
     (d / "zero_bytes.jpg").write_bytes(b"")
     Image.fromarray(noise).save(d / "truncated.jpg", quality=95)
@@ -64,8 +69,10 @@ def folder(tmp_path, monkeypatch):
 
 def test_build_skips_and_counts_bad_images(tmp_path, folder, fake_encoder, capsys):
     run = make_run(tmp_path / "run")
-    assert main(["index", "build", "--run", str(run), "--images", str(folder), "--index", str(tmp_path / "ix"),
-                 "--quiet"]) == 0
+    assert (
+        main(["index", "build", "--run", str(run), "--images", str(folder), "--index", str(tmp_path / "ix"), "--quiet"])
+        == 0
+    )
     out = capsys.readouterr().out
     for name, words in BAD.items():
         line = next((x for x in out.splitlines() if name in x), None)
@@ -80,8 +87,23 @@ def test_build_skips_and_counts_bad_images(tmp_path, folder, fake_encoder, capsy
 
 def test_strict_build_is_fatal_and_names_the_file(tmp_path, folder, fake_encoder, capsys):
     run = make_run(tmp_path / "run")
-    assert main(["index", "build", "--run", str(run), "--images", str(folder), "--index", str(tmp_path / "ix"),
-                 "--quiet", "--strict"]) == 2
+    assert (
+        main(
+            [
+                "index",
+                "build",
+                "--run",
+                str(run),
+                "--images",
+                str(folder),
+                "--index",
+                str(tmp_path / "ix"),
+                "--quiet",
+                "--strict",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("mlrsir: error: ") and any(name in err for name in BAD), err
 
@@ -90,16 +112,33 @@ def test_empty_image_folder(tmp_path, fake_encoder, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "readme.txt").write_text("no images")
     run = make_run(tmp_path / "run")
-    assert main(["index", "build", "--run", str(run), "--images", str(tmp_path / "empty"),
-                 "--index", str(tmp_path / "ix")]) == 2
+    assert (
+        main(
+            ["index", "build", "--run", str(run), "--images", str(tmp_path / "empty"), "--index", str(tmp_path / "ix")]
+        )
+        == 2
+    )
     assert "no .jpg/.jpeg/.png/.tif/.tiff images found" in capsys.readouterr().err
     assert not (tmp_path / "ix").exists()
 
 
 def test_missing_run_directory(tmp_path, capsys):
     write_image(tmp_path / "images" / "a.png", [(1, 2, 3)] * 4, fmt="PNG")
-    assert main(["index", "build", "--run", str(tmp_path / "no_such_run"), "--images", str(tmp_path / "images"),
-                 "--index", str(tmp_path / "ix")]) == 2
+    assert (
+        main(
+            [
+                "index",
+                "build",
+                "--run",
+                str(tmp_path / "no_such_run"),
+                "--images",
+                str(tmp_path / "images"),
+                "--index",
+                str(tmp_path / "ix"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "no_such_run" in err and "run directory not found" in err
 
@@ -107,8 +146,21 @@ def test_missing_run_directory(tmp_path, capsys):
 def test_missing_index_and_image_folder(tmp_path, capsys):
     assert main(["index", "info", "--index", str(tmp_path / "nothing")]) == 2
     assert "no index here" in capsys.readouterr().err
-    assert main(["index", "build", "--run", str(tmp_path), "--images", str(tmp_path / "nope"),
-                 "--index", str(tmp_path / "ix")]) == 2
+    assert (
+        main(
+            [
+                "index",
+                "build",
+                "--run",
+                str(tmp_path),
+                "--images",
+                str(tmp_path / "nope"),
+                "--index",
+                str(tmp_path / "ix"),
+            ]
+        )
+        == 2
+    )
     assert "image folder not found" in capsys.readouterr().err
 
 
@@ -129,7 +181,6 @@ def test_index_refuses_zero_bits(tmp_path):
 def test_dataset_root_that_is_not_the_dataset(tmp_path, capsys):
     (tmp_path / "photos").mkdir()
     write_image(tmp_path / "photos" / "x.jpg", [(1, 2, 3)] * 4)
-    assert main(["train", "--root", str(tmp_path), "--out", str(tmp_path / "run"), "--weights", "none",
-                 "--quiet"]) == 2
+    assert main(["train", "--root", str(tmp_path), "--out", str(tmp_path / "run"), "--weights", "none", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path) in err and "Images" in err

@@ -1,4 +1,4 @@
-"""``mlrsir bench-load`` against an in-thread uvicorn server (fake encoder, tiny archive).
+"""``mlrsir bench load`` against an in-thread uvicorn server (fake encoder, tiny archive).
 
 The real run (``mlrsir serve`` subprocess over a UCM index, 16 clients, 5,000 requests) is
 a benchmark command documented in docs/RELIABILITY.md, not a test.
@@ -14,9 +14,10 @@ import time
 
 import pytest
 
-from mlrsir.cli import bench_load
+from mlrsir.bench import load as bench_load
+from mlrsir.cli import bench as bench_cli
+from tests.fakes.encoder import FakeEncoder
 from tests.web.conftest import VOCAB, build_index, make_archive
-from tests.web.fakes import FakeEncoder
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +45,8 @@ def server(tmp_path_factory):
 
 def parse(*argv):
     parser = argparse.ArgumentParser()
-    bench_load.register(parser.add_subparsers())
-    return parser.parse_args(["bench-load", *argv])
+    bench_cli.register(parser.add_subparsers())
+    return parser.parse_args(["bench", "load", *argv])
 
 
 def test_run_load_counts_and_latencies(server):
@@ -74,8 +75,21 @@ def test_duration_limit_bounds_the_run(server):
 
 def test_command_with_url_reports_rss_and_uploads(server, capsys):
     url, _ = server
-    args = parse("--url", url, "--server-pid", str(os.getpid()), "--clients", "3", "--requests", "60",
-                 "--upload-fraction", "0.3", "--json", "--max-rss-growth-mib", "500")
+    args = parse(
+        "--url",
+        url,
+        "--server-pid",
+        str(os.getpid()),
+        "--clients",
+        "3",
+        "--requests",
+        "60",
+        "--upload-fraction",
+        "0.3",
+        "--json",
+        "--max-rss-growth-mib",
+        "500",
+    )
     assert bench_load.run(args) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["requests_sent"] == 60 and report["errors"] == 0 and report["passed"]

@@ -29,8 +29,9 @@ def group_code(g: int) -> np.ndarray:
 
 
 def group_records(g: int) -> list[dict]:
-    return [{"path": f"/archive/g{g:04d}/img{j}.png", "width": 10, "height": 10, "labels": [f"g{g}"]}
-            for j in range(GROUP)]
+    return [
+        {"path": f"/archive/g{g:04d}/img{j}.png", "width": 10, "height": 10, "labels": [f"g{g}"]} for j in range(GROUP)
+    ]
 
 
 def check_snapshot(index: CodeIndex, rng: np.random.Generator) -> int:
@@ -73,7 +74,7 @@ def test_readers_and_one_writer(tmp_path):
     def service_reader(slot: int) -> None:
         from mlrsir.web.schemas import SearchParams
         from mlrsir.web.service import RetrievalService
-        from tests.web.fakes import FakeEncoder
+        from tests.fakes.encoder import FakeEncoder
 
         index = CodeIndex.open(path, readonly=True)
         service = RetrievalService(index, FakeEncoder())

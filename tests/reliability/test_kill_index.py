@@ -33,11 +33,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from mlrsir.index.store import CodeIndex
-from tests.index.fake_encoder import FakeEncoder, make_run, quadrant_code, write_image
+from tests.fakes.encoder import FakeEncoder, make_run, quadrant_code, write_image
 
 REPO = Path(__file__).resolve().parents[2]
 POOL_SIZE = 40
@@ -75,9 +74,13 @@ def _child(argv: list[str]) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
-    module = types.ModuleType("mlrsir.training.encoder")
+    import mlrsir.inference
+
+    # a stand-in module (also replacing a real one this forked process may have inherited)
+    module = types.ModuleType("mlrsir.inference.encoder")
     module.load_encoder = FakeEncoder
-    sys.modules["mlrsir.training.encoder"] = module
+    sys.modules["mlrsir.inference.encoder"] = module
+    mlrsir.inference.encoder = module
     real = integrity.row_digest
 
     def slow(*args):
@@ -137,17 +140,40 @@ def run_kill_cycles(tmp: Path, kills: int, launcher, time_budget: float) -> dict
     """Kill ``index add``/``index remove`` until ``kills`` kills (or the time budget)."""
     pool, run, expected = _make_pool(tmp)
     ix = tmp / "ix"
-    launcher(["index", "build", "--run", str(run), "--images", str(pool), "--index", str(ix),
-              "--batch-size", "1", "--quiet"], None)
+    launcher(
+        [
+            "index",
+            "build",
+            "--run",
+            str(run),
+            "--images",
+            str(pool),
+            "--index",
+            str(ix),
+            "--batch-size",
+            "1",
+            "--quiet",
+        ],
+        None,
+    )
     rng = np.random.default_rng(0)
-    counts = {"kills": 0, "cycles": 0, "opens": 0, "losses": 0, "finished_before_kill": 0,
-              "before": 0, "partial": 0, "after": 0}
+    counts = {
+        "kills": 0,
+        "cycles": 0,
+        "opens": 0,
+        "losses": 0,
+        "finished_before_kill": 0,
+        "before": 0,
+        "partial": 0,
+        "after": 0,
+    }
     # calibrate: how long an uninterrupted add of ~12 images takes
     state = _snapshot(ix, readonly=False)
     with CodeIndex.open(ix) as index:
         index.remove([state[p][0] for p in sorted(state)[:12]])
-    _, typical = launcher(["index", "add", "--index", str(ix), "--images", str(pool), "--batch-size", "1",
-                           "--quiet"], None)
+    _, typical = launcher(
+        ["index", "add", "--index", str(ix), "--images", str(pool), "--batch-size", "1", "--quiet"], None
+    )
     typical = max(typical, 0.02)
     counts["typical_add_seconds"] = round(typical, 3)
     deadline = time.perf_counter() + time_budget

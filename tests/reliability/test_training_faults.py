@@ -44,9 +44,19 @@ def private_cache(tmp_path_factory):
 
 
 def config(root, **kw):
-    values = dict(dataset="ucm", root=str(root), weights="none", image_size=32, iterations=6,
-                  checkpoint_every=2, batch_size=8, bits=16, device="cpu", seed=3,
-                  augment=False)  # one view: features computed in ~1 s
+    values = dict(
+        dataset="ucm",
+        root=str(root),
+        weights="none",
+        image_size=32,
+        iterations=6,
+        checkpoint_every=2,
+        batch_size=8,
+        bits=16,
+        device="cpu",
+        seed=3,
+        augment=False,
+    )  # one view: features computed in ~1 s
     values.update(kw)
     return resolve_config("default", **values)
 
@@ -142,7 +152,7 @@ def test_crafted_pickle_in_checkpoint_is_refused(ucm, tmp_path):
     _plant_pickle(folder / "model.safetensors", marker)
     with pytest.raises(ConfigError, match="not a valid safetensors"):
         load_tensors(folder / "model.safetensors")
-    from mlrsir.training.encoder import load_encoder
+    from mlrsir.inference.encoder import load_encoder
 
     _plant_pickle(run / "model.safetensors", marker)
     with pytest.raises(ConfigError, match="model.safetensors"):
@@ -151,13 +161,13 @@ def test_crafted_pickle_in_checkpoint_is_refused(ucm, tmp_path):
 
 
 def test_index_file_that_is_a_pickle_is_refused(tmp_path):
-    from mlrsir.errors import IndexError_
+    from mlrsir.errors import IndexStoreError
     from mlrsir.index.store import CodeIndex
 
     marker = tmp_path / "pwned"
     (tmp_path / "ix").mkdir()
     _plant_pickle(tmp_path / "ix" / "index.sqlite", marker)
-    with pytest.raises(IndexError_, match="not an SQLite database"):
+    with pytest.raises(IndexStoreError, match="not an SQLite database"):
         CodeIndex.open(tmp_path / "ix")
     assert not marker.exists()
 

@@ -30,14 +30,23 @@ def _curves(level: float, hamming: bool, num_db: int = 200) -> dict:
     p = [max(0.0, level - 0.001 * k) for k in n]
     curves = {
         "precision_at_n": {"n": n, "precision": p, "precision_tie_aware": [v - 0.01 for v in p]},
-        "pr_by_rank": {"n": n, "precision": p, "recall": [k / num_db for k in n],
-                       "precision_tie_aware": p, "recall_tie_aware": [k / num_db for k in n]},
+        "pr_by_rank": {
+            "n": n,
+            "precision": p,
+            "recall": [k / num_db for k in n],
+            "precision_tie_aware": p,
+            "recall_tie_aware": [k / num_db for k in n],
+        },
         "pr_by_radius": None,
     }
     if hamming:
-        curves["pr_by_radius"] = {"radius": [0, 1, 2, 3], "precision": [None, level, level - 0.1, 0.3],
-                                  "recall": [0.0, 0.1, 0.5, 1.0], "num_queries_nothing_retrieved": [5, 0, 0, 0],
-                                  "mean_retrieved": [0.0, 3.0, 40.0, 200.0]}
+        curves["pr_by_radius"] = {
+            "radius": [0, 1, 2, 3],
+            "precision": [None, level, level - 0.1, 0.3],
+            "recall": [0.0, 0.1, 0.5, 1.0],
+            "num_queries_nothing_retrieved": [5, 0, 0, 0],
+            "mean_retrieved": [0.0, 3.0, 40.0, 200.0],
+        }
     return curves
 
 
@@ -46,11 +55,22 @@ def make_rows(curves_at_top_level_for=("dch",)) -> list[dict]:
     for (method, bits), values in MAP.items():
         for seed, v in enumerate(values):
             row = {
-                "method": method, "bits": bits, "seed": seed, "dataset": "ucm",
-                "map": v, "map_stable": v - 0.01, "map_at_100": v + 0.01, "map_at_100_stable": v,
-                "precision_at_10": v + 0.02, "precision_at_100": v - 0.05,
-                "ndcg_at_100": 0.5, "acg_at_100": 2.0 + seed, "num_queries": 630, "num_database": 1470,
-                "train_seconds": 10.0 * (seed + 1), "encode_images_per_s": 100.0,
+                "method": method,
+                "bits": bits,
+                "seed": seed,
+                "dataset": "ucm",
+                "map": v,
+                "map_stable": v - 0.01,
+                "map_at_100": v + 0.01,
+                "map_at_100_stable": v,
+                "precision_at_10": v + 0.02,
+                "precision_at_100": v - 0.05,
+                "ndcg_at_100": 0.5,
+                "acg_at_100": 2.0 + seed,
+                "num_queries": 630,
+                "num_database": 1470,
+                "train_seconds": 10.0 * (seed + 1),
+                "encode_images_per_s": 100.0,
                 "run_dir": f"runs/{method}-{bits}b-s{seed}",
             }
             curves = _curves(v, hamming=(method == "mlrsir"))
@@ -74,7 +94,7 @@ def table_after(md: str, heading: str) -> list[str]:
     lines = md.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("#") and heading in line)
     out = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if line.startswith("|"):
             out.append(line)
         elif out:
@@ -90,15 +110,22 @@ def cells(line: str) -> list[str]:
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     rows = make_rows()
-    floors = {"random_ranking": {"mean": 0.4312, "std": 0.0021, "n": 3},
-              "random_codes": {"12": {"mean": 0.4401, "std": 0.004}, "32": {"mean": 0.4388, "std": 0.003}}}
+    floors = {
+        "random_ranking": {"mean": 0.4312, "std": 0.0021, "n": 3},
+        "random_codes": {"12": {"mean": 0.4401, "std": 0.004}, "32": {"mean": 0.4388, "std": 0.003}},
+    }
     ablations = [
-        {"variant": "full", "bits": 32, "seed": s, "map": v, "map_stable": v}
-        for s, v in enumerate([0.90, 0.92])
+        {"variant": "full", "bits": 32, "seed": s, "map": v, "map_stable": v} for s, v in enumerate([0.90, 0.92])
     ] + [{"variant": "without CBAM", "bits": 32, "seed": s, "map": v} for s, v in enumerate([0.85, 0.86])]
     settings = {"iterations": 300, "seeds": {12: 3, 32: 3}, "machine": "2 CPU", "git_revision": "abc1234"}
-    paths = write_report(rows, out, floors=floors, ablations=ablations,
-                         dataset_note="UCM images with the Chaudhuri et al. 2018 multi-labels", settings=settings)
+    paths = write_report(
+        rows,
+        out,
+        floors=floors,
+        ablations=ablations,
+        dataset_note="UCM images with the Chaudhuri et al. 2018 multi-labels",
+        settings=settings,
+    )
     return out, rows, paths, (out / "report.md").read_text(encoding="utf-8")
 
 
@@ -176,8 +203,13 @@ def test_csv_json_and_figures(report):
     assert saved[0]["curves"]["precision_at_n"]["n"] == rows[0]["curves"]["precision_at_n"]["n"]
     assert "pr_by_rank" in next(r for r in saved if r["method"] == "dch")  # top-level curves kept
 
-    for name in ("figure_map_vs_bits", "figure_precision_at_n_12bits", "figure_pr_12bits",
-                 "figure_precision_at_n_32bits", "figure_pr_32bits"):
+    for name in (
+        "figure_map_vs_bits",
+        "figure_precision_at_n_12bits",
+        "figure_pr_12bits",
+        "figure_precision_at_n_32bits",
+        "figure_pr_32bits",
+    ):
         path = paths[name]
         with Image.open(path) as im:
             im.verify()
@@ -206,10 +238,12 @@ def test_mean_curve_pointwise_and_interpolated():
 
 
 def test_single_seed_uneven_n_and_bad_rows(tmp_path):
-    rows = [{"method": "mlrsir", "bits": 12, "seed": 0, "map": 0.5},
-            {"method": "dqn", "bits": 12, "seed": 0, "map": 0.4},
-            {"method": "dqn", "bits": 12, "seed": 1, "map": 0.6, "map_stable": float("nan")},
-            {"method": "dqn", "bits": None, "seed": 2, "map": 0.9}]  # no bit length: left out, warned
+    rows = [
+        {"method": "mlrsir", "bits": 12, "seed": 0, "map": 0.5},
+        {"method": "dqn", "bits": 12, "seed": 0, "map": 0.4},
+        {"method": "dqn", "bits": 12, "seed": 1, "map": 0.6, "map_stable": float("nan")},
+        {"method": "dqn", "bits": None, "seed": 2, "map": 0.9},
+    ]  # no bit length: left out, warned
     paths = write_report(rows, tmp_path)
     md = paths["report_md"].read_text(encoding="utf-8")
     t1 = table_after(md, "Table 1")

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.web.fakes import FAKE_BITS, FakeEncoder, FakeIndex, pattern_image
+from tests.fakes.encoder import FakeEncoder
+from tests.web.fakes import FAKE_BITS, FakeIndex, pattern_image
 
 VOCAB = ["water", "trees", "buildings", "road", "sand"]
 MAX_UPLOAD = 200_000
@@ -46,8 +47,8 @@ def _patterns(n: int) -> np.ndarray:
     rng = np.random.default_rng(7)
     bits = rng.integers(0, 2, size=(n, FAKE_BITS), dtype=np.uint8)
     bits[1] = bits[0]
-    bits[1, 5] ^= 1          # near duplicate of item 0 (distance 1)
-    bits[2] = bits[0]        # same code as item 0: a tie broken by id
+    bits[1, 5] ^= 1  # near duplicate of item 0 (distance 1)
+    bits[2] = bits[0]  # same code as item 0: a tie broken by id
     return bits
 
 
@@ -92,8 +93,9 @@ def build_index(archive: Archive, index_dir: Path, encoder: FakeEncoder, labelle
         index = FakeIndex(FAKE_BITS, encoder.fingerprint, run_dir=str(encoder.run_dir), classes=classes)
         index.add(records, codes)
         return index_dir, index
-    index = CodeIndex.create(index_dir, bits=FAKE_BITS, fingerprint=encoder.fingerprint,
-                             run_dir=str(encoder.run_dir), classes=classes)
+    index = CodeIndex.create(
+        index_dir, bits=FAKE_BITS, fingerprint=encoder.fingerprint, run_dir=str(encoder.run_dir), classes=classes
+    )
     index.add(records, codes)
     index.close()
     return index_dir, None

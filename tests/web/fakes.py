@@ -1,19 +1,18 @@
-"""Test doubles with the Encoder and CodeIndex interfaces of the index contract.
+"""Web test doubles: pattern images and an in-memory CodeIndex.
 
-``FakeEncoder`` makes a 16-bit code from an image: the image is shrunk to 4x4 grey
-pixels (box filter) and bit ``4*r + c`` is 1 where block ``(r, c)`` is brighter than 127.
-Test images made by :func:`pattern_image` (white/black 4x4 block patterns) therefore
-encode exactly to their pattern.
+The encoder double is :class:`tests.fakes.encoder.FakeEncoder` (shared with the index
+tests); in its default setting bit ``4*r + c`` is 1 where block ``(r, c)`` of the grey
+image is brighter than 127, so images made by :func:`pattern_image` (white/black 4x4
+block patterns) encode exactly to their pattern.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 FAKE_BITS = 16
+"""Code length of :class:`tests.fakes.encoder.FakeEncoder` in its default setting."""
 
 
 def pattern_image(bits: list[int], size: int = 64, tint: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
@@ -24,40 +23,6 @@ def pattern_image(bits: list[int], size: int = 64, tint: tuple[int, int, int] = 
     rgb = np.stack([arr] * 3, axis=-1).astype(np.int16)
     rgb[arr == 0] += np.array(tint, dtype=np.int16)  # dark blocks may be tinted (< 128 keeps bit 0)
     return Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8))
-
-
-class FakeEncoder:
-    """Encoder double: ``encode_images`` thresholds a 4x4 grey thumbnail (16 bits)."""
-
-    retrieval = "hamming"
-
-    def __init__(self, run_dir: Path | None = None, classes: list[str] | None = None, attention_fails: bool = False):
-        self.bits = FAKE_BITS
-        self.run_dir = Path(run_dir) if run_dir else Path("fake-run")
-        self.classes = classes
-        self.fingerprint = {"bits": FAKE_BITS, "backbone": "fake", "method": "fake-hash", "image_size": 4,
-                            "weights_sha256": "0" * 64}
-        self.attention_fails = attention_fails
-        self.calls = 0
-
-    def encode_images(self, images):
-        self.calls += 1
-        codes = []
-        for image in images:
-            grey = np.asarray(image.convert("L").resize((4, 4), Image.Resampling.BOX), dtype=np.float32)
-            codes.append((grey.reshape(-1) > 127).astype(np.uint8))
-        codes = np.stack(codes)
-        return codes, codes.astype(np.float32) * 2 - 1
-
-    def encode_paths(self, paths, batch_size=64, progress=True, on_error="skip"):
-        images = [Image.open(p).convert("RGB") for p in paths]
-        codes, outputs = self.encode_images(images)
-        return codes, outputs, np.ones(len(images), dtype=bool), []
-
-    def spatial_attention(self, image):
-        if self.attention_fails:
-            raise NotImplementedError("this model has no CBAM")
-        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
 
 class FakeIndex:

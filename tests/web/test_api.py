@@ -92,9 +92,9 @@ def test_thumbnail_is_small_jpeg_and_cached(client, app, id_of_pos):
     thumb = Image.open(io.BytesIO(first.content))
     assert thumb.format == "JPEG"
     assert max(thumb.size) <= 256 and thumb.size == (256, 171)  # 600x400 scaled to 256 wide
-    hits_before = app.state.service.thumbnails.hits
+    hits_before = app.state.web.service.thumbnails.hits
     assert client.get(url).content == first.content
-    assert app.state.service.thumbnails.hits == hits_before + 1
+    assert app.state.web.service.thumbnails.hits == hits_before + 1
 
 
 def test_image_endpoint(client, archive, id_of_pos):
@@ -220,7 +220,9 @@ def test_label_filter(client, archive, pos_of_id, id_of_pos):
     empty = client.post("/api/search", data={"item_id": str(query), "labels": ["buildings", "sand"]}).json()
     assert empty["results"] == [] and empty["precision"] is None
     # label names are matched like label files (case, '-' / space)
-    assert client.post("/api/search", json={"item_id": query, "labels": "WATER"}).json()["params"]["labels"] == ["water"]
+    assert client.post("/api/search", json={"item_id": query, "labels": "WATER"}).json()["params"]["labels"] == [
+        "water"
+    ]
 
 
 def test_unknown_label_is_400(client, id_of_pos):
@@ -232,7 +234,9 @@ def test_unknown_label_is_400(client, id_of_pos):
 def test_search_needs_exactly_one_query(client, archive, id_of_pos):
     neither = client.post("/api/search", data={"k": "3"})
     assert neither.status_code == 400 and "item_id" in neither.json()["detail"]
-    both = client.post("/api/search", files=png_upload(Image.open(archive.paths[0])), data={"item_id": str(id_of_pos[0])})
+    both = client.post(
+        "/api/search", files=png_upload(Image.open(archive.paths[0])), data={"item_id": str(id_of_pos[0])}
+    )
     assert both.status_code == 400 and "not both" in both.json()["detail"]
     assert client.post("/api/search", json={"item_id": 987654}).status_code == 404
     bad_json = client.post("/api/search", content=b"{not json", headers={"content-type": "application/json"})
@@ -241,7 +245,9 @@ def test_search_needs_exactly_one_query(client, archive, id_of_pos):
 
 # ---------------------------------------------------------------------------- upload safety
 def test_text_file_upload_is_400_with_message(client):
-    response = client.post("/api/search", files={"image": ("notes.txt", b"hello, this is not an image\n" * 20, "text/plain")})
+    response = client.post(
+        "/api/search", files={"image": ("notes.txt", b"hello, this is not an image\n" * 20, "text/plain")}
+    )
     assert response.status_code == 400
     detail = response.json()["detail"]
     assert detail.startswith("notes.txt:") and "image" in detail
@@ -275,8 +281,9 @@ def test_chunked_oversized_body_is_413(client):
         for _ in range(40):
             yield b"x" * 16384  # 640 kB without a Content-Length header
 
-    response = client.post("/api/search", content=chunks(),
-                           headers={"content-type": "multipart/form-data; boundary=zzz"})
+    response = client.post(
+        "/api/search", content=chunks(), headers={"content-type": "multipart/form-data; boundary=zzz"}
+    )
     assert response.status_code == 413
 
 
@@ -308,8 +315,15 @@ def test_path_traversal_is_404(client, url):
 def test_openapi_schema_documents_the_api(client):
     schema = client.get("/openapi.json").json()
     paths = schema["paths"]
-    for path in ("/api/search", "/api/items/{item_id}", "/api/items/{item_id}/thumbnail",
-                 "/api/items/{item_id}/image", "/api/random", "/api/health", "/api/labels"):
+    for path in (
+        "/api/search",
+        "/api/items/{item_id}",
+        "/api/items/{item_id}/thumbnail",
+        "/api/items/{item_id}/image",
+        "/api/random",
+        "/api/health",
+        "/api/labels",
+    ):
         assert path in paths, path
     search = paths["/api/search"]["post"]
     assert "multipart/form-data" in search["requestBody"]["content"]
@@ -321,7 +335,7 @@ def test_openapi_schema_documents_the_api(client):
 def test_page_and_static_files(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert '/static/app.js' in page.text and '/static/style.css' in page.text
+    assert "/static/app.js" in page.text and "/static/style.css" in page.text
     assert "http://" not in page.text and "https://" not in page.text  # nothing external
     assert "default-src 'self'" in page.headers["content-security-policy"]
     for name in ("app.js", "style.css"):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import io
+import sqlite3
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from mlrsir.errors import ConfigError, IndexError_
+from mlrsir.errors import ConfigError, IndexStoreError
 from mlrsir.web.app import create_app
+from tests.fakes.encoder import FakeEncoder
 from tests.web.conftest import build_index, make_archive
-from tests.web.fakes import FakeEncoder
 
 
 @pytest.fixture()
@@ -23,7 +24,7 @@ def test_fingerprint_mismatch_is_refused(small_archive, tmp_path):
     index_path, index = build_index(small_archive, tmp_path / "index", FakeEncoder(run_dir=tmp_path))
     other = FakeEncoder(run_dir=tmp_path)
     other.fingerprint = {**other.fingerprint, "weights_sha256": "f" * 64}
-    with pytest.raises(IndexError_, match="weights_sha256"):
+    with pytest.raises(IndexStoreError, match="weights_sha256"):
         create_app(index_path, encoder=other, index=index)
 
 
@@ -31,7 +32,7 @@ def test_bit_length_mismatch_is_refused(small_archive, tmp_path):
     index_path, index = build_index(small_archive, tmp_path / "index", FakeEncoder(run_dir=tmp_path))
     other = FakeEncoder(run_dir=tmp_path)
     other.bits = 32
-    with pytest.raises(IndexError_, match="16-bit"):
+    with pytest.raises(IndexStoreError, match="16-bit"):
         create_app(index_path, encoder=other, index=index)
 
 
@@ -44,7 +45,7 @@ def test_quantizer_runs_are_refused(small_archive, tmp_path):
 
 
 def test_missing_index_is_a_user_error(tmp_path):
-    with pytest.raises(IndexError_):
+    with pytest.raises(IndexStoreError):
         create_app(tmp_path / "nowhere", encoder=FakeEncoder())
 
 
@@ -75,6 +76,6 @@ def test_app_opens_index_itself_readonly_and_closes_it(small_archive, tmp_path):
         Image.open(small_archive.paths[2]).save(buffer, format="PNG")
         body = client.post("/api/search", files={"image": ("q.png", buffer.getvalue(), "image/png")}).json()
         assert body["results"][0]["distance"] == 0
-    assert app.state.service.index.readonly
-    with pytest.raises(Exception):
-        app.state.service.index.get(1)  # closed at shutdown
+    assert app.state.web.service.index.readonly
+    with pytest.raises((AttributeError, sqlite3.ProgrammingError)):  # connection gone
+        app.state.web.service.index.get(1)  # closed at shutdown

@@ -22,8 +22,16 @@ import pytest
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("MLRSIR_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -75,8 +83,14 @@ def browser_page(base_url, width=1360, height=900):
             pytest.skip(f"Chromium at {CHROMIUM} could not be launched: {exc}")
         context = browser.new_context(viewport={"width": width, "height": height})
         external = []
-        context.route("**/*", lambda route: (external.append(route.request.url), route.abort())
-                      if not route.request.url.startswith((base_url, "data:", "blob:")) else route.continue_())
+        context.route(
+            "**/*",
+            lambda route: (
+                (external.append(route.request.url), route.abort())
+                if not route.request.url.startswith((base_url, "data:", "blob:"))
+                else route.continue_()
+            ),
+        )
         page = context.new_page()
         errors = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -90,8 +104,10 @@ def browser_page(base_url, width=1360, height=900):
 
 
 def wait_for_images(page):
-    page.wait_for_function("() => [...document.querySelectorAll('#grid img, #attention-img, #query-img')]"
-                           ".every(i => i.hidden || (i.complete && i.naturalWidth > 0))")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#grid img, #attention-img, #query-img')]"
+        ".every(i => i.hidden || (i.complete && i.naturalWidth > 0))"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +131,10 @@ def test_random_query_shows_grid_attention_and_precision(page, archive):
     page.click("#random-btn")
     page.wait_for_selector("#grid .result")
     assert page.locator("#grid .result").count() == len(archive.paths) - 1  # everything but the query
-    page.wait_for_function("() => document.getElementById('attention-img').complete && "
-                           "document.getElementById('attention-img').naturalWidth > 0")
+    page.wait_for_function(
+        "() => document.getElementById('attention-img').complete && "
+        "document.getElementById('attention-img').naturalWidth > 0"
+    )
     assert page.get_attribute("#attention-img", "src").startswith("data:image/png;base64,")
     assert page.is_visible("#query-card") and not page.is_visible("#empty")
     assert "precision" in page.text_content("#stats")
@@ -124,7 +142,9 @@ def test_random_query_shows_grid_attention_and_precision(page, archive):
     distances = [int(t.split("=")[1]) for t in page.locator("#grid .dist").all_text_contents()]
     assert distances == sorted(distances)
     # thumbnails actually loaded
-    page.wait_for_function("() => [...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#grid img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
     # labels shared with the query are highlighted
     query_labels = set(page.locator("#query-labels .chip").all_text_contents())
     for chip in page.locator("#grid .chip").all():

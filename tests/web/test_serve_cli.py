@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mlrsir.cli.main import main
+from tests.fakes.encoder import FakeEncoder
 from tests.web.conftest import build_index, make_archive
-from tests.web.fakes import FakeEncoder
 
 
 @pytest.fixture()
@@ -41,7 +41,7 @@ def test_non_loopback_host_needs_allow_remote(served, capsys):
 def test_serve_defaults_to_loopback_and_loads_encoder_from_index(served):
     index_path, encoder, loaded, calls = served
     assert main(["serve", "--index", str(index_path), "--port", "8123", "--max-upload-mb", "1"]) == 0
-    (app, kwargs), = calls
+    ((app, kwargs),) = calls
     assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 8123
     assert [str(p) for p in loaded] == [str(encoder.run_dir)]
     with TestClient(app) as client:

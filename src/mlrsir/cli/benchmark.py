@@ -27,11 +27,14 @@ def register(sub) -> None:
     p.add_argument("--methods", nargs="+", default=["mlrsir"], help="mlrsir dch dhn dtq dqn")
     p.add_argument("--bits", nargs="+", type=int, default=[12, 24, 32, 48])
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
-    p.add_argument("--seeds-for", action="append", default=[], metavar="[METHOD:]BITS=N",
-                   help="fewer/more seeds at one bit length, for all methods or one: "
-                        "--seeds-for 36=1, --seeds-for dch:12=1")
-    p.add_argument("--paper-seeds", type=int, default=1,
-                   help="seeds of the (slow, fine-tuning) paper-preset ablation")
+    p.add_argument(
+        "--seeds-for",
+        action="append",
+        default=[],
+        metavar="[METHOD:]BITS=N",
+        help="fewer/more seeds at one bit length, for all methods or one: --seeds-for 36=1, --seeds-for dch:12=1",
+    )
+    p.add_argument("--paper-seeds", type=int, default=1, help="seeds of the (slow, fine-tuning) paper-preset ablation")
     p.add_argument("--ablations", action="store_true", help="also run the MLRSIR-NET ablation table")
     p.add_argument("--ablation-bits", nargs="+", type=int, default=[32])
     p.add_argument("--ablation-seeds", type=int, default=None, help="seeds of each ablation (default --seeds)")
@@ -65,21 +68,24 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from mlrsir.cli.train import config_overrides
+    from mlrsir.data.registry import DEFAULT_DATASET, dataset_note
     from mlrsir.metrics.floors import random_codes_floor, random_ranking_floor
     from mlrsir.report.writer import write_report
     from mlrsir.training.grid import GridRunner, RunSpec
     from mlrsir.training.run_dir import git_revision
-    from mlrsir.training.trainer import dataset_note, protocol_indices
+    from mlrsir.training.trainer import protocol_indices
 
     base = config_overrides(args)
     if base["dataset"] is None:
-        base["dataset"] = "ucm"
+        base["dataset"] = DEFAULT_DATASET
     out = Path(args.out)
     runner = GridRunner(out, base, progress=not args.quiet)
     counts = _seed_counts(args)
     specs = [
         RunSpec(name=f"{m}-{b}b-s{s}", overrides={"method": m, "bits": b, "seed": s}, preset=args.preset)
-        for m in args.methods for b in args.bits for s in range(counts[(m, b)])
+        for m in args.methods
+        for b in args.bits
+        for s in range(counts[(m, b)])
     ]
     ablation_specs = []
     if args.ablations:
@@ -89,18 +95,24 @@ def run(args: argparse.Namespace) -> int:
             for b in args.ablation_bits:
                 for s in range(min(n_seeds, args.paper_seeds) if preset == "paper" else n_seeds):
                     # the full model is the main grid's MLRSIR-NET run (same folder, reused)
-                    name = f"mlrsir-{b}b-s{s}" if not overrides and preset == "default" else f"ablation-{slug}-{b}b-s{s}"
-                    ablation_specs.append(RunSpec(
-                        name=name, preset=preset,
-                        overrides={"method": "mlrsir", "bits": b, "seed": s, **overrides},
-                        tags={"variant": variant},
-                    ))
+                    name = (
+                        f"mlrsir-{b}b-s{s}" if not overrides and preset == "default" else f"ablation-{slug}-{b}b-s{s}"
+                    )
+                    ablation_specs.append(
+                        RunSpec(
+                            name=name,
+                            preset=preset,
+                            overrides={"method": "mlrsir", "bits": b, "seed": s, **overrides},
+                            tags={"variant": variant},
+                        )
+                    )
     total = len(specs) + len(ablation_specs)
     print(f"benchmark: {len(specs)} runs + {len(ablation_specs)} ablation runs -> {out}")
     start = time.perf_counter()
     rows = runner.run_all(specs)
-    ablations = [runner.run(spec, position=f"[ablation {i}/{len(ablation_specs)}]")
-                 for i, spec in enumerate(ablation_specs, 1)]
+    ablations = [
+        runner.run(spec, position=f"[ablation {i}/{len(ablation_specs)}]") for i, spec in enumerate(ablation_specs, 1)
+    ]
 
     floors = None
     first_config = runner.config_for(specs[0]) if specs else None
@@ -110,14 +122,21 @@ def run(args: argparse.Namespace) -> int:
         ql, dl = data.labels[q], data.labels[db]
         seeds = range(max(args.seeds, 1))
         rr = [random_ranking_floor(ql, dl, seed=s)["map"] for s in seeds]
-        floors = {"random_ranking": {"mean": float(np.mean(rr)), "std": float(np.std(rr, ddof=1)) if len(rr) > 1 else 0.0,
-                                     "n": len(rr)},
-                  "random_codes": {}}
+        floors = {
+            "random_ranking": {
+                "mean": float(np.mean(rr)),
+                "std": float(np.std(rr, ddof=1)) if len(rr) > 1 else 0.0,
+                "n": len(rr),
+            },
+            "random_codes": {},
+        }
         for b in args.bits:
             vals = [random_codes_floor(ql, dl, bits=b, seed=s)["map"] for s in seeds]
-            floors["random_codes"][str(b)] = {"mean": float(np.mean(vals)),
-                                              "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
-                                              "n": len(vals)}
+            floors["random_codes"][str(b)] = {
+                "mean": float(np.mean(vals)),
+                "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
+                "n": len(vals),
+            }
     settings = {
         "preset": args.preset,
         "iterations": first_config.iterations if first_config else None,
@@ -130,7 +149,13 @@ def run(args: argparse.Namespace) -> int:
         "wall_seconds": round(time.perf_counter() - start, 1),
         "command": "mlrsir " + " ".join(sys.argv[1:]),
     }
-    paths = write_report(rows, out, floors=floors, ablations=ablations or None,
-                         dataset_note=dataset_note(base["dataset"]), settings=settings)
+    paths = write_report(
+        rows,
+        out,
+        floors=floors,
+        ablations=ablations or None,
+        dataset_note=dataset_note(base["dataset"]),
+        settings=settings,
+    )
     print(f"wrote {', '.join(str(p) for p in paths.values())} ({total} runs, {time.perf_counter() - start:.0f} s)")
     return 0

@@ -1,6 +1,6 @@
 """``mlrsir data check``: report a dataset's contents and problems.
 
-    mlrsir data check --dataset ucm|dlrsd|whdld --root PATH [--json]
+    mlrsir data check --dataset NAME --root PATH [--json]      (NAME: mlrsir.data.registry.DATASETS)
                       [--label-file FILE] [--mask-dir DIR] [--min-fraction F]
                       [--no-decode] [--workers N]
 
@@ -14,6 +14,8 @@ import argparse
 
 
 def register(subparsers) -> None:
+    from mlrsir.data.registry import DATASETS
+
     data = subparsers.add_parser("data", help="dataset tools (check)", description="Dataset tools.")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")
     check = data_sub.add_parser(
@@ -22,7 +24,7 @@ def register(subparsers) -> None:
         description="Decode every image, match images to labels and report counts and problems. "
         "Exit 0 if no problem, 1 if problems, 2 if the dataset cannot be read.",
     )
-    check.add_argument("--dataset", required=True, choices=["ucm", "dlrsd", "whdld"])
+    check.add_argument("--dataset", required=True, choices=list(DATASETS))
     check.add_argument("--root", required=True, help="dataset folder")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--label-file", help="label file (ucm: .txt/.xlsx/.mat; whdld: .csv)")

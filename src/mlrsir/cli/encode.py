@@ -22,13 +22,11 @@ def run(args: argparse.Namespace) -> int:
 
     from mlrsir.data.cache import load_image_array
     from mlrsir.data.registry import load_dataset
-    from mlrsir.data.splits import load_split
-    from mlrsir.training.encoder import load_encoder
-    from mlrsir.training.run_dir import RunPaths
-    from mlrsir.training.trainer import protocol_indices
+    from mlrsir.data.splits import load_split, protocol_indices
+    from mlrsir.inference.encoder import load_encoder
 
-    paths = RunPaths(args.run)
-    encoder = load_encoder(paths.root)
+    encoder = load_encoder(args.run)
+    paths = encoder.paths
     cfg = encoder.config
     root = args.root or cfg.root
     dataset = load_dataset(cfg.dataset, root)
@@ -45,12 +43,19 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     key = "codes" if encoder.retrieval == "hamming" else "assignments"
     np.savez_compressed(
-        paths.codes, **{key: np.concatenate(codes)}, outputs=np.concatenate(outputs),
-        labels=np.asarray(dataset.labels, dtype=np.uint8), classes=np.array(dataset.classes),
-        paths=np.array([str(p) for p in dataset.paths]), query_idx=query_idx, db_idx=db_idx,
+        paths.codes,
+        **{key: np.concatenate(codes)},
+        outputs=np.concatenate(outputs),
+        labels=np.asarray(dataset.labels, dtype=np.uint8),
+        classes=np.array(dataset.classes),
+        paths=np.array([str(p) for p in dataset.paths]),
+        query_idx=query_idx,
+        db_idx=db_idx,
         bits=np.int64(cfg.bits),
     )
     rate = len(images) / max(seconds, 1e-9)
-    print(f"encoded {len(images)} images in {seconds:.1f} s ({rate:.0f} images/s, model forward at "
-          f"{cfg.image_size}x{cfg.image_size}, {torch.get_num_threads()} threads) -> {paths.codes}")
+    print(
+        f"encoded {len(images)} images in {seconds:.1f} s ({rate:.0f} images/s, model forward at "
+        f"{cfg.image_size}x{cfg.image_size}, {torch.get_num_threads()} threads) -> {paths.codes}"
+    )
     return 0

@@ -8,8 +8,12 @@ import argparse
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="retrieval metrics of an encoded run (run `mlrsir encode` first)")
     p.add_argument("--run", required=True)
-    p.add_argument("--database", default="train", choices=["train", "all-but-query"],
-                   help="train: database = training split (paper); all-but-query: every image but the query")
+    p.add_argument(
+        "--database",
+        default="train",
+        choices=["train", "all-but-query"],
+        help="train: database = training split (paper); all-but-query: every image but the query",
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("--curves", action="store_true", help="include PR and P@N curves in the JSON")
     p.set_defaults(func=run)
@@ -20,14 +24,13 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from mlrsir.cli.tables import print_metrics, scalar_metrics
+    from mlrsir.cli.printing import print_metrics, scalar_metrics
     from mlrsir.errors import ConfigError
+    from mlrsir.inference.encoder import load_encoder
     from mlrsir.metrics.evaluate import evaluate_distances
-    from mlrsir.training.encoder import load_encoder
-    from mlrsir.training.run_dir import RunPaths
 
-    paths = RunPaths(args.run)
-    encoder = load_encoder(paths.root)
+    encoder = load_encoder(args.run)
+    paths = encoder.paths
     if not paths.codes.is_file():
         raise ConfigError(f"{paths.codes}: not found; run `mlrsir encode --run {paths.root}` first")
     data = np.load(paths.codes)
@@ -42,11 +45,13 @@ def run(args: argparse.Namespace) -> int:
         exclude = query_idx  # the query itself is removed from its own ranking
     dist = encoder.method.distances(outputs[query_idx], repr_all[db_idx])
     bits = encoder.bits if encoder.retrieval == "hamming" else None
-    metrics = evaluate_distances(dist, labels[query_idx], labels[db_idx], bits=bits, curves=args.curves,
-                                 exclude_self=exclude)
+    metrics = evaluate_distances(
+        dist, labels[query_idx], labels[db_idx], bits=bits, curves=args.curves, exclude_self=exclude
+    )
     if args.json:
         print(json.dumps(metrics if args.curves else scalar_metrics(metrics)))
     else:
-        print_metrics(metrics, title=f"{paths.root}: {encoder.config.method} {encoder.bits} bits "
-                                     f"(database: {args.database})")
+        print_metrics(
+            metrics, title=f"{paths.root}: {encoder.config.method} {encoder.bits} bits (database: {args.database})"
+        )
     return 0

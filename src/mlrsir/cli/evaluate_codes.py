@@ -20,16 +20,32 @@ def register(sub) -> None:
         "(keys: codes, labels, query_idx, db_idx[, bits]).",
     )
     p.add_argument("--codes", required=True, metavar="FILE.npz", help="codes file (RUN_DIR/codes.npz format)")
-    p.add_argument("--labels", metavar="FILE",
-                   help="(N, C) 0/1 label matrix (.npy, .npz with key 'labels', or whitespace/comma text); "
-                        "default: the 'labels' array of the codes file")
-    p.add_argument("--split", metavar="SPLIT.json",
-                   help="split file giving test/train/val indices when the codes file has no query_idx/db_idx")
-    p.add_argument("--queries", choices=["test", "all-but-query"], default="test",
-                   help="test: queries = test items, database = trainval (default); "
-                        "all-but-query: queries = test items, database = every other item of the file")
-    p.add_argument("--ks", type=int, nargs="+", default=[10, 100], metavar="K",
-                   help="cut-offs of mAP@K, P@K, NDCG@K, ACG@K (default: 10 100)")
+    p.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="(N, C) 0/1 label matrix (.npy, .npz with key 'labels', or whitespace/comma text); "
+        "default: the 'labels' array of the codes file",
+    )
+    p.add_argument(
+        "--split",
+        metavar="SPLIT.json",
+        help="split file giving test/train/val indices when the codes file has no query_idx/db_idx",
+    )
+    p.add_argument(
+        "--queries",
+        choices=["test", "all-but-query"],
+        default="test",
+        help="test: queries = test items, database = trainval (default); "
+        "all-but-query: queries = test items, database = every other item of the file",
+    )
+    p.add_argument(
+        "--ks",
+        type=int,
+        nargs="+",
+        default=[10, 100],
+        metavar="K",
+        help="cut-offs of mAP@K, P@K, NDCG@K, ACG@K (default: 10 100)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.add_argument("--curves", action="store_true", help="also compute PR-by-radius, PR-by-rank and P@N curves")
     p.set_defaults(func=run)
@@ -87,8 +103,10 @@ def load_codes_file(codes_path, labels_path=None, split_path=None) -> dict:
     data = _load_npz(path)
     if "codes" not in data:
         if "assignments" in data:
-            raise DataError(f"{path}: holds quantizer 'assignments', not binary codes; "
-                            "evaluate it with `mlrsir evaluate --run RUN_DIR` (needs the codebooks)")
+            raise DataError(
+                f"{path}: holds quantizer 'assignments', not binary codes; "
+                "evaluate it with `mlrsir evaluate --run RUN_DIR` (needs the codebooks)"
+            )
         raise DataError(f"{path}: missing key 'codes' (found {sorted(data)})")
     codes = data["codes"]
     if codes.ndim != 2 or codes.shape[1] == 0:
@@ -101,7 +119,9 @@ def load_codes_file(codes_path, labels_path=None, split_path=None) -> dict:
     codes = codes.astype(np.uint8)
     num_items, bits = codes.shape
     if "bits" in data and int(np.asarray(data["bits"]).reshape(-1)[0]) != bits:
-        raise DataError(f"{path}: 'bits' = {int(np.asarray(data['bits']).reshape(-1)[0])} but codes have {bits} columns")
+        raise DataError(
+            f"{path}: 'bits' = {int(np.asarray(data['bits']).reshape(-1)[0])} but codes have {bits} columns"
+        )
 
     if labels_path is not None:
         labels, labels_source = _load_labels(Path(labels_path)), Path(labels_path)
@@ -110,7 +130,9 @@ def load_codes_file(codes_path, labels_path=None, split_path=None) -> dict:
     else:
         raise DataError(f"{path}: missing key 'labels' (or pass --labels FILE)")
     if labels.ndim != 2 or labels.shape[0] != num_items:
-        raise DataError(f"{labels_source}: labels of shape {labels.shape} do not match {num_items} codes (need ({num_items}, C))")
+        raise DataError(
+            f"{labels_source}: labels of shape {labels.shape} do not match {num_items} codes (need ({num_items}, C))"
+        )
     if not np.isin(labels, (0, 1)).all():
         raise DataError(f"{labels_source}: labels must be a 0/1 multi-hot matrix")
 
@@ -140,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from mlrsir.cli.tables import MAIN_METRICS, format_value, print_metrics, scalar_metrics
+    from mlrsir.cli.printing import MAIN_METRICS, format_value, print_metrics, scalar_metrics
     from mlrsir.errors import ConfigError
     from mlrsir.metrics.evaluate import evaluate_codes
 
@@ -152,8 +174,15 @@ def run(args: argparse.Namespace) -> int:
         db_idx, exclude = f["db_idx"], None
     else:
         db_idx, exclude = np.arange(len(codes)), query_idx  # each query removed from its own ranking
-    metrics = evaluate_codes(codes[query_idx], codes[db_idx], labels[query_idx], labels[db_idx],
-                             ks=args.ks, curves=args.curves, exclude_self=exclude)
+    metrics = evaluate_codes(
+        codes[query_idx],
+        codes[db_idx],
+        labels[query_idx],
+        labels[db_idx],
+        ks=args.ks,
+        curves=args.curves,
+        exclude_self=exclude,
+    )
     if args.json:
         print(json.dumps(metrics if args.curves else scalar_metrics(metrics)))
         return 0

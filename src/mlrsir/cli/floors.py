@@ -12,11 +12,15 @@ import argparse
 
 
 def register(sub) -> None:
+    from mlrsir.data.registry import DATASETS, DEFAULT_DATASET
+
     p = sub.add_parser(
         "floors",
         help="chance floors: mAP of random codes and of a random ranking on a dataset's split",
     )
-    p.add_argument("--dataset", default="ucm", help="dataset name (ucm, dlrsd, whdld); default ucm")
+    p.add_argument(
+        "--dataset", default=DEFAULT_DATASET, help=f"dataset name ({', '.join(DATASETS)}); default {DEFAULT_DATASET}"
+    )
     p.add_argument("--root", required=True, help="dataset folder")
     p.add_argument("--bits", type=int, nargs="+", default=[12, 24, 32, 48], help="code lengths (default 12 24 32 48)")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds 0..S-1 (split and random draws); default 3")
@@ -28,8 +32,12 @@ def _mean_std(values) -> dict:
     import numpy as np
 
     v = np.asarray(values, dtype=np.float64)
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0, "n": int(v.size),
-            "values": [float(x) for x in v]}
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
+        "n": int(v.size),
+        "values": [float(x) for x in v],
+    }
 
 
 def compute_floors(labels, splits, bits_list) -> dict:
@@ -62,29 +70,34 @@ def compute_floors(labels, splits, bits_list) -> dict:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from mlrsir.codes import check_code_length
     from mlrsir.data.registry import load_dataset
     from mlrsir.data.splits import make_split
     from mlrsir.errors import ConfigError
 
     if args.seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
-    bad = [b for b in args.bits if b < 1]
-    if bad:
-        raise ConfigError(f"--bits must be >= 1, got {bad}")
+    for b in args.bits:
+        check_code_length(b, name="--bits")
     dataset = load_dataset(args.dataset, args.root)
     splits = [make_split(dataset, seed=s) for s in range(args.seeds)]
     result = {"dataset": args.dataset, **compute_floors(dataset.labels, splits, args.bits)}
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{args.dataset}: queries = test ({result['num_queries'][0]}), database = trainval "
-          f"({result['num_database'][0]}), seeds {result['seeds']} (mean ± std)")
+    print(
+        f"{args.dataset}: queries = test ({result['num_queries'][0]}), database = trainval "
+        f"({result['num_database'][0]}), seeds {result['seeds']} (mean ± std)"
+    )
     print(f"  {'floor':<22}  {'mAP (tie-aware)':>17}  {'mAP (stable sort)':>17}")
     for b, vals in result["random_codes"].items():
         m, s = vals["map"], vals["map_stable"]
-        print(f"  {'random codes ' + b + ' bits':<22}  {m['mean']:>8.4f} ± {m['std']:.4f}  {s['mean']:>8.4f} ± {s['std']:.4f}")
+        label = f"random codes {b} bits"
+        print(f"  {label:<22}  {m['mean']:>8.4f} ± {m['std']:.4f}  {s['mean']:>8.4f} ± {s['std']:.4f}")
     r = result["random_ranking"]
     print(f"  {'random ranking':<22}  {r['map']['mean']:>8.4f} ± {r['map']['std']:.4f}  (no ties)")
-    print(f"  {'random ranking, exact':<22}  {r['expected_map']['mean']:>8.4f} ± {r['expected_map']['std']:.4f}"
-          "  (closed-form expectation)")
+    print(
+        f"  {'random ranking, exact':<22}  {r['expected_map']['mean']:>8.4f} ± {r['expected_map']['std']:.4f}"
+        "  (closed-form expectation)"
+    )
     return 0

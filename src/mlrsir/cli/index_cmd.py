@@ -66,8 +66,15 @@ def _fill(index, encoder, paths, args) -> int:
     from mlrsir.index.ingest import encode_into_index, read_labels
 
     by_name = read_labels(args.labels)[1] if args.labels else None
-    summary = encode_into_index(index, encoder, paths, labels_by_name=by_name, batch_size=args.batch_size,
-                                strict=args.strict, progress=not args.quiet)
+    summary = encode_into_index(
+        index,
+        encoder,
+        paths,
+        labels_by_name=by_name,
+        batch_size=args.batch_size,
+        strict=args.strict,
+        progress=not args.quiet,
+    )
     print(
         f"added {summary['added']} images to {index.path} ({len(index)} in total); "
         f"{summary['already_present']} already present; {len(summary['failed'])} failed; "
@@ -106,17 +113,18 @@ def run_build(args) -> int:
 
 
 def run_add(args) -> int:
-    from mlrsir.errors import IndexError_
-    from mlrsir.index.ingest import check_encoder_matches, expand_inputs, load_encoder
+    from mlrsir.errors import IndexStoreError
+    from mlrsir.index.ingest import expand_inputs, load_encoder
     from mlrsir.index.store import CodeIndex
+    from mlrsir.inference.fingerprint import check_encoder_compatible
 
     _check_batch_size(args.batch_size)
     paths = expand_inputs(args.images)
     with CodeIndex.open(args.index) as index:
         if not index.run_dir:
-            raise IndexError_(f"{index.db_path}: the index records no run directory; cannot encode new images")
+            raise IndexStoreError(f"{index.db_path}: the index records no run directory; cannot encode new images")
         encoder = load_encoder(index.run_dir)
-        check_encoder_matches(encoder, index)
+        check_encoder_compatible(encoder, index)
         return _fill(index, encoder, paths, args)
 
 
@@ -157,5 +165,7 @@ def run_info(args) -> int:
     print(f"images root  {info['images_root']}")
     print(f"classes      {', '.join(info['classes'] or []) or '-'}")
     print(f"database     {info['database']} ({info['database_bytes']} bytes), format v{info['format_version']}")
-    print(f"checksum     {info['items_checksum'][:16]}... ({'verified' if args.verify else 'not verified; use --verify'})")
+    print(
+        f"checksum     {info['items_checksum'][:16]}... ({'verified' if args.verify else 'not verified; use --verify'})"
+    )
     return 0

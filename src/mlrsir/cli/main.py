@@ -19,19 +19,18 @@ from mlrsir.errors import MlrsirError
 
 # subcommand modules, in the order they appear in --help
 SUBCOMMAND_MODULES = [
-    "data_cmd",        # mlrsir data check
+    "data_cmd",  # mlrsir data check
     "evaluate_codes",  # mlrsir evaluate-codes
-    "floors",          # mlrsir floors (random-code / random-ranking baselines)
-    "train",           # mlrsir train
-    "encode",          # mlrsir encode
-    "evaluate",        # mlrsir evaluate
-    "benchmark",       # mlrsir benchmark
-    "tune",            # mlrsir tune (validation split)
-    "index_cmd",       # mlrsir index build|add|remove|info
-    "search",          # mlrsir search
-    "serve",           # mlrsir serve
-    "bench",           # mlrsir bench search
-    "bench_load",      # mlrsir bench-load (concurrent clients against mlrsir serve)
+    "floors",  # mlrsir floors (random-code / random-ranking baselines)
+    "train",  # mlrsir train
+    "encode",  # mlrsir encode
+    "evaluate",  # mlrsir evaluate
+    "benchmark",  # mlrsir benchmark
+    "tune",  # mlrsir tune (validation split)
+    "index_cmd",  # mlrsir index build|add|remove|info
+    "search",  # mlrsir search
+    "serve",  # mlrsir serve
+    "bench",  # mlrsir bench search|load (speed benchmarks)
 ]
 
 
@@ -43,13 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mlrsir {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"mlrsir.cli.{name}")
-        except ModuleNotFoundError as exc:  # a subcommand not built yet
-            if exc.name == f"mlrsir.cli.{name}":
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"mlrsir.cli.{name}").register(sub)
     return parser
 
 

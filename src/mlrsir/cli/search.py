@@ -1,8 +1,10 @@
 """``mlrsir search --index PATH --query IMAGE [--k 20] [--radius R] [--label L ...] [--json]``.
 
 Encodes the query image with the model of the index's run directory (refusing when
-that model's fingerprint differs from the one the index was built with) and prints the
-nearest images: rank, Hamming distance, path, labels. ``--json`` prints a list of
+that model's fingerprint differs from the one the index was built with, see
+:func:`mlrsir.inference.fingerprint.check_encoder_compatible`) and prints the nearest
+images found by :func:`mlrsir.inference.search.search_by_image`: rank, Hamming
+distance, path, labels. ``--json`` prints a list of
 ``{rank, id, distance, path, width, height, labels}``.
 """
 
@@ -26,9 +28,11 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from mlrsir.data.images import read_rgb
-    from mlrsir.errors import ConfigError, IndexError_
-    from mlrsir.index.ingest import check_encoder_matches, load_encoder
+    from mlrsir.errors import ConfigError, IndexStoreError
+    from mlrsir.index.ingest import load_encoder
     from mlrsir.index.store import CodeIndex
+    from mlrsir.inference.fingerprint import check_encoder_compatible
+    from mlrsir.inference.search import search_by_image
 
     if args.k < 1:
         raise ConfigError(f"--k must be >= 1, got {args.k}")
@@ -38,16 +42,12 @@ def run(args) -> int:
     with CodeIndex.open(args.index, readonly=True) as index:
         run_dir = args.run or index.run_dir
         if not run_dir:
-            raise IndexError_(f"{index.db_path}: the index records no run directory; pass --run")
+            raise IndexStoreError(f"{index.db_path}: the index records no run directory; pass --run")
         encoder = load_encoder(run_dir)
-        check_encoder_matches(encoder, index)
-        codes, _outputs = encoder.encode_images([image])
-        hits = index.search(codes, k=args.k, radius=args.radius, backend=args.backend, label_filter=args.label)[0]
-        rows = []
-        for rank, (item_id, distance) in enumerate(hits, start=1):
-            item = index.get(item_id)
-            rows.append({"rank": rank, "id": item_id, "distance": int(distance), "path": item["path"],
-                         "width": item["width"], "height": item["height"], "labels": item["labels"]})
+        check_encoder_compatible(encoder, index)
+        rows = search_by_image(
+            index, encoder, image, k=args.k, radius=args.radius, label_filter=args.label, backend=args.backend
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -20,33 +20,53 @@ def register(subparsers) -> None:
         "serve",
         help="serve the retrieval web page and API over an index",
         description="Serve a web page and a JSON API (OpenAPI schema at /openapi.json) to query an index "
-                    "built by `mlrsir index build`: upload an image or pick an indexed one, get the nearest "
-                    "images by Hamming distance with their labels and the CBAM attention map of the query. "
-                    "The index is opened read-only and the encoder is loaded from the run directory recorded "
-                    "in it (its model fingerprint must match the index).",
+        "built by `mlrsir index build`: upload an image or pick an indexed one, get the nearest "
+        "images by Hamming distance with their labels and the CBAM attention map of the query. "
+        "The index is opened read-only and the encoder is loaded from the run directory recorded "
+        "in it (its model fingerprint must match the index).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--index", required=True, type=Path, help="index directory (from `mlrsir index build`)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind; anything other than 127.0.0.1/localhost/::1 requires --allow-remote")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind; anything other than 127.0.0.1/localhost/::1 requires --allow-remote",
+    )
     parser.add_argument("--port", type=int, default=8000, help="TCP port")
-    parser.add_argument("--allow-remote", action="store_true",
-                        help="allow binding a non-loopback address, i.e. let other machines reach the server "
-                             "(there is no authentication)")
-    parser.add_argument("--run-dir", type=Path, default=None,
-                        help="run directory of the encoder (default: the one recorded in the index)")
-    parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
-                        help="largest accepted query upload in MiB (larger ones get HTTP 413)")
-    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
-                        help="uvicorn log level")
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow binding a non-loopback address, i.e. let other machines reach the server "
+        "(there is no authentication)",
+    )
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=None,
+        help="run directory of the encoder (default: the one recorded in the index)",
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=DEFAULT_MAX_UPLOAD_MB,
+        help="largest accepted query upload in MiB (larger ones get HTTP 413)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn log level",
+    )
     parser.set_defaults(func=run)
 
 
 def check_host(host: str, allow_remote: bool) -> None:
     """Refuse a non-loopback bind address unless ``--allow-remote`` was given."""
     if host not in LOOPBACK_HOSTS and not allow_remote:
-        raise ConfigError(f"--host {host}: binding a non-loopback address exposes the archive and the model to "
-                          f"the network without authentication; add --allow-remote to do it anyway")
+        raise ConfigError(
+            f"--host {host}: binding a non-loopback address exposes the archive and the model to "
+            f"the network without authentication; add --allow-remote to do it anyway"
+        )
 
 
 def run(args) -> int:

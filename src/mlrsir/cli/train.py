@@ -8,14 +8,22 @@ import json
 
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
     """Options shared by ``train`` and ``benchmark`` (``None`` = keep the preset's value)."""
-    p.add_argument("--dataset", default=None, help="ucm (default), dlrsd or whdld")
+    from mlrsir.data.registry import DATASETS, DEFAULT_DATASET  # light (no torch)
+
+    p.add_argument("--dataset", default=None, help=f"{', '.join(DATASETS)} (default {DEFAULT_DATASET})")
     p.add_argument("--root", default=None, help="dataset folder (e.g. ../shared/data/ucm-multilabel)")
     p.add_argument("--preset", default="default", help="default (validation-chosen) or paper (the paper's exact setup)")
+    # names not imported from mlrsir.methods.registry: that imports torch (keep --help fast);
+    # an unknown name is refused by resolve_config with the registry's list
     p.add_argument("--method", default=None, help="mlrsir (default), dhn, dch, dqn, dtq")
     p.add_argument("--backbone", default=None, help="efficientnet_lite0 (default, offline), resnet50, vgg16")
     p.add_argument("--weights", default=None, choices=["imagenet", "none"], help="backbone initialisation")
-    p.add_argument("--finetune", default=None, choices=["none", "all"],
-                   help="none: frozen backbone on cached features (fast); all: fine-tune the whole network")
+    p.add_argument(
+        "--finetune",
+        default=None,
+        choices=["none", "all"],
+        help="none: frozen backbone on cached features (fast); all: fine-tune the whole network",
+    )
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--iterations", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
@@ -27,11 +35,20 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--single-level", action="store_true", help="ablation: deepest stage only")
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--pool-size", type=int, default=None)
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="method hyperparameter, e.g. --param pairwise=likelihood --param quant_weight=0.1")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method hyperparameter, e.g. --param pairwise=likelihood --param quant_weight=0.1",
+    )
     p.add_argument("--split-seed", type=int, default=None)
-    p.add_argument("--eval-split", default=None, choices=["test", "val"],
-                   help="test: the paper's protocol; val: train on train only, query the validation part")
+    p.add_argument(
+        "--eval-split",
+        default=None,
+        choices=["test", "val"],
+        help="test: the paper's protocol; val: train on train only, query the validation part",
+    )
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -53,14 +70,27 @@ def parse_params(items: list[str]) -> dict:
 
 def config_overrides(args: argparse.Namespace) -> dict:
     return {
-        "dataset": args.dataset, "root": args.root, "method": args.method, "backbone": args.backbone,
-        "weights": args.weights, "finetune": args.finetune, "image_size": args.image_size,
-        "iterations": args.iterations, "batch_size": args.batch_size, "lr": args.lr,
-        "backbone_lr": args.backbone_lr, "optimizer": args.optimizer, "weight_decay": args.weight_decay,
-        "use_cbam": False if args.no_cbam else None, "multi_level": False if args.single_level else None,
-        "augment": False if args.no_augment else None, "pool_size": args.pool_size,
-        "method_params": parse_params(args.param) or None, "split_seed": args.split_seed,
-        "eval_split": args.eval_split, "device": args.device,
+        "dataset": args.dataset,
+        "root": args.root,
+        "method": args.method,
+        "backbone": args.backbone,
+        "weights": args.weights,
+        "finetune": args.finetune,
+        "image_size": args.image_size,
+        "iterations": args.iterations,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "backbone_lr": args.backbone_lr,
+        "optimizer": args.optimizer,
+        "weight_decay": args.weight_decay,
+        "use_cbam": False if args.no_cbam else None,
+        "multi_level": False if args.single_level else None,
+        "augment": False if args.no_augment else None,
+        "pool_size": args.pool_size,
+        "method_params": parse_params(args.param) or None,
+        "split_seed": args.split_seed,
+        "eval_split": args.eval_split,
+        "device": args.device,
     }
 
 
@@ -75,19 +105,19 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlrsir.cli.tables import print_metrics, scalar_metrics
+    from mlrsir.cli.printing import print_metrics, scalar_metrics
     from mlrsir.training.config import resolve_config
     from mlrsir.training.trainer import train
 
     overrides = config_overrides(args)
     overrides.update(bits=args.bits, seed=args.seed)
-    if overrides["dataset"] is None:
-        overrides["dataset"] = "ucm"
     config = resolve_config(args.preset, **overrides)
     metrics = train(config, args.out, progress=not args.quiet)
     if args.json:
         print(json.dumps(scalar_metrics(metrics)))
     else:
-        print_metrics(metrics, title=f"{config.method} {config.bits} bits, {config.dataset} ({config.eval_split} queries)")
+        print_metrics(
+            metrics, title=f"{config.method} {config.bits} bits, {config.dataset} ({config.eval_split} queries)"
+        )
         print(f"run directory: {args.out}")
     return 0

@@ -35,14 +35,13 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from mlrsir.cli.tables import markdown_table
+    from mlrsir.cli.printing import markdown_table
     from mlrsir.cli.train import config_overrides
+    from mlrsir.methods.registry import get_method
     from mlrsir.training.grid import GridRunner, RunSpec
-    from mlrsir.training.methods import get_method
     from mlrsir.training.run_dir import write_json_atomic
 
     base = config_overrides(args)
-    base["dataset"] = base["dataset"] or "ucm"
     base["eval_split"] = "val"
     out = Path(args.out)
     runner = GridRunner(out, base, progress=not args.quiet)
@@ -51,25 +50,48 @@ def run(args: argparse.Namespace) -> int:
         for bits in args.bits:
             space = get_method(method, bits).search_space
             for i, params in enumerate(candidates(space)):
-                spec = RunSpec(name=f"{method}-{bits}b-c{i}", preset=args.preset,
-                               overrides={"method": method, "bits": bits, "seed": args.seed,
-                                          "method_params": params})
+                spec = RunSpec(
+                    name=f"{method}-{bits}b-c{i}",
+                    preset=args.preset,
+                    overrides={"method": method, "bits": bits, "seed": args.seed, "method_params": params},
+                )
                 row = runner.run(spec, position=f"[{method} {bits}b {i + 1}]")
-                results.append({"method": method, "bits": bits, "params": params,
-                                "map": row["map"], "map_stable": row["map_stable"],
-                                "precision_at_10": row.get("precision_at_10"), "run_dir": row["run_dir"]})
+                results.append(
+                    {
+                        "method": method,
+                        "bits": bits,
+                        "params": params,
+                        "map": row["map"],
+                        "map_stable": row["map_stable"],
+                        "precision_at_10": row.get("precision_at_10"),
+                        "run_dir": row["run_dir"],
+                    }
+                )
     best = {}
     for r in results:
         key = f"{r['method']}-{r['bits']}"
         if key not in best or r["map"] > best[key]["map"]:
             best[key] = r
     write_json_atomic(out / "tuning.json", {"results": results, "best": best})
-    lines = ["# Hyperparameters chosen on the validation split", "",
-             "Queries: validation part; database: training part (test split untouched). "
-             f"Settings: preset `{args.preset}`, seed {args.seed}.", ""]
+    lines = [
+        "# Hyperparameters chosen on the validation split",
+        "",
+        "Queries: validation part; database: training part (test split untouched). "
+        f"Settings: preset `{args.preset}`, seed {args.seed}.",
+        "",
+    ]
     header = ["method", "bits", "params", "val mAP (tie-aware)", "val mAP (stable)", "chosen"]
-    rows = [[r["method"], r["bits"], json.dumps(r["params"], sort_keys=True), r["map"], r["map_stable"],
-             "yes" if best[f"{r['method']}-{r['bits']}"] is r else ""] for r in results]
+    rows = [
+        [
+            r["method"],
+            r["bits"],
+            json.dumps(r["params"], sort_keys=True),
+            r["map"],
+            r["map_stable"],
+            "yes" if best[f"{r['method']}-{r['bits']}"] is r else "",
+        ]
+        for r in results
+    ]
     lines.append(markdown_table(header, rows))
     (out / "tuning.md").write_text("\n".join(lines) + "\n")
     for key, r in best.items():

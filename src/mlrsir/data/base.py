@@ -11,6 +11,8 @@ A :class:`MultiLabelDataset` is a plain list of images with image-level labels:
 * ``transform``: callable applied to the PIL RGB image in ``__getitem__`` (or None)
 * ``inconsistencies``: ``dict[str, list[str]]`` of what was dropped while matching
   images to labels (e.g. ``"rows_without_image"``); empty when everything matched.
+* ``NOTE`` (class attribute): caveat about the data written into a run's ``meta.json``
+  and the benchmark report (``""`` when there is none).
 
 ``dataset[i]`` -> ``{"image": transform(PIL RGB) or PIL RGB, "labels": torch.float32
 (C,), "index": i, "path": str}``.
@@ -19,8 +21,8 @@ A :class:`MultiLabelDataset` is a plain list of images with image-level labels:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -30,6 +32,8 @@ from mlrsir.errors import DataError
 
 class MultiLabelDataset:
     """N images, C classes, binary image-level labels (see module docstring)."""
+
+    NOTE = ""
 
     def __init__(
         self,
@@ -107,9 +111,7 @@ def index_files(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> dic
             continue
         stem = path.stem
         if stem in found:
-            raise DataError(
-                f"{folder}: two files for image name {stem!r}: {found[stem]} and {path}"
-            )
+            raise DataError(f"{folder}: two files for image name {stem!r}: {found[stem]} and {path}")
         found[stem] = path
     return found
 

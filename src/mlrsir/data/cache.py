@@ -26,6 +26,7 @@ import numpy as np
 
 from mlrsir.data.images import read_uint8_array
 from mlrsir.errors import DataError
+from mlrsir.io_atomic import open_atomic
 
 CACHE_FORMAT_VERSION = 1
 
@@ -104,13 +105,6 @@ def load_image_array(
         except (OSError, ValueError):
             pass  # unreadable cache entry: rebuild it below
     array = decode_images(list(dataset.paths), size, progress=progress, workers=workers)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            np.save(handle, array, allow_pickle=False)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with open_atomic(target, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
     return array

@@ -124,7 +124,9 @@ def _decode_sizes(paths: list[Path], workers: int) -> list[tuple[int, int] | str
         return list(pool.map(one, paths))
 
 
-def check_dataset(name: str, root: str | Path, decode: bool = True, workers: int | None = None, **options) -> CheckReport:
+def check_dataset(
+    name: str, root: str | Path, decode: bool = True, workers: int | None = None, **options
+) -> CheckReport:
     """Build the report for dataset ``name`` at ``root`` (see module docstring)."""
     import os
 

@@ -22,8 +22,8 @@ Images without a mask / masks without an image: ``DataError`` unless ``strict=Fa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -79,7 +79,8 @@ class DLRSD(MultiLabelDataset):
             "images_without_mask": [p.relative_to(root).as_posix() for p in ordered if p.stem not in masks],
             "masks_without_image": [
                 m.relative_to(root).as_posix() if m.is_relative_to(root) else str(m)
-                for s, m in sorted(masks.items()) if s not in images
+                for s, m in sorted(masks.items())
+                if s not in images
             ],
         }
         resolve_mismatch(f"{images_dir} vs {masks_dir}", problems, strict)

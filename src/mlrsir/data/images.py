@@ -1,8 +1,9 @@
 """Reading any image file as 8-bit RGB, with user-facing errors.
 
-:func:`read_rgb` is the only place where image files are decoded. Whatever the file
-mode, the result is a fully decoded ``PIL.Image.Image`` in mode ``"RGB"`` (uint8,
-values 0..255, size unchanged):
+:func:`read_rgb` (files) and :func:`decode_rgb` (bytes in memory, e.g. web uploads)
+are the only places where images are decoded. Whatever the file mode, the result is a
+fully decoded ``PIL.Image.Image`` in mode ``"RGB"`` (uint8, values 0..255, size
+unchanged):
 
 ============== ===========================================================
 file mode      conversion
@@ -35,8 +36,10 @@ the same pixels.
 
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -63,23 +66,38 @@ def read_rgb(path: str | Path) -> Image.Image:
         raise DataError(f"{path}: not a regular file")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file (0 bytes)")
-    bands = _tiff_samples_per_pixel(path)
+    return _decode(path, path)
+
+
+def decode_rgb(data: bytes, name: str) -> Image.Image:
+    """:func:`read_rgb` for file content already in memory (e.g. an upload).
+
+    Same conversions and refusals; messages start with ``name`` (no file is written).
+    """
+    if not data:
+        raise DataError(f"{name}: empty file (0 bytes)")
+    return _decode(io.BytesIO(data), name)
+
+
+def _decode(source: Path | BinaryIO, label) -> Image.Image:
+    """Decode a file path or a seekable binary stream; messages start with ``label``."""
+    bands = _tiff_samples_per_pixel(source)
     if bands is not None and bands > 4:
-        raise DataError(_too_many_bands_message(path, bands))
+        raise DataError(_too_many_bands_message(label, bands))
     try:
-        with Image.open(path) as image:
-            _refuse_if_too_large(path, image)
-            _refuse_if_too_many_bands(path, image)
+        with Image.open(source) as image:
+            _refuse_if_too_large(label, image)
+            _refuse_if_too_many_bands(label, image)
             image.load()
             return _to_rgb(image)
     except DataError:
         raise
     except Image.DecompressionBombError as exc:
-        raise DataError(f"{path}: image too large to decode safely ({exc})") from None
+        raise DataError(f"{label}: image too large to decode safely ({exc})") from None
     except UnidentifiedImageError:
-        raise DataError(f"{path}: not an image file Pillow can read (unknown format)") from None
+        raise DataError(f"{label}: not an image file Pillow can read (unknown format)") from None
     except (OSError, SyntaxError, ValueError, struct.error, EOFError, MemoryError) as exc:
-        raise DataError(f"{path}: truncated or corrupt image, cannot decode ({exc})") from None
+        raise DataError(f"{label}: truncated or corrupt image, cannot decode ({exc})") from None
 
 
 def _refuse_if_too_large(path: Path, image: Image.Image) -> None:
@@ -108,30 +126,42 @@ def _refuse_if_too_many_bands(path: Path, image: Image.Image) -> None:
             raise DataError(_too_many_bands_message(path, bands))
 
 
-def _tiff_samples_per_pixel(path: Path) -> int | None:
+def _tiff_samples_per_pixel(source: Path | BinaryIO) -> int | None:
     """SamplesPerPixel (tag 277) of the first IFD of a classic TIFF, else None."""
+    if isinstance(source, Path):
+        try:
+            with open(source, "rb") as handle:
+                return _samples_per_pixel(handle)
+        except OSError:
+            return None
     try:
-        with open(path, "rb") as handle:
-            header = handle.read(8)
-            if header[:4] == b"II*\x00":
-                order = "<"
-            elif header[:4] == b"MM\x00*":
-                order = ">"
-            else:
+        return _samples_per_pixel(source)
+    finally:
+        source.seek(0)
+
+
+def _samples_per_pixel(handle: BinaryIO) -> int | None:
+    try:
+        header = handle.read(8)
+        if header[:4] == b"II*\x00":
+            order = "<"
+        elif header[:4] == b"MM\x00*":
+            order = ">"
+        else:
+            return None
+        (offset,) = struct.unpack(order + "I", header[4:8])
+        handle.seek(offset)
+        (count,) = struct.unpack(order + "H", handle.read(2))
+        for _ in range(min(count, 4096)):
+            entry = handle.read(12)
+            if len(entry) < 12:
                 return None
-            (offset,) = struct.unpack(order + "I", header[4:8])
-            handle.seek(offset)
-            (count,) = struct.unpack(order + "H", handle.read(2))
-            for _ in range(min(count, 4096)):
-                entry = handle.read(12)
-                if len(entry) < 12:
-                    return None
-                tag, typ, _n = struct.unpack(order + "HHI", entry[:8])
-                if tag == 277:
-                    if typ == 3:  # SHORT
-                        return struct.unpack(order + "H", entry[8:10])[0]
-                    return struct.unpack(order + "I", entry[8:12])[0]
-    except (OSError, struct.error):
+            tag, typ, _n = struct.unpack(order + "HHI", entry[:8])
+            if tag == 277:
+                if typ == 3:  # SHORT
+                    return struct.unpack(order + "H", entry[8:10])[0]
+                return struct.unpack(order + "I", entry[8:12])[0]
+    except (OSError, struct.error, ValueError):
         return None
     return None
 

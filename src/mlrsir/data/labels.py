@@ -174,8 +174,7 @@ def read_label_mat(path: str | Path, image_names: list[str], classes: list[str])
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise DataError(
-            f"{path}: 'labels' value {matrix[i, j]!r} for image {image_names[i]} "
-            f"(class {classes[j]}) is not 0 or 1"
+            f"{path}: 'labels' value {matrix[i, j]!r} for image {image_names[i]} (class {classes[j]}) is not 0 or 1"
         )
     return LabelTable(path, list(classes), list(image_names), matrix.astype(np.uint8))
 
@@ -217,18 +216,14 @@ def _table_from_rows(path: Path, rows: list[tuple[int, list[str]]]) -> LabelTabl
         if not name:
             raise DataError(f"{path}: line {number}: empty image name")
         if name in first_line:
-            raise DataError(
-                f"{path}: line {number}: duplicate image name {name!r} "
-                f"(first on line {first_line[name]})"
-            )
+            raise DataError(f"{path}: line {number}: duplicate image name {name!r} (first on line {first_line[name]})")
         first_line[name] = number
         names.append(name)
         for j, cell in enumerate(cells[1:]):
             value = cell.strip()
             if value not in ("0", "1"):
                 raise DataError(
-                    f"{path}: line {number}, column {j + 2} ({header[j + 1]}): value {value!r} "
-                    "is not 0 or 1"
+                    f"{path}: line {number}, column {j + 2} ({header[j + 1]}): value {value!r} is not 0 or 1"
                 )
             labels[r, j] = value == "1"
     return LabelTable(path, classes, names, labels)

@@ -8,9 +8,9 @@ at least that fraction of all pixels of the mask (unlabelled included).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +37,7 @@ import numpy as np
 
 from mlrsir.data.stratify import iterative_stratification
 from mlrsir.errors import ConfigError, DataError
+from mlrsir.io_atomic import write_json_atomic
 
 SPLIT_FORMAT = "mlrsir-split"
 SPLIT_VERSION = 1
@@ -156,9 +156,7 @@ def save_split(split: Split, path: str | Path) -> Path:
         "val": [int(i) for i in split.val],
         "test": [int(i) for i in split.test],
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, payload, indent=1)
     return path
 
 
@@ -235,3 +233,17 @@ def load_or_create_split(
     split = make_split(dataset, seed=seed, test_fraction=test_fraction, val_fraction=val_fraction)
     save_split(split, path)
     return split
+
+
+def protocol_indices(split: Split, eval_split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, query, database) indices of the retrieval protocol.
+
+    ``eval_split="test"``: train on the 70 % part (train + val), queries = test, database =
+    train + val (the paper's protocol). ``eval_split="val"``: train on train only, queries =
+    val, database = train (used to choose hyperparameters without touching the test split).
+    """
+    if eval_split == "test":
+        trainval = np.asarray(split.trainval, dtype=np.int64)
+        return trainval, np.asarray(split.test, dtype=np.int64), trainval
+    train = np.asarray(split.train, dtype=np.int64)
+    return train, np.asarray(split.val, dtype=np.int64), train

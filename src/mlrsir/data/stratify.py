@@ -54,8 +54,8 @@ def iterative_stratification(
     if (proportions < 0).any() or not np.isclose(proportions.sum(), 1.0):
         raise ValueError(f"proportions must be >= 0 and sum to 1, got {proportions.tolist()}")
     n = labels.shape[0]
-    desired = proportions * n                                   # c_j
-    desired_label = np.outer(proportions, labels.sum(axis=0))   # c_j^l, (k, C)
+    desired = proportions * n  # c_j
+    desired_label = np.outer(proportions, labels.sum(axis=0))  # c_j^l, (k, C)
     assignment = np.full(n, -1, dtype=np.int64)
     unassigned = np.ones(n, dtype=bool)
 

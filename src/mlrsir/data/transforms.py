@@ -7,7 +7,7 @@ uint8) -> :func:`to_float_normalized` -> model.
   ``t in 0..7``, rotation by ``90 * (t % 4)`` degrees counter-clockwise, then a
   left-right flip when ``t >= 4``.
 * :func:`augment_batch`: a random dihedral transform per sample plus small brightness
-  and contrast jitter.
+  and contrast jitter (:func:`jitter_brightness_contrast`).
 """
 
 from __future__ import annotations
@@ -86,6 +86,24 @@ def augment_batch(x, generator: torch.Generator | None = None, color_jitter: flo
             out[members] = dihedral(x[members], t)
     if color_jitter <= 0:
         return out
+    return jitter_brightness_contrast(out, generator, color_jitter)
+
+
+def jitter_brightness_contrast(x, generator: torch.Generator | None = None, color_jitter: float = 0.1) -> torch.Tensor:
+    """Per-sample contrast then brightness jitter of a batch (the colour part of :func:`augment_batch`).
+
+    Args:
+        x: ``uint8 (B, 3, H, W)`` or float in [0, 1] (any H, W).
+        generator: ``torch.Generator`` for reproducibility (CPU); draws ``B`` contrast then
+            ``B`` brightness factors.
+        color_jitter: factors ``c, b ~ U(1-j, 1+j)``; ``out = ((x - m) * c + m) * b`` with
+            ``m`` the sample's mean grey level, clamped to the input range.
+
+    Returns:
+        Same dtype and shape as ``x`` (uint8 results are rounded).
+    """
+    out = _as_tensor(x)
+    batch = out.shape[0]
     is_uint8 = out.dtype == torch.uint8
     top = 255.0 if is_uint8 else 1.0
     values = out.float()
@@ -98,7 +116,7 @@ def augment_batch(x, generator: torch.Generator | None = None, color_jitter: flo
     values = values.clamp(0.0, top)
     if is_uint8:
         return values.round().to(torch.uint8)
-    return values.to(x.dtype)
+    return values.to(out.dtype)
 
 
 def pil_to_uint8_tensor(image: Image.Image, size: int) -> torch.Tensor:

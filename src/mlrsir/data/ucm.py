@@ -19,8 +19,8 @@ which drops them with a warning and records them in ``inconsistencies``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -30,8 +30,23 @@ from mlrsir.errors import DataError
 
 #: The 17 classes of the UCM multi-label file (and DLRSD), in file order.
 UCM_CLASSES = [
-    "airplane", "bare_soil", "buildings", "cars", "chaparral", "court", "dock", "field",
-    "grass", "mobile_home", "pavement", "sand", "sea", "ship", "tanks", "trees", "water",
+    "airplane",
+    "bare_soil",
+    "buildings",
+    "cars",
+    "chaparral",
+    "court",
+    "dock",
+    "field",
+    "grass",
+    "mobile_home",
+    "pavement",
+    "sand",
+    "sea",
+    "ship",
+    "tanks",
+    "trees",
+    "water",
 ]
 
 LABEL_FILE_NAMES = (
@@ -70,6 +85,10 @@ class UCMMultiLabel(MultiLabelDataset):
     """UCM images + image-level multi-labels; ``scenes`` = scene folder per image."""
 
     LAYOUT = "Images/<scene>/<name>.<tif|jpg|png> and LandUse_Multilabeled.txt (UCM multi-label)"
+    NOTE = (
+        "UC Merced images with the 17-class image-level multi-labels of Chaudhuri et al. 2018 "
+        "(LandUse_Multilabeled.txt): the same classes as DLRSD, not DLRSD's own label vectors"
+    )
 
     def __init__(
         self,
@@ -91,9 +110,7 @@ class UCMMultiLabel(MultiLabelDataset):
         kept = [p for p in ordered if p.stem in rows]
         problems = {
             "rows_without_image": [n for n in table.names if n not in images],
-            "images_without_row": [
-                p.relative_to(root).as_posix() for p in ordered if p.stem not in rows
-            ],
+            "images_without_row": [p.relative_to(root).as_posix() for p in ordered if p.stem not in rows],
         }
         resolve_mismatch(f"{label_path} vs {images_dir}", problems, strict)
         if not kept:

@@ -30,8 +30,8 @@ Images without mask/row and masks/rows without image: ``DataError`` unless
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -50,12 +50,12 @@ WHDLD_CLASSES = ["building", "road", "pavement", "vegetation", "bare_soil", "wat
 
 #: RGB colour of each class (index order = WHDLD_CLASSES).
 WHDLD_COLORS = [
-    (255, 0, 0),      # building
-    (255, 255, 0),    # road
-    (192, 192, 0),    # pavement
-    (0, 255, 0),      # vegetation
+    (255, 0, 0),  # building
+    (255, 255, 0),  # road
+    (192, 192, 0),  # pavement
+    (0, 255, 0),  # vegetation
     (128, 128, 128),  # bare soil
-    (0, 0, 255),      # water
+    (0, 0, 255),  # water
 ]
 UNLABELLED_COLOR = (0, 0, 0)
 
@@ -159,9 +159,7 @@ class WHDLD(MultiLabelDataset):
         else:
             masks_dir = root / "ImagesPNG"
             if not masks_dir.is_dir():
-                raise DataError(
-                    f"{root}: no 'ImagesPNG' mask folder; expected {self.LAYOUT} (or pass label_file=)"
-                )
+                raise DataError(f"{root}: no 'ImagesPNG' mask folder; expected {self.LAYOUT} (or pass label_file=)")
             masks = index_files(masks_dir, MASK_SUFFIXES)
             problems = {
                 "images_without_mask": [p.relative_to(root).as_posix() for p in ordered if p.stem not in masks],

@@ -39,6 +39,8 @@ the first ``k`` when ``k`` is given.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 from mlrsir.errors import ConfigError
@@ -52,6 +54,7 @@ _FAISS_FAST_WIDTHS = (4, 8, 16, 32, 64)
 _COUNTING_MAX_K = 4096
 
 Results = list[list[tuple[int, int]]]
+_B = TypeVar("_B", bound="Backend")
 
 
 def packed_width(bits: int) -> int:
@@ -117,7 +120,7 @@ class Backend:
         self.bytes_per_code = packed_width(bits)
         self.ids = np.zeros(0, dtype=np.int64)
 
-    def build(self, packed: np.ndarray, ids: np.ndarray) -> "Backend":
+    def build(self: _B, packed: np.ndarray, ids: np.ndarray) -> _B:
         """Index ``packed (N, ceil(bits/8)) uint8`` with ids ``(N,) int64`` ascending."""
         packed = np.ascontiguousarray(packed, dtype=np.uint8)
         if packed.ndim != 2 or packed.shape[1] != packed_width(self.bits):

@@ -5,7 +5,7 @@ if it wants). Paths are stored absolute and resolved (``Path.resolve()``), so th
 file is recognised whatever folder a later ``add`` names; the build folder is recorded
 as the index's ``images_root``.
 
-Encoding goes through the run's encoder (``mlrsir.training.encoder.load_encoder``) in
+Encoding goes through the run's encoder (``mlrsir.inference.encoder.load_encoder``) in
 chunks of ``4 * batch_size`` images; each chunk is one atomic ``CodeIndex.add``, so an
 interrupted build keeps every finished chunk and ``mlrsir index add`` with the same
 folder resumes it (paths already present are skipped).
@@ -13,11 +13,11 @@ folder resumes it (paths already present are skipped).
 
 from __future__ import annotations
 
-import importlib
 import time
 from pathlib import Path
 
-from mlrsir.errors import ConfigError, DataError, IndexError_
+from mlrsir.errors import DataError
+from mlrsir.inference.fingerprint import check_binary_codes
 
 INDEX_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
@@ -53,37 +53,14 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
 
 
 def load_encoder(run_dir):
-    """``mlrsir.training.encoder.load_encoder(run_dir)``, looked up at call time (tests
-    replace it), refusing runs whose retrieval is not Hamming distance on binary codes."""
-    try:
-        module = importlib.import_module("mlrsir.training.encoder")
-    except ModuleNotFoundError as exc:
-        raise ConfigError(f"cannot load the encoder of run {run_dir}: {exc}") from None
-    encoder = module.load_encoder(run_dir)
-    check_encoder_supported(encoder)
+    """:func:`mlrsir.inference.encoder.load_encoder` (looked up on its module at call time,
+    so tests can replace it), refusing runs whose retrieval is not Hamming distance on
+    binary codes (:func:`~mlrsir.inference.fingerprint.check_binary_codes`)."""
+    import mlrsir.inference.encoder as encoder_module  # torch: imported only when encoding
+
+    encoder = encoder_module.load_encoder(run_dir)
+    check_binary_codes(encoder)
     return encoder
-
-
-def check_encoder_supported(encoder) -> None:
-    """Refuse asymmetric-quantizer runs (DQN/DTQ): the index stores binary codes only."""
-    retrieval = getattr(encoder, "retrieval", "hamming")
-    if retrieval != "hamming":
-        raise ConfigError(
-            f"run {getattr(encoder, 'run_dir', '?')}: this index stores binary codes; the run uses "
-            f"{retrieval!r} retrieval (asymmetric quantizer distance); use `mlrsir evaluate` for it"
-        )
-
-
-def check_encoder_matches(encoder, index) -> None:
-    """Raise IndexError_ when the encoder's fingerprint differs from the index's."""
-    from mlrsir.index.store import fingerprint_differences
-
-    diffs = fingerprint_differences(index.fingerprint, encoder.fingerprint)
-    if diffs:
-        raise IndexError_(
-            f"{index.db_path}: index was built by another model than run {encoder.run_dir} "
-            f"({'; '.join(diffs)}); rebuild the index or use the run it was built with"
-        )
 
 
 def read_labels(label_file: str | Path) -> tuple[list[str], dict[str, list[str]]]:
@@ -92,9 +69,7 @@ def read_labels(label_file: str | Path) -> tuple[list[str], dict[str, list[str]]
     from mlrsir.data.labels import read_label_file
 
     table = read_label_file(label_file)
-    by_name = {
-        name: [table.classes[j] for j in row.nonzero()[0]] for name, row in zip(table.names, table.labels)
-    }
+    by_name = {name: [table.classes[j] for j in row.nonzero()[0]] for name, row in zip(table.names, table.labels)}
     return table.classes, by_name
 
 
@@ -132,8 +107,17 @@ def _rows_per_input(codes, ok, n: int, bits: int):
     raise ValueError(f"encoder returned {codes.shape[0]} codes for {n} paths ({int(ok.sum())} readable)")
 
 
-def encode_into_index(index, encoder, paths: list[Path], *, labels_by_name=None, batch_size: int = 64,
-                      strict: bool = False, progress: bool = True, log=print) -> dict:
+def encode_into_index(
+    index,
+    encoder,
+    paths: list[Path],
+    *,
+    labels_by_name=None,
+    batch_size: int = 64,
+    strict: bool = False,
+    progress: bool = True,
+    log=print,
+) -> dict:
     """Encode ``paths`` not yet in ``index`` and add them, chunk by chunk.
 
     Returns:
@@ -153,7 +137,9 @@ def encode_into_index(index, encoder, paths: list[Path], *, labels_by_name=None,
         for offset in range(0, len(todo), chunk):
             part = todo[offset : offset + chunk]
             codes, _outputs, ok, errors = encoder.encode_paths(
-                [str(p) for p in part], batch_size=batch_size, progress=False,
+                [str(p) for p in part],
+                batch_size=batch_size,
+                progress=False,
                 on_error="raise" if strict else "skip",
             )
             codes = _rows_per_input(codes, ok, len(part), encoder.bits)

@@ -115,12 +115,14 @@ def summarise_radius(retrieved: np.ndarray, hits: np.ndarray, num_relevant: np.n
     }
 
 
-def summarise_rank(ns, hits_stable: np.ndarray, hits_tie_aware: np.ndarray | None, num_relevant, num_database: int) -> dict:
+def summarise_rank(
+    ns, hits_stable: np.ndarray, hits_tie_aware: np.ndarray | None, num_relevant, num_database: int
+) -> dict:
     """PR-by-rank dict from per-query hit counts ``(Q, len(ns))`` (see module docstring)."""
     ns_clipped = np.minimum(np.asarray(ns, dtype=np.float64), num_database)
     num_relevant = np.asarray(num_relevant, dtype=np.float64)
     has_rel = np.broadcast_to((num_relevant > 0)[:, None], np.shape(hits_stable))
-    out = {"n": [int(n) for n in ns]}
+    out: dict[str, list] = {"n": [int(n) for n in ns]}
     variants = [("", hits_stable)] + ([("_tie_aware", hits_tie_aware)] if hits_tie_aware is not None else [])
     for suffix, hits in variants:
         out["precision" + suffix] = [float(v) for v in (hits / ns_clipped).mean(axis=0)]

@@ -32,7 +32,9 @@ known), ``pr_by_rank``, ``precision_at_n`` (see :mod:`mlrsir.metrics.curves`).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -69,22 +71,33 @@ def _self_match_count(query_ids, db_ids, num_queries: int, num_database: int) ->
     return qid, did, int(counts[0]) if counts.size else 0
 
 
+@dataclass(frozen=True)
+class EvalOptions:
+    """The keyword options of :func:`evaluate_distances` / :func:`evaluate_codes`
+    (documented there), passed together to the shared implementation."""
+
+    bits: int | None
+    ks: Any
+    curves: bool
+    tie_aware: bool
+    exclude_self: Any
+    query_ids: Any
+    db_ids: Any
+    chunk_elements: int
+
+
 def _evaluate(
     distance_rows: Callable[[slice], np.ndarray],
-    num_queries: int,
-    num_database: int,
+    shape: tuple[int, int],
     query_labels,
     db_labels,
-    *,
-    bits: int | None,
-    ks,
-    curves: bool,
-    tie_aware: bool,
-    exclude_self,
-    query_ids,
-    db_ids,
-    chunk_elements: int,
+    options: EvalOptions,
 ) -> dict:
+    """Shared implementation: ``distance_rows(rows)`` gives the ``(len(rows), N)``
+    distances of a chunk of queries; ``shape = (Q, N)``."""
+    num_queries, num_database = shape
+    bits, curves, tie_aware = options.bits, options.curves, options.tie_aware
+    exclude_self, query_ids, db_ids = options.exclude_self, options.query_ids, options.db_ids
     ql = np.asarray(query_labels)
     dl = np.asarray(db_labels)
     if ql.ndim != 2 or dl.ndim != 2 or ql.shape[0] != num_queries or dl.shape[0] != num_database:
@@ -94,7 +107,7 @@ def _evaluate(
         )
     if num_queries == 0 or num_database == 0:
         raise ValueError(f"nothing to evaluate: {num_queries} queries, {num_database} database items")
-    ks = [int(k) for k in ks]
+    ks = [int(k) for k in options.ks]
     n_eff = num_database
     if exclude_self is not None and not isinstance(exclude_self, (bool, np.bool_)):
         query_ids, exclude_self = exclude_self, True  # the query ids given directly
@@ -103,8 +116,8 @@ def _evaluate(
     if exclude_self:
         if query_ids is None or db_ids is None:
             raise ValueError("exclude_self=True needs query_ids and db_ids")
-        qid, did, per_query = _self_match_count(query_ids, db_ids, num_queries, num_database)
-        n_eff = num_database - per_query
+        qid, did, self_matches = _self_match_count(query_ids, db_ids, num_queries, num_database)
+        n_eff = num_database - self_matches
         if n_eff == 0:
             raise ValueError("exclude_self leaves an empty database")
     rank_ns = curves_mod.rank_grid(n_eff) if curves else []
@@ -116,7 +129,7 @@ def _evaluate(
     def add(key: str, values: np.ndarray) -> None:
         per_query.setdefault(key, []).append(np.asarray(values, dtype=np.float64))
 
-    for rows in query_chunks(num_queries, num_database, chunk_elements):
+    for rows in query_chunks(num_queries, num_database, options.chunk_elements):
         dist = np.asarray(distance_rows(rows))
         gain = shared_label_counts(ql[rows], dl)
         rel = gain > 0  # = relevance_matrix(ql[rows], dl), without a second label product
@@ -147,7 +160,7 @@ def _evaluate(
             if tie_aware:
                 add("rank_hits_tie_aware", curves_mod.relevant_in_top(rl, rank_ns, tie_aware=True))
                 add("pan_hits_tie_aware", curves_mod.relevant_in_top(rl, pan_ns, tie_aware=True))
-            if radius_ok:
+            if radius_ok and bits is not None:
                 retrieved, hits = curves_mod.radius_counts(dist, rel, int(bits))
                 add("radius_retrieved", retrieved)
                 add("radius_hits", hits)
@@ -221,11 +234,17 @@ def evaluate_distances(
     d = np.asarray(dist)
     if d.ndim != 2:
         raise ValueError(f"dist: expected a (Q, N) matrix, got shape {d.shape}")
-    return _evaluate(
-        lambda rows: d[rows], d.shape[0], d.shape[1], query_labels, db_labels,
-        bits=bits, ks=ks, curves=curves, tie_aware=tie_aware, exclude_self=exclude_self,
-        query_ids=query_ids, db_ids=db_ids, chunk_elements=chunk_elements,
+    options = EvalOptions(
+        bits=bits,
+        ks=ks,
+        curves=curves,
+        tie_aware=tie_aware,
+        exclude_self=exclude_self,
+        query_ids=query_ids,
+        db_ids=db_ids,
+        chunk_elements=chunk_elements,
     )
+    return _evaluate(lambda rows: d[rows], (d.shape[0], d.shape[1]), query_labels, db_labels, options)
 
 
 def evaluate_codes(
@@ -254,9 +273,20 @@ def evaluate_codes(
     if q.shape[1] != d.shape[1]:
         raise ValueError(f"code lengths differ: queries {q.shape[1]} bits, database {d.shape[1]} bits")
     q_packed, d_packed = pack_codes(q), pack_codes(d)
+    options = EvalOptions(
+        bits=q.shape[1] if bits is None else bits,
+        ks=ks,
+        curves=curves,
+        tie_aware=tie_aware,
+        exclude_self=exclude_self,
+        query_ids=query_ids,
+        db_ids=db_ids,
+        chunk_elements=chunk_elements,
+    )
     return _evaluate(
         lambda rows: hamming_distance_packed(q_packed[rows], d_packed),
-        q.shape[0], d.shape[0], query_labels, db_labels,
-        bits=q.shape[1] if bits is None else bits, ks=ks, curves=curves, tie_aware=tie_aware,
-        exclude_self=exclude_self, query_ids=query_ids, db_ids=db_ids, chunk_elements=chunk_elements,
+        (q.shape[0], d.shape[0]),
+        query_labels,
+        db_labels,
+        options,
     )

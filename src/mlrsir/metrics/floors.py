@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlrsir.codes import check_code_length
 from mlrsir.metrics.evaluate import evaluate_codes, evaluate_distances
 from mlrsir.metrics.ranking import expected_random_average_precision
 from mlrsir.metrics.relevance import relevance_matrix
@@ -32,9 +33,7 @@ def random_codes_floor(query_labels, db_labels, bits: int, seed: int = 0, **eval
     Returns:
         The :func:`evaluate_codes` dict plus ``floor = "random_codes"`` and ``seed``.
     """
-    bits = int(bits)
-    if bits < 1:
-        raise ValueError(f"bits must be >= 1, got {bits}")
+    bits = check_code_length(int(bits))
     ql, dl = np.asarray(query_labels), np.asarray(db_labels)
     rng = np.random.default_rng(seed)
     query_codes = rng.integers(0, 2, size=(ql.shape[0], bits), dtype=np.uint8)

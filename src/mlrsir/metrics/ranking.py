@@ -35,7 +35,7 @@ Memory: the public functions process queries in chunks of about
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -198,8 +198,11 @@ class RankedLists:
                 per_query = per_value.sum(axis=1)
                 self._cache["at_least"] = np.cumsum(per_query[:, ::-1], axis=1)[:, ::-1][:, 1:]
         else:
+
             def total(weights=None):
-                return np.bincount(key, weights=weights, minlength=q * width).reshape(shape).astype(np.float64, copy=False)
+                return (
+                    np.bincount(key, weights=weights, minlength=q * width).reshape(shape).astype(np.float64, copy=False)
+                )
 
             self.group_size = total()
             self.group_relevant = total(rel)
@@ -485,7 +488,10 @@ def average_precision(
     array([0.41666667])
     """
     return _per_query(
-        dist, rel, None, lambda rl: average_precision_ranked(rl, k, tie_aware=tie_aware, denominator=denominator),
+        dist,
+        rel,
+        None,
+        lambda rl: average_precision_ranked(rl, k, tie_aware=tie_aware, denominator=denominator),
         chunk_elements,
     )
 
@@ -495,7 +501,9 @@ def mean_average_precision(dist, rel, k: int | None = None, **kwargs) -> float:
     return float(np.mean(average_precision(dist, rel, k, **kwargs)))
 
 
-def precision_at_k(dist, rel, k: int, *, tie_aware: bool = False, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> np.ndarray:
+def precision_at_k(
+    dist, rel, k: int, *, tie_aware: bool = False, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS
+) -> np.ndarray:
     """Precision of the first K ranks per query: ``(relevant in top K) / K``, ``(Q,)`` float64.
 
     ``K`` is clipped to ``N``. Tie-aware: expected value, ``(R_before + m r / n) / K`` for
@@ -507,7 +515,9 @@ def precision_at_k(dist, rel, k: int, *, tie_aware: bool = False, chunk_elements
     return _per_query(dist, rel, None, lambda rl: precision_at_k_ranked(rl, k, tie_aware=tie_aware), chunk_elements)
 
 
-def ndcg_at_k(dist, gain, k: int, *, tie_aware: bool = False, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> np.ndarray:
+def ndcg_at_k(
+    dist, gain, k: int, *, tie_aware: bool = False, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS
+) -> np.ndarray:
     """Normalised discounted cumulative gain at K per query, ``(Q,)`` float64 in [0, 1].
 
     ``DCG@K = sum_{i<=K} (2^{g_i} - 1) / log2(i + 1)`` with ``g_i`` = number of labels
@@ -523,7 +533,9 @@ def ndcg_at_k(dist, gain, k: int, *, tie_aware: bool = False, chunk_elements: in
     return _per_query(dist, g > 0, g, lambda rl: ndcg_at_k_ranked(rl, k, tie_aware=tie_aware), chunk_elements)
 
 
-def acg_at_k(dist, gain, k: int, *, tie_aware: bool = False, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> np.ndarray:
+def acg_at_k(
+    dist, gain, k: int, *, tie_aware: bool = False, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS
+) -> np.ndarray:
     """Average cumulative gain at K per query: mean number of shared labels in the top K.
 
     ``ACG@K = (1/K) sum_{i<=K} g_i`` (K clipped to N); tie-aware: expectation.

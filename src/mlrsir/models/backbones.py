@@ -48,7 +48,9 @@ DOWNLOAD_SOCKET_TIMEOUT_S = 30.0
 _DRY_RUN_SIZE = 64
 
 
-def build_backbone(name: str = "efficientnet_lite0", weights: str = "imagenet", *, drop_path_rate: float = 0.0) -> nn.Module:
+def build_backbone(
+    name: str = "efficientnet_lite0", weights: str = "imagenet", *, drop_path_rate: float = 0.0
+) -> nn.Module:
     """Build a multi-level backbone.
 
     Args:
@@ -219,7 +221,9 @@ class VGGBackbone(_MultiLevel):
             other = [k for k in state if not k.startswith(("features.", "classifier."))]
             if other:
                 raise WeightsUnavailableError(f"vgg16 checkpoint has unexpected keys {other[:5]}")
-            self.features.load_state_dict({k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}, strict=True)
+            self.features.load_state_dict(
+                {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}, strict=True
+            )
         pools = [i for i, m in enumerate(self.features) if isinstance(m, nn.MaxPool2d)]
         self.taps = pools[2:5]
         self.level_modules = [f"features.{i}" for i in self.taps]
@@ -252,14 +256,18 @@ def torchvision_state_dict(weights_enum, arch: str) -> dict[str, torch.Tensor]:
         try:
             return torch.load(cached, map_location="cpu", weights_only=True)
         except Exception as exc:  # OSError, UnpicklingError, RuntimeError (bad zip), EOFError
-            raise WeightsUnavailableError(f"{cached}: cannot read cached {arch} weights ({exc}); delete the file and retry") from exc
+            raise WeightsUnavailableError(
+                f"{cached}: cannot read cached {arch} weights ({exc}); delete the file and retry"
+            ) from exc
     reachable, reason = url_reachable(url, PROBE_TIMEOUT_S)
     if not reachable:
         raise WeightsUnavailableError(_offline_message(arch, url, cached, reason))
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_SOCKET_TIMEOUT_S)
     try:
-        return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=False, check_hash=True, weights_only=True)
+        return torch.hub.load_state_dict_from_url(
+            url, map_location="cpu", progress=False, check_hash=True, weights_only=True
+        )
     except Exception as exc:  # network errors, timeouts, hash mismatch, bad file
         raise WeightsUnavailableError(_offline_message(arch, url, cached, f"download failed: {exc}")) from exc
     finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mlrsir.codes import check_code_length
 from mlrsir.errors import ConfigError
 
 ACTIVATIONS = ("tanh", "identity")
@@ -24,8 +25,9 @@ class HashHead(nn.Module):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ConfigError(f"activation={activation!r}: expected one of {', '.join(ACTIVATIONS)}")
-        if bits < 1 or hidden < 1:
-            raise ConfigError(f"bits and hidden must be >= 1, got bits={bits}, hidden={hidden}")
+        check_code_length(bits)
+        if hidden < 1:
+            raise ConfigError(f"hidden must be >= 1, got hidden={hidden}")
         self.activation = activation
         self.fc1 = nn.Linear(in_channels, hidden)
         self.dropout = nn.Dropout(dropout)

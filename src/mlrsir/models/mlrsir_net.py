@@ -60,16 +60,25 @@ class MLRSIRNet(nn.Module):
         self.bits = int(bits)
         self.out_dim = int(out_dim) if out_dim is not None else self.bits
         self.config = {
-            "backbone": backbone, "bits": self.bits, "weights": weights, "multi_level": bool(multi_level),
-            "use_cbam": bool(use_cbam), "hidden": int(hidden), "out_dim": self.out_dim,
-            "activation": activation, "pool_size": int(pool_size), "dropout": float(dropout),
+            "backbone": backbone,
+            "bits": self.bits,
+            "weights": weights,
+            "multi_level": bool(multi_level),
+            "use_cbam": bool(use_cbam),
+            "hidden": int(hidden),
+            "out_dim": self.out_dim,
+            "activation": activation,
+            "pool_size": int(pool_size),
+            "dropout": float(dropout),
         }
         self.backbone = build_backbone(backbone, weights)
         self.fusion = MultiLevelFusion(pool_size, deepest_only=not multi_level)
         channels = [info["num_chs"] for info in self.backbone.feature_info]
         self._aggregate_channels = channels[-1] if not multi_level else sum(channels)
         self.cbam = CBAM(self._aggregate_channels) if use_cbam else None
-        self.hash_head = HashHead(self._aggregate_channels, self.out_dim, hidden=hidden, activation=activation, dropout=dropout)
+        self.hash_head = HashHead(
+            self._aggregate_channels, self.out_dim, hidden=hidden, activation=activation, dropout=dropout
+        )
 
     @property
     def aggregate_channels(self) -> int:

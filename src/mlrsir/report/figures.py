@@ -17,8 +17,9 @@ common range.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -86,8 +87,9 @@ def mean_curve(curves: list[Mapping[str, Any]], x_key: str, y_bases: tuple[str, 
             for x, y in zip(xs, ys[b]):
                 ok = np.isfinite(x) & np.isfinite(y)
                 order = np.argsort(x[ok], kind="stable")
-                resampled.append(np.interp(grid, x[ok][order], y[ok][order]) if ok.any()
-                                 else np.full(grid.shape, np.nan))
+                resampled.append(
+                    np.interp(grid, x[ok][order], y[ok][order]) if ok.any() else np.full(grid.shape, np.nan)
+                )
             ys[b] = resampled
     out: dict[str, Any] = {"x": grid, "keys": keys, "n": len(curves)}
     for b, arrays in ys.items():
@@ -139,8 +141,14 @@ def plot_precision_at_n(rows: list[Mapping[str, Any]], bits: int, path: Path) ->
     fig = Figure(figsize=(5.2, 3.8))
     ax = fig.add_subplot(1, 1, 1)
     for m, mc in lines:
-        ax.plot(mc["x"], mc["precision"], marker="o", markersize=3, color=colors[m],
-                label=f"{display_name(m)} (n={mc['n']})")
+        ax.plot(
+            mc["x"],
+            mc["precision"],
+            marker="o",
+            markersize=3,
+            color=colors[m],
+            label=f"{display_name(m)} (n={mc['n']})",
+        )
     ax.set_xscale("log")
     ax.set_xlabel("number of retrieved images N")
     ax.set_ylabel(f"precision@N ({_ranking_word(lines[0][1]['keys'])})")
@@ -163,8 +171,14 @@ def plot_precision_recall(rows: list[Mapping[str, Any]], bits: int, path: Path) 
     for i, (lines, title) in enumerate(panels, 1):
         ax = fig.add_subplot(1, len(panels), i)
         for m, mc in lines:
-            ax.plot(mc["recall"], mc["precision"], marker="o" if title.endswith("radius") else None,
-                    markersize=3, color=colors[m], label=f"{display_name(m)} (n={mc['n']})")
+            ax.plot(
+                mc["recall"],
+                mc["precision"],
+                marker="o" if title.endswith("radius") else None,
+                markersize=3,
+                color=colors[m],
+                label=f"{display_name(m)} (n={mc['n']})",
+            )
         word = _ranking_word(lines[0][1]["keys"]) if title.endswith("cut-off") else "whole radius"
         ax.set_xlabel("recall")
         ax.set_ylabel("precision")
@@ -190,14 +204,27 @@ def plot_map_vs_bits(rows: list[Mapping[str, Any]], path: Path, metric: str = "m
         pts = [(b, stats[(m, b)]) for b in bits_of(rows) if (m, b) in stats]
         if not pts:
             continue
-        ax.errorbar([b for b, _ in pts], [s.mean for _, s in pts],
-                    yerr=[s.std if s.std is not None else 0.0 for _, s in pts],
-                    marker="o", capsize=3, color=colors[m], label=display_name(m))
+        ax.errorbar(
+            [b for b, _ in pts],
+            [s.mean for _, s in pts],
+            yerr=[s.std if s.std is not None else 0.0 for _, s in pts],
+            marker="o",
+            capsize=3,
+            color=colors[m],
+            label=display_name(m),
+        )
     if metric in TABLE1_MAP.metrics:
         for m in TABLE1_MAP.known_methods():
             pts = [(b, TABLE1_MAP.value(m, b)) for b in TABLE1_MAP.bits if TABLE1_MAP.value(m, b) is not None]
-            ax.plot([b for b, _ in pts], [v for _, v in pts], linestyle=":", marker="x",
-                    color=colors.get(m, "gray"), alpha=0.7, label=f"{display_name(m)} (paper, DLRSD)")
+            ax.plot(
+                [b for b, _ in pts],
+                [v for _, v in pts],
+                linestyle=":",
+                marker="x",
+                color=colors.get(m, "gray"),
+                alpha=0.7,
+                label=f"{display_name(m)} (paper, DLRSD)",
+            )
             ticks |= {b for b, _ in pts}
     ax.set_xticks(sorted(ticks))
     ax.set_xlabel("code length (bits)")

@@ -11,8 +11,9 @@ that are not known print "n/a".
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +91,9 @@ def summarize(values: Iterable[float]) -> Stat | None:
     return Stat(float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else None, int(v.size))
 
 
-def aggregate(rows: Iterable[Mapping[str, Any]], metric: str, by: tuple[str, ...] = ("method", "bits")) -> dict[tuple, Stat]:
+def aggregate(
+    rows: Iterable[Mapping[str, Any]], metric: str, by: tuple[str, ...] = ("method", "bits")
+) -> dict[tuple, Stat]:
     """``{(method, bits): Stat}`` of ``metric`` over the rows of each group (one per seed).
 
     Rows without a finite ``metric`` are left out of their cell, and rows without a valid
@@ -168,8 +171,14 @@ def spread_caption(stats: Iterable[Stat]) -> str:
     return text + (f"; {note}." if note else ".")
 
 
-def metric_table(rows: list[Mapping[str, Any]], metric: str, *, paper: PaperTable | None = None,
-                 extra_bits: Iterable[int] = (), digits: int = 4) -> str:
+def metric_table(
+    rows: list[Mapping[str, Any]],
+    metric: str,
+    *,
+    paper: PaperTable | None = None,
+    extra_bits: Iterable[int] = (),
+    digits: int = 4,
+) -> str:
     """Methods (rows) x bit lengths (columns) of ``metric``, with the paper's rows beside ours.
 
     Columns are the bit lengths of ``rows`` plus those of the paper table and ``extra_bits``.
@@ -188,14 +197,15 @@ def metric_table(rows: list[Mapping[str, Any]], metric: str, *, paper: PaperTabl
     for m in methods:
         body.append([display_name(m)] + [format_stat(stats.get((m, b)), digits, show_n) for b in bits])
         if paper is not None and m in paper.values:
-            body.append([f"{display_name(m)} (paper, {paper.dataset})"]
-                        + [format_paper(paper, m, b) for b in bits])
+            body.append([f"{display_name(m)} (paper, {paper.dataset})"] + [format_paper(paper, m, b) for b in bits])
     header = ["Method"] + [f"{b} bits" for b in bits]
     table = markdown_table(header, body) if body else "_no results_"
     caption = spread_caption(stats.values())
     if paper is not None:
-        caption += (f" Rows marked \"paper\": {paper.name} of the MLRSIR-NET paper ({paper.title});"
-                    f" \"{UNKNOWN}\" = value not known to us, \"{MISSING}\" = not reported/run.")
+        caption += (
+            f' Rows marked "paper": {paper.name} of the MLRSIR-NET paper ({paper.title});'
+            f' "{UNKNOWN}" = value not known to us, "{MISSING}" = not reported/run.'
+        )
     return table + "\n\n" + caption
 
 
@@ -212,9 +222,11 @@ def grouped_metrics_table(rows: list[Mapping[str, Any]], metrics: list[str], dig
     keys = sorted({k for s in per_metric.values() for k in s}, key=lambda k: (method_sort_key(k[0]), k[1] or 0))
     all_stats = [s for d in per_metric.values() for s in d.values()]
     _, show_n = _n_note(all_stats)
-    body = [[display_name(m), b if b is not None else MISSING]
-            + [format_stat(per_metric[x].get((m, b)), METRIC_DIGITS.get(x, digits), show_n) for x in metrics]
-            for m, b in keys]
+    body = [
+        [display_name(m), b if b is not None else MISSING]
+        + [format_stat(per_metric[x].get((m, b)), METRIC_DIGITS.get(x, digits), show_n) for x in metrics]
+        for m, b in keys
+    ]
     header = ["Method", "Bits"] + [METRIC_LABELS.get(x, x) for x in metrics]
     return markdown_table(header, body) + "\n\n" + spread_caption(all_stats)
 

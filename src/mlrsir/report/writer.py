@@ -9,8 +9,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -21,9 +22,23 @@ from mlrsir.report.paper import PAPER_CITATION, PAPER_TABLES, TABLE1_MAP, TABLE2
 
 # the contract's row columns, in this order first in results.csv
 ROW_COLUMNS = [
-    "method", "bits", "seed", "dataset", "map", "map_stable", "map_at_100", "map_at_100_stable",
-    "precision_at_10", "precision_at_100", "ndcg_at_100", "acg_at_100", "num_queries",
-    "num_database", "train_seconds", "encode_images_per_s", "run_dir",
+    "method",
+    "bits",
+    "seed",
+    "dataset",
+    "map",
+    "map_stable",
+    "map_at_100",
+    "map_at_100_stable",
+    "precision_at_10",
+    "precision_at_100",
+    "ndcg_at_100",
+    "acg_at_100",
+    "num_queries",
+    "num_database",
+    "train_seconds",
+    "encode_images_per_s",
+    "run_dir",
 ]
 
 _SCALARS = (str, int, float, bool, np.integer, np.floating, np.bool_)
@@ -97,16 +112,18 @@ def write_csv(rows: list[Mapping[str, Any]], path: Path) -> Path:
 
 
 def _protocol_text() -> str:
-    return "\n".join([
-        "- Queries: the test split; database: the training split (train ∪ val, the paper's 70 % part).",
-        "- Relevance: a database image is relevant to a query when they share at least one label.",
-        "- Ranking: Hamming distance for hashing methods (asymmetric quantization distance for DQN/DTQ).",
-        "- Headline mAP is **tie-aware** (expected average precision over all orders of items at equal",
-        "  distance, He et al. CVPR 2018); **stable-sort** mAP (ties broken by database index) is given",
-        "  beside it. mAP is over the whole database (mAP@all); queries without a relevant item count as 0.",
-        "- mAP@100: average precision over the top 100, divided by the relevant items found there.",
-        "- P@K: precision of the top K retrieved images.",
-    ])
+    return "\n".join(
+        [
+            "- Queries: the test split; database: the training split (train ∪ val, the paper's 70 % part).",
+            "- Relevance: a database image is relevant to a query when they share at least one label.",
+            "- Ranking: Hamming distance for hashing methods (asymmetric quantization distance for DQN/DTQ).",
+            "- Headline mAP is **tie-aware** (expected average precision over all orders of items at equal",
+            "  distance, He et al. CVPR 2018); **stable-sort** mAP (ties broken by database index) is given",
+            "  beside it. mAP is over the whole database (mAP@all); queries without a relevant item count as 0.",
+            "- mAP@100: average precision over the top 100, divided by the relevant items found there.",
+            "- P@K: precision of the top K retrieved images.",
+        ]
+    )
 
 
 def _figure_section(figures: dict[str, Path], out_dir: Path, bits: list[int]) -> list[str]:
@@ -118,14 +135,24 @@ def _figure_section(figures: dict[str, Path], out_dir: Path, bits: list[int]) ->
     if "map_vs_bits" in figures:
         lines += ["### mAP against code length", "", link("map_vs_bits", "mAP against code length"), ""]
     for b in bits:
-        pieces = [link(n, a) for n, a in ((f"precision_at_n_{b}bits", f"precision at N, {b} bits"),
-                                         (f"pr_{b}bits", f"precision-recall, {b} bits")) if n in figures]
+        pieces = [
+            link(n, a)
+            for n, a in (
+                (f"precision_at_n_{b}bits", f"precision at N, {b} bits"),
+                (f"pr_{b}bits", f"precision-recall, {b} bits"),
+            )
+            if n in figures
+        ]
         if pieces:
             lines += [f"### {b} bits", "", *pieces, ""]
     if not lines:
         return ["_no curves in the results_", ""]
-    return ["Curves are averaged over seeds (tie-aware precision/recall where available); "
-            "line labels give the number of seeds.", "", *lines]
+    return [
+        "Curves are averaged over seeds (tie-aware precision/recall where available); "
+        "line labels give the number of seeds.",
+        "",
+        *lines,
+    ]
 
 
 def _paper_sources() -> list[str]:
@@ -136,55 +163,100 @@ def _paper_sources() -> list[str]:
             for m, src in known.items():
                 lines.append(f"- {t.name} ({t.title}), {tables.display_name(m)}: {src}.")
         else:
-            lines.append(f"- {t.name} ({t.title}): no value known (printed as \"{tables.UNKNOWN}\").")
-    lines.append(f"- Other methods' rows of the paper's tables: not found in any source we could read, "
-                 f"printed as \"{tables.UNKNOWN}\".")
+            lines.append(f'- {t.name} ({t.title}): no value known (printed as "{tables.UNKNOWN}").')
+    lines.append(
+        f"- Other methods' rows of the paper's tables: not found in any source we could read, "
+        f'printed as "{tables.UNKNOWN}".'
+    )
     return lines
 
 
-def render_report(rows: list[Mapping[str, Any]], *, figures: dict[str, Path], out_dir: Path,
-                  floors: Mapping[str, Any] | None = None, ablations: list[Mapping[str, Any]] | None = None,
-                  dataset_note: str = "", settings: Mapping[str, Any] | None = None) -> str:
+def render_report(
+    rows: list[Mapping[str, Any]],
+    *,
+    figures: dict[str, Path],
+    out_dir: Path,
+    floors: Mapping[str, Any] | None = None,
+    ablations: list[Mapping[str, Any]] | None = None,
+    dataset_note: str = "",
+    settings: Mapping[str, Any] | None = None,
+) -> str:
     """The Markdown text of ``report.md``."""
     datasets = sorted({str(r["dataset"]) for r in rows if r.get("dataset")})
     bits = tables.bits_of(rows)
     md = ["# MLRSIR benchmark report", ""]
     if datasets:
-        md += [f"Dataset: {', '.join(datasets)}. Methods: "
-               f"{', '.join(tables.display_name(m) for m in tables.methods_of(rows)) or tables.MISSING}. "
-               f"Bit lengths: {', '.join(map(str, bits)) or tables.MISSING}.", ""]
+        md += [
+            f"Dataset: {', '.join(datasets)}. Methods: "
+            f"{', '.join(tables.display_name(m) for m in tables.methods_of(rows)) or tables.MISSING}. "
+            f"Bit lengths: {', '.join(map(str, bits)) or tables.MISSING}.",
+            "",
+        ]
     if dataset_note:
-        md += [f"> **Dataset caveat.** {dataset_note}. The paper's figures are for DLRSD, so they are "
-               "a reference, not a like-for-like comparison.", ""]
+        md += [
+            f"> **Dataset caveat.** {dataset_note}. The paper's figures are for DLRSD, so they are "
+            "a reference, not a like-for-like comparison.",
+            "",
+        ]
     no_bits = sum(1 for r in rows if tables.as_bits(r.get("bits")) is None)
     if no_bits:
-        md += [f"> **Warning.** {no_bits} of {len(rows)} result rows have no bit length and are left out "
-               "of the tables and figures below (they are in `results.csv`).", ""]
+        md += [
+            f"> **Warning.** {no_bits} of {len(rows)} result rows have no bit length and are left out "
+            "of the tables and figures below (they are in `results.csv`).",
+            "",
+        ]
     md += ["## Protocol", "", _protocol_text(), ""]
 
-    md += ["## Table 1: mAP@all (tie-aware, headline)", "",
-           tables.metric_table(rows, "map", paper=TABLE1_MAP), ""]
-    md += ["### mAP@all (stable sort)", "",
-           tables.metric_table(rows, "map_stable", paper=TABLE1_MAP), "",
-           "The paper does not say how it orders items at equal Hamming distance, so its figure "
-           "is shown beside both rankings.", ""]
-    for key, title, table in (("precision_at_10", "Table 2: precision of the top 10 (P@10, stable sort)", TABLE2_P10),
-                              ("precision_at_100", "Table 3: precision of the top 100 (P@100, stable sort)", TABLE3_P100)):
+    md += ["## Table 1: mAP@all (tie-aware, headline)", "", tables.metric_table(rows, "map", paper=TABLE1_MAP), ""]
+    md += [
+        "### mAP@all (stable sort)",
+        "",
+        tables.metric_table(rows, "map_stable", paper=TABLE1_MAP),
+        "",
+        "The paper does not say how it orders items at equal Hamming distance, so its figure "
+        "is shown beside both rankings.",
+        "",
+    ]
+    for key, title, table in (
+        ("precision_at_10", "Table 2: precision of the top 10 (P@10, stable sort)", TABLE2_P10),
+        ("precision_at_100", "Table 3: precision of the top 100 (P@100, stable sort)", TABLE3_P100),
+    ):
         md += [f"## {title}", "", tables.metric_table(rows, key, paper=table), ""]
         tie_key = f"{key}_tie_aware"
         if any(tables.finite_value(r, tie_key) is not None for r in rows):
-            md += [f"### {tables.METRIC_LABELS.get(tie_key, tie_key)}", "",
-                   tables.metric_table(rows, tie_key, paper=table), ""]
-    md += ["## mAP@100", "", "### Tie-aware", "", tables.metric_table(rows, "map_at_100"), "",
-           "### Stable sort", "", tables.metric_table(rows, "map_at_100_stable"), ""]
-    md += ["## Other metrics", "",
-           tables.grouped_metrics_table(rows, ["ndcg_at_100", "acg_at_100", "train_seconds",
-                                               "encode_images_per_s"]), ""]
+            md += [
+                f"### {tables.METRIC_LABELS.get(tie_key, tie_key)}",
+                "",
+                tables.metric_table(rows, tie_key, paper=table),
+                "",
+            ]
+    md += [
+        "## mAP@100",
+        "",
+        "### Tie-aware",
+        "",
+        tables.metric_table(rows, "map_at_100"),
+        "",
+        "### Stable sort",
+        "",
+        tables.metric_table(rows, "map_at_100_stable"),
+        "",
+    ]
+    md += [
+        "## Other metrics",
+        "",
+        tables.grouped_metrics_table(rows, ["ndcg_at_100", "acg_at_100", "train_seconds", "encode_images_per_s"]),
+        "",
+    ]
     md += ["## Floors (chance level)", ""]
     if floors:
-        md += [tables.floors_table(floors), "",
-               "Random ranking: the database in a random order. Random codes: random bits of each "
-               "length ranked by Hamming distance. Mean ± std over the given number of draws (n).", ""]
+        md += [
+            tables.floors_table(floors),
+            "",
+            "Random ranking: the database in a random order. Random codes: random bits of each "
+            "length ranked by Hamming distance. Mean ± std over the given number of draws (n).",
+            "",
+        ]
     else:
         md += ["_not computed_", ""]
     if ablations:
@@ -193,13 +265,26 @@ def render_report(rows: list[Mapping[str, Any]], *, figures: dict[str, Path], ou
             md += ["### Ablations, mAP@all (stable sort)", "", tables.ablation_table(ablations, "map_stable"), ""]
     md += ["## Figures", "", *_figure_section(figures, out_dir, bits)]
     md += ["## Settings", "", tables.settings_table(settings or {}), ""]
-    md += ["## Sources", "", *_paper_sources(), "",
-           "Per-run values: `results.csv` (scalars) and `results.json` (with curves).", ""]
+    md += [
+        "## Sources",
+        "",
+        *_paper_sources(),
+        "",
+        "Per-run values: `results.csv` (scalars) and `results.json` (with curves).",
+        "",
+    ]
     return "\n".join(md)
 
 
-def write_report(rows: list[dict], out_dir, *, floors: dict | None = None, ablations: list[dict] | None = None,
-                 dataset_note: str = "", settings: dict | None = None) -> dict[str, Path]:
+def write_report(
+    rows: list[dict],
+    out_dir,
+    *,
+    floors: dict | None = None,
+    ablations: list[dict] | None = None,
+    dataset_note: str = "",
+    settings: dict | None = None,
+) -> dict[str, Path]:
     """Write the benchmark report into ``out_dir`` (created if needed).
 
     Args:
@@ -228,8 +313,15 @@ def write_report(rows: list[dict], out_dir, *, floors: dict | None = None, ablat
         paths["ablations_csv"] = write_csv(ablations, out / "ablations.csv")
     figures = write_figures(rows, out / "figures")
     paths.update({f"figure_{name}": p for name, p in figures.items()})
-    text = render_report(rows, figures=figures, out_dir=out, floors=floors, ablations=ablations,
-                         dataset_note=dataset_note.rstrip(". "), settings=settings)
+    text = render_report(
+        rows,
+        figures=figures,
+        out_dir=out,
+        floors=floors,
+        ablations=ablations,
+        dataset_note=dataset_note.rstrip(". "),
+        settings=settings,
+    )
     report = out / "report.md"
     report.write_text(text, encoding="utf-8")
     paths["report_md"] = report

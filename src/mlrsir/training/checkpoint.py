@@ -20,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mlrsir.errors import ConfigError
+from mlrsir.io_atomic import atomic_path
 
 
 def save_tensors(tensors: dict[str, Any], path: Path) -> None:
@@ -28,10 +29,8 @@ def save_tensors(tensors: dict[str, Any], path: Path) -> None:
     for key, value in tensors.items():
         t = torch.as_tensor(np.asarray(value)) if not isinstance(value, torch.Tensor) else value
         clean[key] = t.detach().cpu().contiguous()
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(clean, str(tmp))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(clean, str(tmp))
 
 
 def load_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -44,8 +43,14 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise ConfigError(f"{path}: not a valid safetensors file ({exc})") from exc
 
 
-def save_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    method_state: dict[str, Any], state: dict[str, Any]) -> None:
+def save_checkpoint(
+    folder: Path,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    method_state: dict[str, Any],
+    state: dict[str, Any],
+) -> None:
     """Write ``folder`` atomically: weights, optimiser state, method state, step counters."""
     folder = Path(folder)
     tmp = folder.with_name(folder.name + ".tmp")

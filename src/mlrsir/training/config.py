@@ -1,8 +1,15 @@
 """Training configuration and presets.
 
-A run is fully described by a :class:`TrainConfig`; the resolved config is written to
+A run is fully described by a :class:`TrainConfig`: frozen, normalised and validated
+when it is built (by :func:`resolve_config`, or :meth:`TrainConfig.load` for a run
+directory), then passed on unchanged. Resolving fills ``method_params`` with every
+hyperparameter of the method (its defaults come from the one defaults table,
+:mod:`mlrsir.methods`), normalises the dataset and method names against their
+registries (case-insensitive) and checks the code length with
+:func:`mlrsir.codes.check_code_length`. The resolved config is written to
 ``RUN_DIR/config.json`` and is enough to reproduce the run (with the split file and the
-git revision written beside it).
+git revision written beside it); a ``config.json`` written with only some
+``method_params`` resolves to the same values.
 
 Presets
 -------
@@ -21,22 +28,36 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
+from mlrsir.codes import MAX_TRAIN_BITS, check_code_length
+from mlrsir.data.registry import DEFAULT_DATASET, normalize_dataset_name
 from mlrsir.errors import ConfigError
+from mlrsir.methods.registry import DEFAULT_METHOD, normalize_method_name, resolve_method_params
 
 FINETUNE_MODES = ("none", "all")
 EVAL_SPLITS = ("test", "val")
+OPTIMIZERS = ("adam", "sgd")
+# keys that do not change what a run computes: a run directory may be resumed or reused
+# with other values of these
+RUN_IDENTITY_IGNORED = ("device", "checkpoint_every", "root")
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run (JSON round-trippable)."""
+    """Everything that defines a training run (JSON round-trippable, immutable).
+
+    Building one normalises and validates it (:meth:`__post_init__`): ``dataset`` and
+    ``method`` become registry names, ``method_params`` the method's complete resolved
+    hyperparameters (a read-only mapping). Invalid values raise :class:`ConfigError`.
+    """
 
     # data
-    dataset: str = "ucm"
+    dataset: str = DEFAULT_DATASET
     root: str = ""
     split_seed: int = 0
     test_fraction: float = 0.3
@@ -44,7 +65,7 @@ class TrainConfig:
     eval_split: str = "test"  # "test": train on train+val, query test; "val": train on train, query val
     image_size: int = 100
     # model
-    method: str = "mlrsir"
+    method: str = DEFAULT_METHOD
     bits: int = 32
     backbone: str = "efficientnet_lite0"
     weights: str = "imagenet"
@@ -52,7 +73,7 @@ class TrainConfig:
     use_cbam: bool = True
     pool_size: int = 7
     hidden: int = 500
-    method_params: dict[str, Any] = field(default_factory=dict)
+    method_params: Mapping[str, Any] = field(default_factory=dict)
     # optimisation
     finetune: str = "none"  # "none": frozen backbone on cached features; "all": whole network
     optimizer: str = "adam"  # "adam" | "sgd"
@@ -70,28 +91,37 @@ class TrainConfig:
     checkpoint_every: int = 250
     device: str = "auto"
 
-    def validate(self) -> "TrainConfig":
+    def __post_init__(self) -> None:
+        """Normalise and validate (the only place the training config is checked)."""
         if self.finetune not in FINETUNE_MODES:
             raise ConfigError(f"--finetune must be one of {FINETUNE_MODES}, got {self.finetune!r}")
         if self.eval_split not in EVAL_SPLITS:
             raise ConfigError(f"--eval-split must be one of {EVAL_SPLITS}, got {self.eval_split!r}")
-        if self.optimizer not in ("adam", "sgd"):
+        if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"--optimizer must be adam or sgd, got {self.optimizer!r}")
-        if not 1 <= self.bits <= 256:
-            raise ConfigError(f"--bits must be between 1 and 256, got {self.bits}")
+        check_code_length(self.bits, name="--bits", max_bits=MAX_TRAIN_BITS)
         if self.batch_size < 2:
             raise ConfigError("--batch-size must be at least 2 (the losses are pairwise)")
         if self.iterations < 1:
             raise ConfigError("--iterations must be at least 1")
         if self.image_size < 32:
             raise ConfigError(f"--image-size must be at least 32, got {self.image_size}")
-        return self
+        dataset = normalize_dataset_name(self.dataset)
+        method = normalize_method_name(self.method)
+        params = resolve_method_params(method, self.bits, dict(self.method_params))
+        object.__setattr__(self, "dataset", dataset)
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "method_params", MappingProxyType(params))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain JSON-serialisable dict (``method_params`` as a new ``dict``)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["method_params"] = dict(self.method_params)
+        return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Build (and so resolve and validate) a config from a dict such as ``to_dict()``."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -99,11 +129,23 @@ class TrainConfig:
         return cls(**data)
 
     @classmethod
-    def load(cls, path: Path) -> "TrainConfig":
+    def load(cls, path: Path) -> TrainConfig:
+        """The config of a run directory's ``config.json`` (resolved like a new one)."""
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
+            data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read the run configuration ({exc})") from exc
+        return cls.from_dict(data)
+
+
+def config_differences(stored: TrainConfig, requested: TrainConfig) -> list[str]:
+    """The keys (sorted) in which two configs define different runs; ``[]`` = same run.
+
+    The one "same run?" rule, used to refuse a run directory that holds another run
+    and to reuse a finished one. Keys of :data:`RUN_IDENTITY_IGNORED` do not count.
+    """
+    old, new = stored.to_dict(), requested.to_dict()
+    return sorted(k for k in new if k not in RUN_IDENTITY_IGNORED and old.get(k) != new.get(k))
 
 
 # Values each preset sets; anything not listed keeps the dataclass default.
@@ -120,19 +162,22 @@ PRESETS: dict[str, dict[str, Any]] = {
         "iterations": 200,
         "image_size": 100,
         "augment": True,
-        # the paper's own loss; applies to MLRSIR-NET only (baselines keep their losses)
+        # the paper's own loss; applies to MLRSIR-NET only (baselines keep their losses).
+        # quant_weight is not set: it comes from MLRSIR's defaults (0.01)
         "mlrsir_params": {"pairwise": "euclidean"},
     },
 }
 
 
 def resolve_config(preset: str = "default", **overrides: Any) -> TrainConfig:
-    """Preset values, then explicit overrides (``None`` means "not given")."""
+    """Preset values, then explicit overrides (``None`` means "not given"), then the
+    method's defaults for the ``method_params`` not given; validated once, frozen."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     values: dict[str, Any] = dict(PRESETS[preset])
     mlrsir_params = values.pop("mlrsir_params", {})
-    if overrides.get("method") in (None, "mlrsir") and mlrsir_params:
+    method = overrides.get("method")
+    if mlrsir_params and (method is None or normalize_method_name(method) == "mlrsir"):
         values["method_params"] = dict(mlrsir_params)
     for key, value in overrides.items():
         if value is None:
@@ -143,4 +188,4 @@ def resolve_config(preset: str = "default", **overrides: Any) -> TrainConfig:
             values[key] = merged
         else:
             values[key] = value
-    return TrainConfig.from_dict(values).validate()
+    return TrainConfig.from_dict(values)

@@ -15,19 +15,15 @@ multi-level flag, pool size).
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from mlrsir.data.cache import default_cache_dir
 from mlrsir.data.transforms import dihedral, to_float_normalized
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("MLRSIR_CACHE", Path.home() / ".cache" / "mlrsir"))
+from mlrsir.io_atomic import open_atomic
 
 
 def feature_cache_key(images: np.ndarray, parts: dict) -> str:
@@ -57,7 +53,7 @@ def compute_aggregates(
     Returns:
         ``(N, views, C_agg, P, P)`` float16.
     """
-    from mlrsir.models.inference import prepare_for_inference
+    from mlrsir.inference.fast_copy import prepare_for_inference
 
     fast = prepare_for_inference(model).to(device)  # BatchNorm folded, channels-last: ~4x faster on CPU
     out = None
@@ -95,13 +91,9 @@ def load_or_compute_aggregates(
         except (OSError, ValueError):
             path.unlink(missing_ok=True)
     feats = compute_aggregates(model, images, views=views, device=device, progress=progress)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".npy.tmp")
-    os.close(fd)
     try:
-        with open(tmp, "wb") as handle:
+        with open_atomic(path, "wb") as handle:
             np.save(handle, feats)
-        os.replace(tmp, path)
     except OSError:
-        Path(tmp).unlink(missing_ok=True)  # a read-only cache is not fatal
+        pass  # a read-only cache is not fatal
     return feats

@@ -9,9 +9,10 @@ metrics, exactly like ``mlrsir train``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mlrsir.training.config import TrainConfig, resolve_config
 from mlrsir.training.trainer import PreparedData, prepare_data, train
@@ -32,8 +33,9 @@ class RunSpec:
 class GridRunner:
     """Runs :class:`RunSpec` s under ``out_dir/runs/`` sharing data and feature caches."""
 
-    def __init__(self, out_dir: str | Path, base: dict[str, Any], progress: bool = False,
-                 log: Callable[[str], None] = print):
+    def __init__(
+        self, out_dir: str | Path, base: dict[str, Any], progress: bool = False, log: Callable[[str], None] = print
+    ):
         self.out_dir = Path(out_dir)
         self.base = {k: v for k, v in base.items() if v is not None}
         self.progress = progress
@@ -47,8 +49,14 @@ class GridRunner:
         return resolve_config(spec.preset, **overrides)
 
     def _data_for(self, config: TrainConfig, run_dir: Path) -> PreparedData:
-        key = (config.dataset, config.root, config.split_seed, config.test_fraction, config.val_fraction,
-               config.image_size)
+        key = (
+            config.dataset,
+            config.root,
+            config.split_seed,
+            config.test_fraction,
+            config.val_fraction,
+            config.image_size,
+        )
         if key not in self._data:
             self._data[key] = prepare_data(config, run_dir / "split.json", progress=self.progress)
         return self._data[key]
@@ -60,17 +68,21 @@ class GridRunner:
         run_dir.mkdir(parents=True, exist_ok=True)
         data = self._data_for(config, run_dir)
         start = time.perf_counter()
-        metrics = train(config, run_dir, data=data, progress=self.progress, log=lambda s: None,
-                        feature_cache=self._features)
+        metrics = train(
+            config, run_dir, data=data, progress=self.progress, log=lambda s: None, feature_cache=self._features
+        )
         row: dict[str, Any] = {k: v for k, v in metrics.items() if k not in CURVE_KEYS}
         # the code length of the run (evaluate_distances reports bits=None for AQD methods)
-        row.update({"method": config.method, "bits": config.bits, "seed": config.seed,
-                    "dataset": config.dataset, **spec.tags})
+        row.update(
+            {"method": config.method, "bits": config.bits, "seed": config.seed, "dataset": config.dataset, **spec.tags}
+        )
         row["curves"] = {k: metrics[k] for k in CURVE_KEYS if k in metrics}
         row["run_dir"] = str(run_dir)
-        self.log(f"{position} {spec.name}: mAP {metrics.get('map', float('nan')):.4f} "
-                 f"(stable {metrics.get('map_stable', float('nan')):.4f}), "
-                 f"train {metrics.get('train_seconds', 0):.0f} s, wall {time.perf_counter() - start:.0f} s")
+        self.log(
+            f"{position} {spec.name}: mAP {metrics.get('map', float('nan')):.4f} "
+            f"(stable {metrics.get('map_stable', float('nan')):.4f}), "
+            f"train {metrics.get('train_seconds', 0):.0f} s, wall {time.perf_counter() - start:.0f} s"
+        )
         return row
 
     def run_all(self, specs: list[RunSpec]) -> list[dict[str, Any]]:

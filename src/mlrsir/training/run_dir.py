@@ -13,16 +13,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from mlrsir import __version__
+from mlrsir import __version__, io_atomic
 
 
 class RunPaths:
@@ -44,20 +42,8 @@ class RunPaths:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False, default=_json_default)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON to ``path`` atomically (see :mod:`mlrsir.io_atomic`); numpy values become JSON."""
+    io_atomic.write_json_atomic(path, data, indent=2, default=_json_default)
 
 
 def _json_default(obj: Any) -> Any:
@@ -84,7 +70,10 @@ def git_revision() -> dict[str, Any]:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=src, capture_output=True, text=True, timeout=5,
+            cwd=src,
+            capture_output=True,
+            text=True,
+            timeout=5,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return {"revision": "unknown", "dirty": None}

@@ -1,7 +1,7 @@
 """Training loop shared by MLRSIR-NET and the baselines.
 
 One network (:class:`~mlrsir.models.mlrsir_net.MLRSIRNet`) and one method object
-(:func:`~mlrsir.training.methods.get_method`) define a run: the method supplies the loss on
+(:func:`~mlrsir.methods.registry.get_method`) define a run: the method supplies the loss on
 the head outputs, the database representation and the ranking distance. Two modes:
 
 * ``finetune="none"``: the backbone is frozen; its multi-level features of every image and
@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,16 +30,17 @@ from tqdm import tqdm
 
 from mlrsir.data.cache import load_image_array
 from mlrsir.data.registry import load_dataset
-from mlrsir.data.splits import load_or_create_split
-from mlrsir.data.transforms import augment_batch, dihedral, to_float_normalized
+from mlrsir.data.splits import load_or_create_split, protocol_indices
+from mlrsir.data.transforms import augment_batch, to_float_normalized
 from mlrsir.errors import ConfigError, MlrsirError
+from mlrsir.inference.model import build_model
+from mlrsir.methods.registry import get_method
 from mlrsir.metrics.evaluate import evaluate_distances
 from mlrsir.models.mlrsir_net import MLRSIRNet
 from mlrsir.training.batches import batch_positions, step_generator
 from mlrsir.training.checkpoint import load_checkpoint, save_checkpoint, save_tensors
-from mlrsir.training.config import TrainConfig
+from mlrsir.training.config import TrainConfig, config_differences
 from mlrsir.training.feature_cache import load_or_compute_aggregates
-from mlrsir.training.methods import get_method
 from mlrsir.training.run_dir import RunPaths, environment, git_revision, write_json_atomic
 
 
@@ -56,16 +58,6 @@ class PreparedData:
     labels: np.ndarray  # (N, C) uint8
 
 
-def resolve_method_params(config: TrainConfig) -> TrainConfig:
-    """The config with ``method_params`` completed by the method's defaults.
-
-    ``config.json`` then records every hyperparameter the run used, not only the ones
-    given on the command line, so later changes of a default cannot change its meaning.
-    """
-    method = get_method(config.method, config.bits, **config.method_params)
-    return TrainConfig.from_dict({**config.to_dict(), "method_params": dict(method.hparams)})
-
-
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -80,39 +72,23 @@ def prepare_data(config: TrainConfig, split_path: Path, progress: bool = True) -
         raise ConfigError("--root is required: the folder holding the dataset")
     dataset = load_dataset(config.dataset, config.root)
     split = load_or_create_split(
-        split_path, dataset, seed=config.split_seed,
-        test_fraction=config.test_fraction, val_fraction=config.val_fraction,
+        split_path,
+        dataset,
+        seed=config.split_seed,
+        test_fraction=config.test_fraction,
+        val_fraction=config.val_fraction,
     )
     images = load_image_array(dataset, config.image_size, progress=progress)
     return PreparedData(dataset=dataset, split=split, images=images, labels=np.asarray(dataset.labels, dtype=np.uint8))
 
 
-def protocol_indices(split: Any, eval_split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(train, query, database) indices of the retrieval protocol.
-
-    ``eval_split="test"``: train on the 70 % part (train + val), queries = test, database =
-    train + val (the paper's protocol). ``eval_split="val"``: train on train only, queries =
-    val, database = train (used to choose hyperparameters without touching the test split).
-    """
-    if eval_split == "test":
-        trainval = np.asarray(split.trainval, dtype=np.int64)
-        return trainval, np.asarray(split.test, dtype=np.int64), trainval
-    train = np.asarray(split.train, dtype=np.int64)
-    return train, np.asarray(split.val, dtype=np.int64), train
-
-
-def build_model(config: TrainConfig, method: Any) -> MLRSIRNet:
-    return MLRSIRNet(
-        backbone=config.backbone, bits=config.bits, weights=config.weights,
-        multi_level=config.multi_level, use_cbam=config.use_cbam, hidden=config.hidden,
-        out_dim=method.out_dim, activation=method.activation, pool_size=config.pool_size,
-    )
-
-
 def feature_key(config: TrainConfig) -> dict[str, Any]:
     return {
-        "backbone": config.backbone, "weights": config.weights, "image_size": config.image_size,
-        "multi_level": config.multi_level, "pool_size": config.pool_size,
+        "backbone": config.backbone,
+        "weights": config.weights,
+        "image_size": config.image_size,
+        "multi_level": config.multi_level,
+        "pool_size": config.pool_size,
     }
 
 
@@ -129,10 +105,18 @@ def _make_optimizer(config: TrainConfig, model: MLRSIRNet) -> torch.optim.Optimi
 class Trainer:
     """Trains one run. Use :func:`train` unless you need the pieces."""
 
-    def __init__(self, config: TrainConfig, run_dir: str | Path, data: PreparedData | None = None,
-                 progress: bool = True, log: Callable[[str], None] = print,
-                 feature_cache: dict | None = None):
-        self.config = resolve_method_params(config.validate())
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: str | Path,
+        data: PreparedData | None = None,
+        progress: bool = True,
+        log: Callable[[str], None] = print,
+        feature_cache: dict | None = None,
+    ):
+        # resolved and validated once, by resolve_config (method_params complete, so
+        # config.json records every hyperparameter the run used)
+        self.config = config
         self.paths = RunPaths(run_dir)
         self.progress = progress
         self.log = log
@@ -160,8 +144,13 @@ class Trainer:
             if feature_cache is not None and cache_key in feature_cache:
                 self.features = feature_cache[cache_key]
             else:
-                self.features = torch.from_numpy(np.ascontiguousarray(load_or_compute_aggregates(
-                    self.model, self.data.images, key, views=views, device=self.device, progress=progress)))
+                self.features = torch.from_numpy(
+                    np.ascontiguousarray(
+                        load_or_compute_aggregates(
+                            self.model, self.data.images, key, views=views, device=self.device, progress=progress
+                        )
+                    )
+                )
                 if feature_cache is not None:
                     feature_cache[cache_key] = self.features
         self.optimizer = _make_optimizer(config, self.model)
@@ -174,10 +163,7 @@ class Trainer:
     # -- bookkeeping -------------------------------------------------------------------
     def _check_config_matches(self) -> None:
         if self.paths.config.is_file():
-            old = TrainConfig.load(self.paths.config).to_dict()
-            new = self.config.to_dict()
-            ignore = {"device", "checkpoint_every", "root"}
-            diff = sorted(k for k in new if k not in ignore and old.get(k) != new.get(k))
+            diff = config_differences(TrainConfig.load(self.paths.config), self.config)
             if diff:
                 raise ConfigError(
                     f"{self.paths.root} already holds a run with another configuration "
@@ -200,7 +186,9 @@ class Trainer:
 
     def _save_checkpoint(self) -> None:
         save_checkpoint(
-            self.paths.checkpoint, model=self.model, optimizer=self.optimizer,
+            self.paths.checkpoint,
+            model=self.model,
+            optimizer=self.optimizer,
             method_state=self.method.state_dict(),
             state={"step": self.step, "history": self.history, "train_seconds": self.train_seconds},
         )
@@ -246,8 +234,14 @@ class Trainer:
         self._resume()
         if self.step == 0:
             self._refit()  # k-means initialisation of codebooks (no-op for hashing methods)
-        bar = tqdm(total=cfg.iterations, initial=self.step, desc=f"train {cfg.method}/{cfg.bits}b",
-                   unit="it", disable=not self.progress, dynamic_ncols=True)
+        bar = tqdm(
+            total=cfg.iterations,
+            initial=self.step,
+            desc=f"train {cfg.method}/{cfg.bits}b",
+            unit="it",
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
         start_time = time.perf_counter()
         seconds_before = self.train_seconds
         images_seen = 0
@@ -290,42 +284,47 @@ class Trainer:
         db = self.method.encode_database(out[self.db_idx])
         dist = self.method.distances(out[self.query_idx], db)
         bits = self.config.bits if self.method.retrieval == "hamming" else None
-        return evaluate_distances(dist, self.data.labels[self.query_idx], self.data.labels[self.db_idx],
-                                  bits=bits, curves=curves)
+        return evaluate_distances(
+            dist, self.data.labels[self.query_idx], self.data.labels[self.db_idx], bits=bits, curves=curves
+        )
 
     def save_final(self, metrics: dict[str, Any]) -> None:
         save_tensors(self.model.state_dict(), self.paths.model)
         method_state = self.method.state_dict()
         if method_state:
             save_tensors(method_state, self.paths.method)
-        write_json_atomic(self.paths.meta, {
-            "git": git_revision(), "environment": environment(),
-            "train_seconds": self.train_seconds, "iterations": self.step,
-            "history": self.history[-50:], "eval_split": self.config.eval_split,
-            "num_train": int(len(self.train_idx)), "num_queries": int(len(self.query_idx)),
-            "num_database": int(len(self.db_idx)), "dataset_note": dataset_note(self.config.dataset),
-            "classes": list(self.data.dataset.classes),
-        })
+        write_json_atomic(
+            self.paths.meta,
+            {
+                "git": git_revision(),
+                "environment": environment(),
+                "train_seconds": self.train_seconds,
+                "iterations": self.step,
+                "history": self.history[-50:],
+                "eval_split": self.config.eval_split,
+                "num_train": int(len(self.train_idx)),
+                "num_queries": int(len(self.query_idx)),
+                "num_database": int(len(self.db_idx)),
+                "dataset_note": self.data.dataset.NOTE,
+                "classes": list(self.data.dataset.classes),
+            },
+        )
         write_json_atomic(self.paths.metrics, metrics)
 
 
-def dataset_note(name: str) -> str:
-    if name == "ucm":
-        return ("UC Merced images with the 17-class image-level multi-labels of Chaudhuri et al. 2018 "
-                "(LandUse_Multilabeled.txt): the same classes as DLRSD, not DLRSD's own label vectors")
-    return ""
-
-
-def train(config: TrainConfig, run_dir: str | Path, *, data: PreparedData | None = None,
-          progress: bool = True, log: Callable[[str], None] = print,
-          feature_cache: dict | None = None) -> dict[str, Any]:
+def train(
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    data: PreparedData | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    feature_cache: dict | None = None,
+) -> dict[str, Any]:
     """Train (or resume, or reuse a finished run) and return its metrics dict."""
     paths = RunPaths(run_dir)
-    config = resolve_method_params(config.validate())
     if paths.is_finished() and paths.config.is_file():
-        if TrainConfig.load(paths.config).to_dict() | {"device": config.device, "root": config.root,
-                                                       "checkpoint_every": config.checkpoint_every} \
-                == config.to_dict():
+        if not config_differences(TrainConfig.load(paths.config), config):
             log(f"{paths.root}: finished run found, reusing its metrics")
             return json.loads(paths.metrics.read_text())
     trainer = Trainer(config, run_dir, data=data, progress=progress, log=log, feature_cache=feature_cache)

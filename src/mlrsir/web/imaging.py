@@ -1,21 +1,20 @@
 """Image helpers of the web app: decode uploads, make thumbnails and attention overlays.
 
-Everything here works on in-memory bytes or PIL images; nothing is written to disk
-except, when :func:`mlrsir.data.images.read_rgb` is available, a short-lived copy of an
-upload inside a private :func:`tempfile.TemporaryDirectory` (``read_rgb`` takes a path).
+Everything here works on in-memory bytes or PIL images; nothing is written to disk.
+Decoding itself is :mod:`mlrsir.data.images` (the one image decoder); this module adds
+the upload-specific parts (client file names in messages) and the response encodings.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from mlrsir.data.images import decode_rgb
 from mlrsir.errors import DataError
 
 THUMBNAIL_SIZE = 256
@@ -24,46 +23,23 @@ THUMBNAIL_SIZE = 256
 ATTENTION_SIZE = 384
 """Longest side of the attention overlay in pixels."""
 
-BROWSER_FORMATS = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif", ".webp": "image/webp"}
+BROWSER_FORMATS = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
 """Files with these suffixes are served as they are; others are converted to PNG."""
 
 
-def _read_rgb_function():
-    """``mlrsir.data.images.read_rgb`` when that module exists, else ``None``."""
-    try:
-        from mlrsir.data.images import read_rgb
-    except ImportError:
-        return None
-    return read_rgb
-
-
-def _decode_with_pillow(data: bytes, name: str) -> Image.Image:
-    """Fallback decoder: Pillow ``verify`` then a full load, converted to RGB."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as probe:
-                probe.verify()
-            image = Image.open(io.BytesIO(data))
-            image.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DataError(f"{name}: image too large to decode safely ({exc})") from None
-    except Exception as exc:  # Pillow raises many types for broken files
-        raise DataError(f"{name}: not a readable image ({type(exc).__name__}: {exc})") from None
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(image, dtype=np.float64)
-        peak = arr.max() if arr.size and arr.max() > 0 else 1.0
-        image = Image.fromarray((arr / peak * 255).astype(np.uint8))
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        image = image.convert("RGBA")
-        background = Image.new("RGB", image.size, (255, 255, 255))
-        background.paste(image, mask=image.getchannel("A"))
-        return background
-    return image.convert("RGB")
-
-
 def decode_upload(data: bytes, filename: str | None) -> Image.Image:
-    """Decode uploaded bytes into an RGB PIL image.
+    """Decode uploaded bytes into an RGB PIL image, in memory.
+
+    Decoding is :func:`mlrsir.data.images.decode_rgb`, i.e. exactly what
+    :func:`~mlrsir.data.images.read_rgb` does for files (16-bit, alpha and palette
+    handling, decompression-bomb and band-count refusals), so an uploaded file gives the
+    same code as the same file in the index.
 
     Args:
         data: the raw file content.
@@ -79,19 +55,7 @@ def decode_upload(data: bytes, filename: str | None) -> Image.Image:
     name = Path(filename or "upload").name or "upload"
     if not data:
         raise DataError(f"{name}: the uploaded file is empty")
-    read_rgb = _read_rgb_function()
-    if read_rgb is None:
-        return _decode_with_pillow(data, name)
-    with tempfile.TemporaryDirectory(prefix="mlrsir-upload-") as tmp:
-        suffix = Path(name).suffix if Path(name).suffix.isascii() else ""
-        tmp_path = Path(tmp) / f"upload{suffix[:10]}"
-        tmp_path.write_bytes(data)
-        try:
-            image = read_rgb(tmp_path)
-            image.load()
-        except DataError as exc:
-            raise DataError(str(exc).replace(str(tmp_path), name)) from None
-        return image.convert("RGB")
+    return decode_rgb(data, name)
 
 
 def thumbnail_bytes(image: Image.Image, size: int = THUMBNAIL_SIZE) -> bytes:
@@ -110,8 +74,9 @@ def png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def attention_overlay(image: Image.Image, attention: np.ndarray, *, alpha: float = 0.5,
-                      size: int = ATTENTION_SIZE, colormap: str = "jet") -> Image.Image:
+def attention_overlay(
+    image: Image.Image, attention: np.ndarray, *, alpha: float = 0.5, size: int = ATTENTION_SIZE, colormap: str = "jet"
+) -> Image.Image:
     """Blend a colour-mapped spatial attention map over the image.
 
     Args:
@@ -145,22 +110,3 @@ def attention_overlay(image: Image.Image, attention: np.ndarray, *, alpha: float
 def data_url_png(image: Image.Image) -> str:
     """``data:image/png;base64,...`` URL of the image (usable directly as ``<img src>``)."""
     return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
-
-
-def read_image_file(path: Path) -> Image.Image:
-    """Read an archive image as RGB (``read_rgb`` when available, else Pillow).
-
-    Raises:
-        DataError: missing or unreadable file (the message names the path; callers
-        must not show it to web clients).
-    """
-    read_rgb = _read_rgb_function()
-    if read_rgb is not None:
-        image = read_rgb(path)
-        image.load()
-        return image.convert("RGB")
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read image ({exc.strerror or exc})") from None
-    return _decode_with_pillow(data, str(path))

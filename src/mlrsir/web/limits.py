@@ -27,11 +27,23 @@ class BodySizeLimitMiddleware:
         self.max_body_bytes = int(max_body_bytes)
 
     async def _reject(self, send) -> None:
-        body = json.dumps({"detail": f"request body too large: the limit is {self.max_body_bytes} bytes "
-                                     f"({self.max_body_bytes / 2**20:.1f} MiB)"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        body = json.dumps(
+            {
+                "detail": f"request body too large: the limit is {self.max_body_bytes} bytes "
+                f"({self.max_body_bytes / 2**20:.1f} MiB)"
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope, receive, send):

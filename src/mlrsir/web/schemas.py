@@ -13,15 +13,21 @@ DEFAULT_K = 24
 class SearchParams(BaseModel):
     """Search options; sent as query parameters, form fields or a JSON body."""
 
-    item_id: int | None = Field(None, ge=0, description="Id of an indexed image to use as the query "
-                                "(instead of uploading an image).")
+    item_id: int | None = Field(
+        None, ge=0, description="Id of an indexed image to use as the query (instead of uploading an image)."
+    )
     k: int = Field(DEFAULT_K, ge=1, le=MAX_K, description="Number of results to return (1-500).")
-    radius: int | None = Field(None, ge=0, description="Hamming radius: only results at distance "
-                               "<= radius are returned (still at most k).")
-    labels: list[str] = Field(default_factory=list, description="Label filter: results must carry ALL "
-                              "these labels. Repeat the parameter for several labels.")
-    include_self: bool = Field(False, description="When querying by item_id, keep the query item itself "
-                               "in the results (it is left out by default).")
+    radius: int | None = Field(
+        None, ge=0, description="Hamming radius: only results at distance <= radius are returned (still at most k)."
+    )
+    labels: list[str] = Field(
+        default_factory=list,
+        description="Label filter: results must carry ALL these labels. Repeat the parameter for several labels.",
+    )
+    include_self: bool = Field(
+        False,
+        description="When querying by item_id, keep the query item itself in the results (it is left out by default).",
+    )
     attention: bool = Field(True, description="Compute the CBAM spatial attention heat map of the query.")
 
 
@@ -89,14 +95,32 @@ class SearchResponse(BaseModel):
     query: QueryInfo
     params: SearchParams
     results: list[ResultItem]
-    precision: float | None = Field(None, description="Fraction of shown results sharing >= 1 label with "
-                                    "the query; null when query or archive labels are unknown or no results.")
+    precision: float | None = Field(
+        None,
+        description="Fraction of shown results sharing >= 1 label with "
+        "the query; null when query or archive labels are unknown or no results.",
+    )
     num_relevant: int | None = None
     timing_ms: Timing
-    attention_url: str | None = Field(None, description="data: URL of a PNG: the CBAM spatial attention map "
-                                      "(jet colour map) blended over the query.")
+    attention_url: str | None = Field(
+        None, description="data: URL of a PNG: the CBAM spatial attention map (jet colour map) blended over the query."
+    )
     attention_error: str | None = Field(None, description="Why no attention map could be computed.")
 
 
 class ErrorResponse(BaseModel):
     detail: str
+
+
+ERROR_RESPONSES = {
+    400: {"model": ErrorResponse, "description": "Invalid request or upload (the message says why)."},
+    404: {"model": ErrorResponse, "description": "No indexed item with this id."},
+}
+"""OpenAPI ``responses`` of the routes that can fail with 400 or 404."""
+
+
+def error_response(status: int, message: str):
+    """The body of every API error, an :class:`ErrorResponse`: ``{"detail": message}``."""
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(status_code=status, content={"detail": message})

@@ -1,7 +1,9 @@
 """Retrieval logic behind the web API: queries, results, precision, thumbnails.
 
 :class:`RetrievalService` wraps one opened :class:`~mlrsir.index.store.CodeIndex` and one
-:class:`~mlrsir.training.encoder.Encoder`. Every call into the index runs on a single
+:class:`~mlrsir.inference.encoder.Encoder`; queries go through :mod:`mlrsir.inference.search`
+(the same path as ``mlrsir search``), this module adds the web's result format. Every call into
+the index runs on a single
 dedicated worker thread (the index keeps an SQLite connection, which belongs to the
 thread that uses it), and encoder calls are serialised by a lock, so the service can be
 used from the web server's thread pool.
@@ -12,16 +14,19 @@ never taken from a request, so a client cannot make the server read another file
 
 from __future__ import annotations
 
-import time
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from mlrsir.data.images import read_rgb
 from mlrsir.errors import ConfigError, DataError
+from mlrsir.inference.search import encode_query, search_code, stored_code
 from mlrsir.metrics.relevance import relevance_matrix
 from mlrsir.web import imaging
 from mlrsir.web.cache import BytesLRU
@@ -50,8 +55,15 @@ class RetrievalService:
         thumbnail_cache: cache of thumbnail JPEG bytes.
     """
 
-    def __init__(self, index, encoder, *, archive_root: Path | None = None,
-                 index_runner: ThreadPoolExecutor | None = None, thumbnail_cache: BytesLRU | None = None):
+    def __init__(
+        self,
+        index,
+        encoder,
+        *,
+        archive_root: Path | None = None,
+        index_runner: ThreadPoolExecutor | None = None,
+        thumbnail_cache: BytesLRU | None = None,
+    ):
         self.index = index
         self.encoder = encoder
         self.archive_root = Path(archive_root) if archive_root is not None else None
@@ -123,13 +135,15 @@ class RetrievalService:
     def read_item_image(self, item_id: int) -> Image.Image:
         record = self.record(item_id)
         try:
-            return imaging.read_image_file(self.resolve_path(record))
+            return read_rgb(self.resolve_path(record))
         except DataError:
             raise ItemNotFound(f"the image file of item {item_id} cannot be read") from None
 
     def thumbnail(self, item_id: int) -> bytes:
         """JPEG thumbnail bytes (longest side <= 256 px), cached in memory."""
-        return self.thumbnails.get_or_create(int(item_id), lambda: imaging.thumbnail_bytes(self.read_item_image(item_id)))
+        return self.thumbnails.get_or_create(
+            int(item_id), lambda: imaging.thumbnail_bytes(self.read_item_image(item_id))
+        )
 
     def image_file(self, item_id: int) -> tuple[bytes, str]:
         """Full image for the browser: the file itself when browsers can show it, else PNG."""
@@ -151,11 +165,13 @@ class RetrievalService:
     def label_counts(self) -> dict[str, int]:
         """Number of indexed images carrying each label (computed once)."""
         if self._label_counts is None:
+
             def count(idx) -> np.ndarray:
                 totals = np.zeros(len(self.classes), dtype=np.int64)
                 for item_id in idx.ids():
                     totals += self.multi_hot(idx.get(int(item_id)).get("labels"))
                 return totals
+
             totals = self._on_index(count) if self.classes else np.zeros(0, dtype=np.int64)
             self._label_counts = {c: int(n) for c, n in zip(self.classes, totals)}
         return self._label_counts
@@ -172,8 +188,9 @@ class RetrievalService:
         if unknown:
             if not self.classes:
                 raise ConfigError("labels: this archive has no labels, a label filter cannot be used")
-            raise ConfigError(f"labels: unknown label(s) {', '.join(map(repr, unknown))}; "
-                              f"known labels: {', '.join(self.classes)}")
+            raise ConfigError(
+                f"labels: unknown label(s) {', '.join(map(repr, unknown))}; known labels: {', '.join(self.classes)}"
+            )
         return list(dict.fromkeys(known))
 
     def search_upload(self, image: Image.Image, name: str, params: SearchParams, decode_ms: float = 0.0) -> dict:
@@ -181,13 +198,26 @@ class RetrievalService:
         t0 = time.perf_counter()
         params = params.model_copy(update={"labels": self.check_label_filter(params.labels)})
         with self._encoder_lock:
-            codes, _ = self.encoder.encode_images([image])
-        code = np.asarray(codes, dtype=np.uint8).reshape(1, -1)
+            code = encode_query(self.encoder, image)
         encode_ms = (time.perf_counter() - t0) * 1000
-        query = {"source": "upload", "item_id": None, "name": Path(name or "upload").name or "upload",
-                 "width": image.width, "height": image.height, "labels": None, "image_url": None}
-        return self._search(code, query, image, params, exclude_id=None,
-                            timing={"decode_ms": decode_ms, "encode_ms": encode_ms}, started=t0)
+        query = {
+            "source": "upload",
+            "item_id": None,
+            "name": Path(name or "upload").name or "upload",
+            "width": image.width,
+            "height": image.height,
+            "labels": None,
+            "image_url": None,
+        }
+        return self._search(
+            code,
+            query,
+            image,
+            params,
+            exclude_id=None,
+            timing={"decode_ms": decode_ms, "encode_ms": encode_ms},
+            started=t0,
+        )
 
     def search_item(self, params: SearchParams) -> dict:
         """Search with the stored code of an indexed item (the item itself left out by default)."""
@@ -195,13 +225,19 @@ class RetrievalService:
         params = params.model_copy(update={"labels": self.check_label_filter(params.labels)})
         record = self.record(params.item_id)
         try:
-            code = self._on_index(lambda idx: idx.codes(ids=[int(params.item_id)]))
+            code = self._on_index(lambda idx: stored_code(idx, params.item_id))
         except KeyError:  # removed by a concurrent `mlrsir index remove` since the lookup
             raise ItemNotFound(f"no indexed item with id {params.item_id}") from None
-        code = np.asarray(code, dtype=np.uint8).reshape(1, -1)
         item = self.item_json(record)
-        query = {"source": "item", "item_id": item["id"], "name": item["path"], "width": item["width"],
-                 "height": item["height"], "labels": item["labels"], "image_url": item["image_url"]}
+        query = {
+            "source": "item",
+            "item_id": item["id"],
+            "name": item["path"],
+            "width": item["width"],
+            "height": item["height"],
+            "labels": item["labels"],
+            "image_url": item["image_url"],
+        }
         image = None
         if params.attention:
             try:
@@ -209,52 +245,56 @@ class RetrievalService:
             except ItemNotFound:
                 image = None
         if query["width"] is None or query["height"] is None:
-            query["width"], query["height"] = (image.size if image is not None else (0, 0))
+            query["width"], query["height"] = image.size if image is not None else (0, 0)
         exclude = None if params.include_self else int(params.item_id)
-        return self._search(code, query, image, params, exclude_id=exclude,
-                            timing={}, started=t0)
+        return self._search(code, query, image, params, exclude_id=exclude, timing={}, started=t0)
 
-    def _search(self, code: np.ndarray, query: dict, image: Image.Image | None, params: SearchParams,
-                *, exclude_id: int | None, timing: dict, started: float) -> dict:
-        if code.shape[1] != self.bits:
-            raise ConfigError(f"encoder produced {code.shape[1]}-bit codes but the index stores {self.bits}-bit codes")
+    def _search(
+        self,
+        code: np.ndarray,
+        query: dict,
+        image: Image.Image | None,
+        params: SearchParams,
+        *,
+        exclude_id: int | None,
+        timing: dict,
+        started: float,
+    ) -> dict:
         query["code"] = "".join("1" if b else "0" for b in code[0])
         t_search = time.perf_counter()
-        fetch = params.k + (1 if exclude_id is not None else 0)
-        label_filter = list(params.labels) or None
-
-        def run(idx):
-            hits = idx.search(code, k=fetch, radius=params.radius, label_filter=label_filter)[0]
-            hits = [(int(i), int(d)) for i, d in hits if exclude_id is None or int(i) != exclude_id][: params.k]
-            kept, records = [], []
-            for item_id, dist in hits:
-                try:
-                    records.append(dict(idx.get(item_id)))
-                except KeyError:  # removed by another process after the search's snapshot
-                    continue
-                kept.append((item_id, dist))
-            return kept, records
-
-        hits, records = self._on_index(run)
+        rows = self._on_index(
+            lambda idx: search_code(
+                idx, code, k=params.k, radius=params.radius, label_filter=params.labels, exclude_id=exclude_id
+            )
+        )
         timing["search_ms"] = (time.perf_counter() - t_search) * 1000
 
         query_labels = query.get("labels")
         query_set = set(query_labels or [])
         results = []
-        for rank, ((item_id, dist), record) in enumerate(zip(hits, records), start=1):
-            item = self.item_json(record)
+        for row in rows:
+            item = self.item_json(row)
             labels = item["labels"]
-            results.append({
-                "rank": rank, "id": item_id, "distance": dist, "path": item["path"], "labels": labels,
-                "shared_labels": [lab for lab in (labels or []) if lab in query_set],
-                "relevant": None, "thumbnail_url": item["thumbnail_url"], "image_url": item["image_url"],
-            })
+            results.append(
+                {
+                    "rank": row["rank"],
+                    "id": item["id"],
+                    "distance": row["distance"],
+                    "path": item["path"],
+                    "labels": labels,
+                    "shared_labels": [lab for lab in (labels or []) if lab in query_set],
+                    "relevant": None,
+                    "thumbnail_url": item["thumbnail_url"],
+                    "image_url": item["image_url"],
+                }
+            )
 
         precision = num_relevant = None
         labels_known = self.has_labels and query_labels is not None and all(r["labels"] is not None for r in results)
         if labels_known and results:
-            rel = relevance_matrix(self.multi_hot(query_labels)[None, :],
-                                   np.stack([self.multi_hot(r["labels"]) for r in results]))[0]
+            rel = relevance_matrix(
+                self.multi_hot(query_labels)[None, :], np.stack([self.multi_hot(r["labels"]) for r in results])
+            )[0]
             for r, is_rel in zip(results, rel):
                 r["relevant"] = bool(is_rel)
             num_relevant = int(rel.sum())
@@ -276,7 +316,12 @@ class RetrievalService:
         # uploads: decoding happened before `started`
         timing["total_ms"] = (time.perf_counter() - started) * 1000 + timing.get("decode_ms", 0.0)
         return {
-            "query": query, "params": params.model_dump(), "results": results, "precision": precision,
-            "num_relevant": num_relevant, "timing_ms": timing, "attention_url": attention_url,
+            "query": query,
+            "params": params.model_dump(),
+            "results": results,
+            "precision": precision,
+            "num_relevant": num_relevant,
+            "timing_ms": timing,
+            "attention_url": attention_url,
             "attention_error": attention_error,
         }

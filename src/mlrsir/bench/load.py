@@ -1,0 +1,343 @@
+"""``mlrsir bench load``: concurrent clients against ``mlrsir serve`` on loopback.
+
+``mlrsir bench load --index PATH [--clients 16] [--requests 5000] [--duration-limit 120]``
+starts ``mlrsir serve --index PATH`` as a subprocess on a free 127.0.0.1 port (or uses
+``--url`` of a running server, with ``--server-pid`` for its memory), waits for
+``/api/health``, then ``--clients`` threads, each with its own keep-alive HTTP connection,
+send ``POST /api/search`` requests until ``--requests`` have been sent in total or
+``--duration-limit`` seconds have passed: by ``item_id`` of random indexed images (JSON
+body) and, for ``--upload-fraction`` of them, a multipart upload of one item's thumbnail
+(which runs the model). It reports throughput (requests/s), latency p50/p99 (ms), errors
+(non-200 answers and connection failures; target 0) and the server's resident memory
+(``VmRSS`` of ``/proc/<pid>/status``) after a warm-up and after the run.
+
+Exit status: 0 when there were no errors, every request was sent and the memory growth
+stayed within ``--max-rss-growth-mib``; 1 otherwise (the report says which).
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import random
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+# ---------------------------------------------------------------------------- helpers
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mib(pid: int | None) -> float | None:
+    """Resident memory of ``pid`` in MiB (``VmRSS`` from ``/proc``); None when unknown."""
+    if pid is None:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        return None
+    return None
+
+
+def _connection(url: str, timeout: float) -> http.client.HTTPConnection:
+    parts = urlsplit(url)
+    return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
+
+
+def _get(url: str, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    conn = _connection(url, timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def wait_for_health(url: str, timeout: float, proc=None) -> dict:
+    """Poll ``/api/health`` until it answers 200 (ConfigError on timeout or server exit)."""
+    from mlrsir.errors import ConfigError
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise ConfigError(f"the server exited with status {proc.returncode} before answering {url}")
+        try:
+            status, body = _get(url, "/api/health", timeout=2.0)
+            if status == 200:
+                return json.loads(body)
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise ConfigError(f"{url}: no answer from /api/health within {timeout:.0f} s")
+
+
+def _multipart(field: str, filename: str, data: bytes, extra: dict) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = []
+    for key, value in extra.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode())
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+        f"Content-Type: image/jpeg\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in 0..100) of ``values``; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n q / 100)
+    return ordered[int(rank) - 1]
+
+
+# ---------------------------------------------------------------------------- load
+def run_load(
+    url: str,
+    item_ids: list[int],
+    *,
+    clients: int = 16,
+    requests: int = 5000,
+    duration_limit: float = 120.0,
+    upload_fraction: float = 0.0,
+    upload: bytes | None = None,
+    k: int = 24,
+    seed: int = 0,
+    timeout: float = 60.0,
+) -> dict:
+    """Send ``requests`` search requests from ``clients`` threads (bounded by ``duration_limit``).
+
+    Returns:
+        ``{"requests_sent", "ok", "errors", "error_examples", "uploads", "seconds",
+        "throughput_rps", "p50_ms", "p99_ms", "max_ms"}`` (latencies of successful requests).
+    """
+    counter = itertools.count()
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[str] = []
+    sent = {"n": 0, "uploads": 0}
+    start = time.perf_counter()
+    deadline = start + duration_limit
+
+    def client(slot: int) -> None:
+        rng = random.Random(seed * 1000 + slot)
+        conn = _connection(url, timeout)
+        try:
+            while time.perf_counter() < deadline:
+                if next(counter) >= requests:
+                    return
+                is_upload = upload is not None and rng.random() < upload_fraction
+                if upload is not None and is_upload:
+                    body, ctype = _multipart("image", "query.jpg", upload, {"k": k})
+                else:
+                    body = json.dumps({"item_id": rng.choice(item_ids), "k": k}).encode()
+                    ctype = "application/json"
+                t0 = time.perf_counter()
+                problem = None
+                try:
+                    conn.request("POST", "/api/search", body=body, headers={"Content-Type": ctype})
+                    response = conn.getresponse()
+                    payload = response.read()
+                    if response.status != 200:
+                        problem = f"HTTP {response.status}: {payload[:200]!r}"
+                except (OSError, http.client.HTTPException) as exc:
+                    problem = f"{type(exc).__name__}: {exc}"
+                    conn.close()
+                    conn = _connection(url, timeout)
+                elapsed = (time.perf_counter() - t0) * 1000
+                with lock:
+                    sent["n"] += 1
+                    sent["uploads"] += is_upload
+                    if problem is None:
+                        latencies.append(elapsed)
+                    else:
+                        errors.append(problem)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(duration_limit + timeout + 10)
+    seconds = time.perf_counter() - start
+    return {
+        "requests_sent": sent["n"],
+        "ok": len(latencies),
+        "errors": len(errors),
+        "error_examples": list(dict.fromkeys(errors))[:5],
+        "uploads": sent["uploads"],
+        "seconds": seconds,
+        "throughput_rps": len(latencies) / seconds if seconds > 0 else 0.0,
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "max_ms": max(latencies) if latencies else None,
+    }
+
+
+def collect_ids(url: str, count: int = 64) -> list[int]:
+    """Ids of indexed images, from ``/api/random``."""
+    from mlrsir.errors import ConfigError
+
+    ids = set()
+    for _ in range(count):
+        status, body = _get(url, "/api/random")
+        if status != 200:
+            raise ConfigError(f"{url}/api/random answered {status}: {body[:200]!r} (is the index empty?)")
+        ids.add(int(json.loads(body)["id"]))
+    return sorted(ids)
+
+
+def benchmark(url: str, *, server_pid: int | None, args) -> dict:
+    """Warm up, measure memory, run the load, measure memory again."""
+    ids = collect_ids(url)
+    status, thumb = _get(url, f"/api/items/{ids[0]}/thumbnail")
+    upload = thumb if status == 200 and args.upload_fraction > 0 else None
+    # warm up with the same concurrency as the measured run: per-thread allocator arenas and
+    # the server's bounded caches fill here, so "before" is the steady state, not a cold start
+    warm = run_load(
+        url,
+        ids,
+        clients=args.clients,
+        requests=min(args.warmup_requests, args.requests),
+        duration_limit=60.0,
+        upload_fraction=args.upload_fraction,
+        upload=upload,
+        k=args.k,
+        seed=args.seed + 1,
+    )
+    rss_before = rss_mib(server_pid)
+    result = run_load(
+        url,
+        ids,
+        clients=args.clients,
+        requests=args.requests,
+        duration_limit=args.duration_limit,
+        upload_fraction=args.upload_fraction,
+        upload=upload,
+        k=args.k,
+        seed=args.seed,
+    )
+    rss_after = rss_mib(server_pid)
+    growth = None if rss_before is None or rss_after is None else rss_after - rss_before
+    result.update(
+        {
+            "url": url,
+            "clients": args.clients,
+            "requests_planned": args.requests,
+            "duration_limit_s": args.duration_limit,
+            "distinct_query_ids": len(ids),
+            "warmup_errors": warm["errors"],
+            "server_pid": server_pid,
+            "rss_before_mib": rss_before,
+            "rss_after_mib": rss_after,
+            "rss_growth_mib": growth,
+            "max_rss_growth_mib": args.max_rss_growth_mib,
+        }
+    )
+    problems = []
+    if result["errors"] or warm["errors"]:
+        problems.append(f"{result['errors'] + warm['errors']} failed requests")
+    if result["requests_sent"] < args.requests:
+        problems.append(
+            f"only {result['requests_sent']} of {args.requests} requests sent within {args.duration_limit:.0f} s"
+        )
+    if growth is not None and growth > args.max_rss_growth_mib:
+        problems.append(f"server memory grew by {growth:.1f} MiB (> {args.max_rss_growth_mib} MiB)")
+    result["problems"] = problems
+    result["passed"] = not problems
+    return result
+
+
+def print_report(r: dict) -> None:
+    def ms(v):
+        return "-" if v is None else f"{v:.1f} ms"
+
+    def mib(v):
+        return "-" if v is None else f"{v:.1f} MiB"
+
+    print(
+        f"load test of {r['url']}: {r['clients']} clients, {r['requests_sent']} of {r['requests_planned']} "
+        f"search requests ({r['uploads']} uploads) in {r['seconds']:.1f} s"
+    )
+    print(f"throughput   {r['throughput_rps']:.1f} requests/s")
+    print(f"latency      p50 {ms(r['p50_ms'])}, p99 {ms(r['p99_ms'])}, max {ms(r['max_ms'])}")
+    print(f"errors       {r['errors']} (warm-up: {r['warmup_errors']})")
+    for example in r["error_examples"]:
+        print(f"  e.g. {example}")
+    print(
+        f"server RSS   {mib(r['rss_before_mib'])} before, {mib(r['rss_after_mib'])} after "
+        f"(growth {mib(r['rss_growth_mib'])}, bound {r['max_rss_growth_mib']} MiB)"
+    )
+    print("result       " + ("passed" if r["passed"] else "FAILED: " + "; ".join(r["problems"])))
+
+
+def run(args) -> int:
+    """``mlrsir bench load``: start (or reach) the server, measure, print; exit status."""
+    import subprocess
+    import sys
+
+    from mlrsir.errors import ConfigError
+
+    if (args.index is None) == (args.url is None):
+        raise ConfigError("give exactly one of --index (start a server) and --url (use a running one)")
+    if args.clients < 1 or args.requests < 1 or args.duration_limit <= 0:
+        raise ConfigError("--clients and --requests must be >= 1 and --duration-limit > 0")
+    if not 0.0 <= args.upload_fraction <= 1.0:
+        raise ConfigError(f"--upload-fraction {args.upload_fraction}: must be between 0 and 1")
+    if args.url is not None:
+        url = args.url.rstrip("/")
+        wait_for_health(url, args.start_timeout)
+        result = benchmark(url, server_pid=args.server_pid, args=args)
+    else:
+        if not Path(args.index).is_dir():
+            raise ConfigError(f"--index {args.index}: index directory not found")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        cmd = [
+            sys.executable,
+            "-m",
+            "mlrsir.cli.main",
+            "serve",
+            "--index",
+            str(args.index),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+        if args.run_dir is not None:
+            cmd += ["--run-dir", str(args.run_dir)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        try:
+            wait_for_health(url, args.start_timeout, proc)
+            result = benchmark(url, server_pid=proc.pid, args=args)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_report(result)
+    return 0 if result["passed"] else 1

@@ -1,0 +1,16 @@
+"""Real satellite archives: scenes, windowed tiling, radiometry and georeference.
+
+Independent of :mod:`mlrsir.index`, :mod:`mlrsir.web` and :mod:`mlrsir.cli`. Needs the
+optional extra ``geo`` (rasterio, pyproj, pystac, pyarrow). Modules:
+
+* :mod:`~mlrsir.geo.bands`: band names from file names, band selection.
+* :mod:`~mlrsir.geo.raster`: opening rasters with errors naming the file; band sources.
+* :mod:`~mlrsir.geo.scene`: a scene from one raster, a folder of per-band files or a
+  STAC Item.
+* :mod:`~mlrsir.geo.acquisition`: acquisition datetime from metadata or names.
+* :mod:`~mlrsir.geo.tiling`: tiles on the finest band's grid, read window by window.
+* :mod:`~mlrsir.geo.radiometry`: the fixed uint16 -> 0..255 mapping of an index.
+* :mod:`~mlrsir.geo.georef`: the per-tile ``geo`` dict (native and lon/lat bounds).
+* :mod:`~mlrsir.geo.geojson` / :mod:`~mlrsir.geo.geoparquet`: footprint output.
+* :mod:`~mlrsir.geo.bench_scene_rss`: peak-RSS / tiles-per-second benchmark.
+"""

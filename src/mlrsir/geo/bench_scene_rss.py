@@ -1,0 +1,135 @@
+"""Peak RSS and tiles/s of tiling a Sentinel-2 scene and a 4x larger 2x2 mosaic of it.
+
+Usage::
+
+    python -m mlrsir.geo.bench_scene_rss [SCENE_DIR] [--bands all] [--tile 256] [--cache-mb 64]
+
+Each measurement runs in a fresh subprocess (``--child``) that imports everything,
+records its RSS, tiles the scene once (every tile's array is touched and dropped) and
+reports ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (peak RSS, KiB on Linux). The mosaic
+is written with rasterio into a temporary folder: every band file repeated 2 x 2 (same
+origin, twice the width and height; tiled GeoTIFF, written block row by block row), so the
+20/60 m grid offsets are kept. ``GDAL_CACHEMAX`` is set in the children to ``--cache-mb``
+(GDAL's block cache is process-wide and would otherwise grow up to 5% of RAM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_SCENE = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "geo" / "sentinel2-l1c-T18SVG-20160112"
+
+
+def _rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def child(scene_dir: str, bands: str, tile: int) -> dict:
+    """Tile once in this process; returns tiles, seconds, RSS before and peak (KiB)."""
+    import numpy as np  # noqa: F401
+
+    from mlrsir.geo.scene import open_scene
+    from mlrsir.geo.tiling import SceneTiler
+
+    scene = open_scene(scene_dir)
+    tiler = SceneTiler(scene, None if bands == "all" else bands, tile=tile)
+    before = _rss_kib()
+    t0 = time.perf_counter()
+    checksum = 0
+    for _info, arr in tiler:
+        checksum += int(arr[:, 0, 0].sum())
+    seconds = time.perf_counter() - t0
+    g = tiler.grid
+    return {
+        "scene": scene_dir,
+        "size": [g.width, g.height],
+        "bands": len(tiler.bands),
+        "tiles": tiler.yielded,
+        "skipped": tiler.skipped,
+        "seconds": seconds,
+        "tiles_per_s": tiler.yielded / seconds,
+        "rss_before_tiling_kib": before,
+        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }
+
+
+def make_mosaic(scene_dir: Path, out_dir: Path) -> Path:
+    """Write a 2x2 mosaic of every band file of ``scene_dir`` into ``out_dir``; returns it."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from mlrsir.geo.scene import open_scene
+
+    scene = open_scene(scene_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for band in scene.bands:
+        with rasterio.open(band.path) as src:
+            data = src.read(1)
+            profile = src.profile.copy()
+        h, w = data.shape
+        profile.update(width=2 * w, height=2 * h, tiled=True, blockxsize=256, blockysize=256, compress="deflate")
+        with rasterio.open(out_dir / f"mosaic_{band.name}.tif", "w", **profile) as dst:
+            for r in range(2):
+                for c in range(2):
+                    dst.write(data, 1, window=Window(c * w, r * h, w, h))
+    return out_dir
+
+
+def run(scene_dir: Path, bands: str = "all", tile: int = 256, cache_mb: int = 64) -> list[dict]:
+    env = {**os.environ, "GDAL_CACHEMAX": str(cache_mb)}
+    src = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="mlrsir-mosaic-") as tmp:
+        mosaic = make_mosaic(Path(scene_dir), Path(tmp) / "mosaic")
+        for target in (Path(scene_dir), mosaic):
+            cmd = [
+                sys.executable,
+                "-m",
+                "mlrsir.geo.bench_scene_rss",
+                "--child",
+                str(target),
+                "--bands",
+                bands,
+                "--tile",
+                str(tile),
+            ]
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("scene", nargs="?", default=str(DEFAULT_SCENE.resolve()))
+    p.add_argument("--bands", default="all")
+    p.add_argument("--tile", type=int, default=256)
+    p.add_argument("--cache-mb", type=int, default=64)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.child:
+        print(json.dumps(child(a.scene, a.bands, a.tile)))
+        return 0
+    for r in run(Path(a.scene), a.bands, a.tile, a.cache_mb):
+        w, h = r["size"]
+        print(
+            f"{w}x{h} px, {r['bands']} bands, tile {a.tile}: {r['tiles']} tiles ({r['skipped']} skipped) in "
+            f"{r['seconds']:.2f} s = {r['tiles_per_s']:.1f} tiles/s; RSS before tiling "
+            f"{r['rss_before_tiling_kib'] / 1024:.1f} MiB, peak {r['peak_rss_kib'] / 1024:.1f} MiB"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

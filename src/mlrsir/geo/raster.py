@@ -1,0 +1,142 @@
+"""Opening rasters with rasterio, with errors that name the file and the problem.
+
+A :class:`BandSource` is one band of one raster file: what :mod:`mlrsir.geo.tiling`
+reads window by window. Any GDAL-readable file works (GeoTIFF, JPEG 2000, VRT, ...).
+A raster without georeference is allowed: ``crs`` is None and ``transform`` is
+rasterio's identity (pixel units).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.windows import Window
+
+from mlrsir.errors import DataError
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".png")
+
+
+@dataclass(frozen=True)
+class BandSource:
+    """One band of one raster file.
+
+    Attributes:
+        name: band name (``"B04"``, a description, or ``"1"``, ``"2"`` ...).
+        path: the file (or a GDAL path / URL as a string).
+        index: 1-based band index inside the file.
+        crs: ``rasterio.crs.CRS`` or None (no georeference).
+        transform: pixel -> CRS affine transform (identity when not georeferenced).
+        width, height: size in pixels.
+        dtype: numpy dtype name of the band (``"uint16"`` ...).
+        nodata: the file's nodata value or None (no tag).
+        aliases: further names usable in a selection (STAC common name, asset key).
+    """
+
+    name: str
+    path: Path | str
+    index: int
+    crs: CRS | None
+    transform: Affine
+    width: int
+    height: int
+    dtype: str
+    nodata: float | None
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def georeferenced(self) -> bool:
+        return self.crs is not None
+
+    @property
+    def pixel_area(self) -> float:
+        """``|a * e|`` of the transform: smaller = finer (CRS units squared)."""
+        return abs(self.transform.a * self.transform.e)
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """``(xmin, ymin, xmax, ymax)`` of the whole band in its CRS."""
+        return tuple(rasterio.windows.bounds(Window(0, 0, self.width, self.height), self.transform))
+
+
+def open_raster(path: str | Path):
+    """``rasterio.open(path)`` raising DataError (file named) instead of rasterio errors.
+
+    Missing georeference is not an error (the NotGeoreferencedWarning is silenced).
+    """
+    text = str(path)
+    is_url = "://" in text or text.startswith("/vsi")
+    if not is_url and not Path(text).is_file():
+        raise DataError(f"{text}: raster file not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(text)
+    except RasterioError as exc:
+        raise DataError(f"{text}: not a readable raster (corrupt, truncated or unsupported format: {exc})") from exc
+
+
+def band_sources(path: str | Path, names: list[str] | None = None, aliases=None) -> list[BandSource]:
+    """One :class:`BandSource` per band of the file at ``path``.
+
+    Names: ``names`` if given, else the band descriptions when every band has a distinct
+    one, else ``"1"``, ``"2"``, ... . The file is checked for truncation by reading its
+    last pixel of every band (:func:`check_readable`).
+    """
+    with open_raster(path) as ds:
+        if ds.transform.b != 0 or ds.transform.d != 0:
+            raise DataError(f"{path}: rotated or sheared pixel grid ({ds.transform}) is not supported")
+        if names is None:
+            desc = list(ds.descriptions)
+            if all(desc) and len(set(desc)) == len(desc):
+                names = [str(d) for d in desc]
+            else:
+                names = [str(i) for i in range(1, ds.count + 1)]
+        if len(names) != ds.count:
+            raise DataError(f"{path}: {ds.count} bands but {len(names)} band names given")
+        check_readable(ds, path)
+        return [
+            BandSource(
+                name=names[i - 1],
+                path=Path(path) if not ("://" in str(path) or str(path).startswith("/vsi")) else str(path),
+                index=i,
+                crs=ds.crs if ds.crs else None,
+                transform=ds.transform,
+                width=ds.width,
+                height=ds.height,
+                dtype=ds.dtypes[i - 1],
+                nodata=ds.nodatavals[i - 1],
+                aliases=tuple(aliases[i - 1]) if aliases else (),
+            )
+            for i in range(1, ds.count + 1)
+        ]
+
+
+def check_readable(ds, path) -> None:
+    """Read the last pixel of every band: a truncated GeoTIFF fails here (DataError)."""
+    try:
+        ds.read(window=Window(ds.width - 1, ds.height - 1, 1, 1))
+    except RasterioError as exc:
+        raise DataError(f"{path}: cannot read the last block - truncated or corrupt raster ({exc})") from exc
+
+
+def read_band(ds, band: BandSource, window: Window, out_shape: tuple[int, int], resampling) -> np.ndarray:
+    """``(out_h, out_w)`` array of ``band.dtype`` read from ``window`` (may be fractional).
+
+    Raises DataError naming the file, band and window when GDAL cannot decode it.
+    """
+    try:
+        return ds.read(band.index, window=window, out_shape=out_shape, resampling=resampling)
+    except RasterioError as exc:
+        raise DataError(
+            f"{band.path}: cannot read band {band.index} ({band.name}) window "
+            f"col={window.col_off:g} row={window.row_off:g} {window.width:g}x{window.height:g} "
+            f"- truncated or corrupt raster ({exc})"
+        ) from exc

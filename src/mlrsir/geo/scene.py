@@ -1,0 +1,188 @@
+"""A scene: named bands of one acquisition, from a raster, a band folder or a STAC Item.
+
+:func:`open_scene` accepts
+
+* one GDAL-readable raster (single or multi-band): band names from the band
+  descriptions, else ``"1"``, ``"2"``, ...;
+* a folder of per-band files whose stems end in a band suffix (case-insensitive):
+  Sentinel-2 ``*_B04.tif`` / ``*_B8A.tif``, Landsat ``*_B4.TIF`` / ``l8_B4.tif`` /
+  ``*_BQA.TIF``. When the folder itself has none, its direct subfolders are searched
+  (e.g. ``<scene>/bands/``). Bands are ordered naturally (B1, B2, ..., B8, B8A, B9,
+  B10, ...); two files for one band are an error;
+* a local STAC Item JSON (pystac): every raster asset (not a thumbnail/overview) is a
+  band, named by its ``eo:bands`` (or STAC 1.1 ``bands``) entry's ``name``, else by
+  the asset key; the asset key and ``common_name`` are accepted as aliases.
+
+``Scene.select(spec)`` returns the chosen :class:`~mlrsir.geo.raster.BandSource` list
+(names or 1-based indices, see :mod:`mlrsir.geo.bands`) and checks that all of them
+share one CRS. Every band file is opened once at :func:`open_scene` time: a missing,
+unreadable or truncated file raises DataError naming it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mlrsir.errors import DataError
+from mlrsir.geo import acquisition
+from mlrsir.geo.bands import band_from_filename, band_sort_key, canonical, select_indices
+from mlrsir.geo.raster import RASTER_SUFFIXES, BandSource, band_sources
+
+
+@dataclass
+class Scene:
+    """Bands of one scene.
+
+    Attributes:
+        scene_id: folder name, file stem or STAC item id.
+        source: what was opened (file, folder or STAC JSON).
+        bands: all bands, in selection-index order.
+        datetime: acquisition datetime (ISO string, see :mod:`mlrsir.geo.acquisition`) or None.
+        kind: ``"raster"``, ``"folder"`` or ``"stac"``.
+    """
+
+    scene_id: str
+    source: Path
+    bands: list[BandSource]
+    datetime: str | None
+    kind: str
+
+    @property
+    def band_names(self) -> list[str]:
+        return [b.name for b in self.bands]
+
+    def select(self, spec: str | int | Sequence[str | int] | None = None) -> list[BandSource]:
+        """Bands chosen by ``spec`` (None: all). DataError for unknown names / mixed CRSs."""
+        idx = select_indices(self.band_names, spec, f"{self.source}", [b.aliases for b in self.bands])
+        chosen = [self.bands[i] for i in idx]
+        check_same_crs(chosen)
+        return chosen
+
+
+def check_same_crs(bands: Sequence[BandSource]) -> None:
+    """DataError naming the files when the bands do not share one CRS (or georeference)."""
+    first = bands[0]
+    for band in bands[1:]:
+        if (band.crs is None) != (first.crs is None) or (band.crs is not None and band.crs != first.crs):
+            raise DataError(
+                f"bands with different CRSs: {first.path} ({first.name}: {crs_label(first.crs)}) vs "
+                f"{band.path} ({band.name}: {crs_label(band.crs)}); reproject them to one CRS first"
+            )
+
+
+def crs_label(crs) -> str:
+    """``"EPSG:32618"`` when the CRS has an EPSG code, else its PROJ/WKT string; ``"none"``."""
+    if crs is None:
+        return "none"
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_string()
+
+
+def open_scene(path: str | Path) -> Scene:
+    """Open a raster file, a band folder or a STAC Item JSON as a :class:`Scene`."""
+    path = Path(path)
+    if path.is_dir():
+        return _folder_scene(path)
+    if not path.exists():
+        raise DataError(f"{path}: scene not found (expected a raster, a folder of band files or a STAC Item .json)")
+    if path.suffix.lower() == ".json":
+        return _stac_scene(path)
+    bands = band_sources(path)
+    if len(bands) == 1:  # a lone single-band file named like s2_B04.tif keeps its band name
+        name = band_from_filename(path)
+        if name:
+            bands = [replace(bands[0], name=name)]
+    mtl = acquisition.find_mtl(path.parent)
+    dt = (acquisition.from_landsat_mtl(mtl) if mtl else None) or acquisition.from_name(path.stem, path.parent.name)
+    return Scene(path.stem, path, bands, dt, "raster")
+
+
+def band_files(folder: Path) -> dict[str, Path]:
+    """Band name -> file for the raster files of ``folder`` with a band suffix."""
+    found: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if not p.is_file() or p.suffix.lower() not in RASTER_SUFFIXES or p.name.startswith("."):
+            continue
+        name = band_from_filename(p)
+        if name is None:
+            continue
+        key = canonical(name)
+        if key in {canonical(n) for n in found}:
+            other = next(v for n, v in found.items() if canonical(n) == key)
+            raise DataError(f"{folder}: two files for band {name}: {other.name} and {p.name}")
+        found[name] = p
+    return found
+
+
+def _folder_scene(folder: Path) -> Scene:
+    found = band_files(folder)
+    where = folder
+    if not found:
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+            found = band_files(sub)
+            if found:
+                where = sub
+                break
+    if not found:
+        raise DataError(
+            f"{folder}: no band files (expected files like *_B04.tif, *_B8A.tif, l8_B4.tif, *_B4.TIF "
+            "in the folder or one subfolder)"
+        )
+    bands: list[BandSource] = []
+    for name in sorted(found, key=band_sort_key):
+        srcs = band_sources(found[name])
+        if len(srcs) != 1:
+            raise DataError(f"{found[name]}: a per-band file must hold 1 band, it holds {len(srcs)}")
+        bands.append(replace(srcs[0], name=name))
+    mtl = acquisition.find_mtl(where, folder, folder.parent)
+    dt = (acquisition.from_landsat_mtl(mtl) if mtl else None) or acquisition.from_name(
+        folder.name, *[p.stem for p in found.values()]
+    )
+    return Scene(folder.name, folder, bands, dt, "folder")
+
+
+_SKIP_ROLES = {"thumbnail", "overview", "visual", "metadata"}
+
+
+def _stac_scene(path: Path) -> Scene:
+    import pystac
+
+    try:
+        item = pystac.Item.from_file(str(path))
+    except (json.JSONDecodeError, KeyError, ValueError, pystac.STACError) as exc:
+        raise DataError(f"{path}: not a readable STAC Item ({type(exc).__name__}: {exc})") from exc
+    bands: list[BandSource] = []
+    for key, asset in item.assets.items():
+        roles = set(asset.roles or [])
+        href = asset.get_absolute_href() or asset.href
+        media = (asset.media_type or "").lower()
+        is_raster = "tiff" in media or "jp2" in media or Path(href.split("?")[0]).suffix.lower() in RASTER_SUFFIXES
+        if not is_raster or (roles & _SKIP_ROLES and "data" not in roles):
+            continue
+        if "://" not in href and not Path(href).is_file():
+            raise DataError(f"{path}: band file of asset {key!r} not found: {href}")
+        entries = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []
+        with_names = [e for e in entries if isinstance(e, dict)]
+        if len(with_names) > 1:
+            names = [str(e.get("name") or f"{key}_{i}") for i, e in enumerate(with_names, 1)]
+            aliases = [tuple(a for a in (e.get("common_name"),) if a) for e in with_names]
+        else:
+            e = with_names[0] if with_names else {}
+            names = [str(e.get("name") or key)]
+            aliases = [tuple(a for a in (key, e.get("common_name")) if a and a != names[0])]
+        if len(with_names) > 1:
+            srcs = band_sources(href, names, aliases)
+        else:
+            srcs = band_sources(href)
+            if len(srcs) == 1:
+                srcs = [replace(srcs[0], name=names[0], aliases=aliases[0])]
+            else:
+                srcs = [replace(s, name=f"{names[0]}_{s.index}", aliases=()) for s in srcs]
+        bands.extend(srcs)
+    if not bands:
+        raise DataError(f"{path}: STAC Item {item.id!r} has no raster (GeoTIFF / JP2) data assets")
+    dt = acquisition.from_stac_item(item)
+    return Scene(item.id, path, bands, dt, "stac")

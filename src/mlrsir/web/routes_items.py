@@ -1,0 +1,76 @@
+"""Routes of indexed items and of the server: ``/api/health``, ``/api/labels``,
+``/api/random``, ``/api/items/{id}`` (+ ``/thumbnail``, ``/image``).
+
+Items are addressed by integer id only (the routes only match ``[0-9]+``), so paths such
+as ``../`` match no route and get 404; file paths come from the index, never from a request.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+
+from mlrsir import __version__
+from mlrsir.web.schemas import ERROR_RESPONSES, HealthResponse, ItemResponse, LabelsResponse, RandomResponse
+from mlrsir.web.state import WebState, get_state
+
+CACHE_HEADERS = {"Cache-Control": "public, max-age=3600"}
+
+router = APIRouter()
+
+
+@router.get("/api/health", response_model=HealthResponse, summary="Server and index status")
+def health(state: WebState = Depends(get_state)):
+    service = state.service
+    return {
+        "status": "ok",
+        "size": service.size(),
+        "bits": service.bits,
+        "fingerprint": service.fingerprint,
+        "num_labels": len(service.classes),
+        "version": __version__,
+        "max_upload_bytes": state.max_upload_bytes,
+    }
+
+
+@router.get("/api/labels", response_model=LabelsResponse, summary="Label vocabulary with image counts")
+def labels(state: WebState = Depends(get_state)):
+    return {"labels": state.service.classes, "counts": state.service.label_counts()}
+
+
+@router.get(
+    "/api/random", response_model=RandomResponse, responses=ERROR_RESPONSES, summary="A random indexed image id"
+)
+def random_item(state: WebState = Depends(get_state)):
+    return {"id": state.service.random_id()}
+
+
+@router.get(
+    "/api/items/{item_id:int}",
+    response_model=ItemResponse,
+    responses=ERROR_RESPONSES,
+    summary="Metadata of an indexed image",
+)
+def item(item_id: int, state: WebState = Depends(get_state)):
+    return state.service.item_json(state.service.record(item_id))
+
+
+@router.get(
+    "/api/items/{item_id:int}/thumbnail",
+    responses={**ERROR_RESPONSES, 200: {"content": {"image/jpeg": {}}}},
+    response_class=Response,
+    summary="JPEG thumbnail (longest side <= 256 px)",
+)
+def thumbnail(item_id: int, state: WebState = Depends(get_state)):
+    return Response(state.service.thumbnail(item_id), media_type="image/jpeg", headers=CACHE_HEADERS)
+
+
+@router.get(
+    "/api/items/{item_id:int}/image",
+    responses={**ERROR_RESPONSES, 200: {"content": {"image/*": {}}}},
+    response_class=Response,
+    summary="The full image (as stored, or PNG for other formats)",
+)
+def image(item_id: int, state: WebState = Depends(get_state)):
+    data, media_type = state.service.image_file(item_id)
+    return Response(data, media_type=media_type, headers=CACHE_HEADERS)

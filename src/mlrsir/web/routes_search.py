@@ -1,0 +1,132 @@
+"""``POST /api/search``: query by uploaded image (multipart field ``image``) or by
+``item_id`` of an indexed image (form field, JSON body or query parameter), with ``k``,
+``radius``, ``labels`` (repeatable), ``include_self``, ``attention``.
+
+Uploads above the app's ``max_upload_bytes`` get 413, undecodable ones 400 with the
+reason; they are decoded in memory (:func:`mlrsir.web.imaging.decode_upload`).
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from mlrsir.errors import DataError
+from mlrsir.web import imaging
+from mlrsir.web.schemas import ERROR_RESPONSES, ErrorResponse, SearchParams, SearchResponse, error_response
+from mlrsir.web.state import WebState, get_state
+
+SEARCH_OPENAPI = {
+    "requestBody": {
+        "description": "Either an uploaded image (multipart field `image`) or the `item_id` of an indexed "
+        "image (form field or JSON). Options may also be given as query parameters.",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "image": {"type": "string", "format": "binary", "description": "Query image file."},
+                        "item_id": {"type": "integer"},
+                        "k": {"type": "integer", "default": 24, "maximum": 500},
+                        "radius": {"type": "integer"},
+                        "labels": {"type": "array", "items": {"type": "string"}},
+                        "include_self": {"type": "boolean"},
+                        "attention": {"type": "boolean"},
+                    },
+                }
+            },
+            "application/json": {"schema": {"$ref": "#/components/schemas/SearchParams"}},
+        },
+    },
+    "parameters": [
+        {"name": "k", "in": "query", "schema": {"type": "integer", "default": 24, "minimum": 1, "maximum": 500}},
+        {"name": "radius", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {
+            "name": "labels",
+            "in": "query",
+            "schema": {"type": "array", "items": {"type": "string"}},
+            "style": "form",
+            "explode": True,
+            "description": "Label filter (repeatable): results carry all.",
+        },
+        {"name": "item_id", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    ],
+}
+"""OpenAPI description of the request (the route reads the request itself)."""
+
+router = APIRouter()
+
+
+@router.post(
+    "/api/search",
+    response_model=SearchResponse,
+    openapi_extra=SEARCH_OPENAPI,
+    responses={
+        **ERROR_RESPONSES,
+        413: {"model": ErrorResponse, "description": "Upload too large."},
+        422: {"model": ErrorResponse, "description": "Invalid parameter value."},
+    },
+    summary="Retrieve the nearest indexed images in Hamming space",
+)
+async def search(request: Request, state: WebState = Depends(get_state)):
+    t0 = time.perf_counter()
+    values, upload = await read_search_request(request)
+    try:
+        params = SearchParams.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
+        return error_response(422, problems)
+    if upload is not None and params.item_id is not None:
+        return error_response(400, "send either an image file or an item_id, not both")
+    service = state.service
+    if upload is None:
+        if params.item_id is None:
+            return error_response(
+                400, "send an image file (multipart field 'image') or the item_id of an indexed image"
+            )
+        return await run_in_threadpool(service.search_item, params)
+    limit = state.max_upload_bytes
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        return error_response(413, f"{upload.filename or 'upload'}: file too large, the limit is {limit} bytes")
+    image = await run_in_threadpool(imaging.decode_upload, data, upload.filename)
+    decode_ms = (time.perf_counter() - t0) * 1000
+    return await run_in_threadpool(service.search_upload, image, upload.filename or "upload", params, decode_ms)
+
+
+async def read_search_request(request: Request) -> tuple[dict, UploadFile | None]:
+    """Merge query parameters and the body (form or JSON) into one dict; return the upload if any."""
+    values: dict = {}
+    labels: list[str] = list(request.query_params.getlist("labels"))
+    for key, value in request.query_params.multi_items():
+        if key != "labels" and value != "":
+            values[key] = value
+    upload = None
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError:
+            raise DataError("request body: not valid JSON") from None
+        if not isinstance(body, dict):
+            raise DataError("request body: expected a JSON object")
+        extra = body.pop("labels", [])
+        labels += [extra] if isinstance(extra, str) else list(extra or [])
+        values.update({k: v for k, v in body.items() if v is not None and v != ""})
+    elif content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        form = await request.form()
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if key != "image":
+                    raise DataError(f"form field {key!r}: unexpected file, send the query image as 'image'")
+                upload = value
+            elif key == "labels":
+                labels.append(value)
+            elif value != "":
+                values[key] = value
+    values["labels"] = list(dict.fromkeys(label.strip() for label in labels if label.strip()))
+    return values, upload

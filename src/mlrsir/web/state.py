@@ -1,0 +1,31 @@
+"""The state of one web application: everything its routes use, in one object.
+
+:func:`mlrsir.web.app.create_app` builds a :class:`WebState` and stores it as
+``app.state.web``; routes get it with ``Depends(get_state)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from mlrsir.web.service import RetrievalService
+
+
+@dataclass
+class WebState:
+    """Args:
+    service: search and item access over the index and the encoder.
+    max_upload_bytes: largest accepted upload; larger ones get HTTP 413.
+    owns_index: the app opened the index itself and closes it at shutdown.
+    """
+
+    service: RetrievalService
+    max_upload_bytes: int
+    owns_index: bool
+
+
+def get_state(request: Request) -> WebState:
+    """FastAPI dependency: the :class:`WebState` of the application serving ``request``."""
+    return request.app.state.web
