@@ -17,12 +17,14 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# Main job: check the data, show the floors, train MLRSIR-NET on UCM, encode, evaluate.
+# Main job: check the data, show the floors, train MLRSIR-NET on UCM, export it to ONNX,
+# encode (ONNX Runtime when the export is current), evaluate.
 demo: install
 	$(MLRSIR) data check --dataset ucm --root $(UCM_ROOT)
 	$(MLRSIR) floors --dataset ucm --root $(UCM_ROOT) --bits 12 24 32 48
 	$(MLRSIR) train --dataset ucm --root $(UCM_ROOT) --bits $(BITS) --out $(RUN)
-	$(MLRSIR) encode --run $(RUN)
+	$(MLRSIR) export --run $(RUN) --format onnx
+	$(MLRSIR) encode --run $(RUN) --runtime auto
 	$(MLRSIR) evaluate --run $(RUN)
 
 # Debian's Chromium for the browser test (skipped with a reason when it cannot be installed).

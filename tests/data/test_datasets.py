@@ -104,7 +104,7 @@ def test_not_a_dataset_root(tmp_path):
 
 
 def test_registry_names_and_options(ucm_root):
-    assert set(DATASETS) == {"ucm", "dlrsd", "whdld"}
+    assert set(DATASETS) == {"ucm", "dlrsd", "whdld", "bigearthnet"}
     with pytest.raises(ConfigError, match="unknown dataset"):
         load_dataset("cifar", ucm_root)
     with pytest.raises(ConfigError, match="unknown option"):

@@ -88,7 +88,7 @@ def test_cli_and_web_return_the_same_rows(built, capsys, k, radius, labels):
     assert all(set(labels) <= set(r["labels"]) for r in rows)
 
     form = {"k": str(k), **({"radius": str(radius)} if radius is not None else {})}
-    with TestClient(create_app(ix, encoder=FakeEncoder(run))) as client:
+    with TestClient(create_app(ix, encoder=FakeEncoder(run)), base_url="http://localhost") as client:
         response = client.post(
             "/api/search",
             data={**form, "labels": labels},
@@ -109,6 +109,6 @@ def test_item_search_leaves_the_item_out_unless_asked(built):
         with_self = search_by_item(index, first, k=4, include_self=True)
     assert first not in [r["id"] for r in without] and len(without) == 4
     assert with_self[0]["id"] == first and with_self[0]["distance"] == 0
-    with TestClient(create_app(ix, encoder=FakeEncoder(run))) as client:
+    with TestClient(create_app(ix, encoder=FakeEncoder(run)), base_url="http://localhost") as client:
         web = client.post("/api/search", data={"item_id": str(first), "k": "4"}).json()["results"]
     assert [(r["id"], r["distance"]) for r in web] == [(r["id"], r["distance"]) for r in without]

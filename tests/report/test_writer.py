@@ -12,8 +12,17 @@ from PIL import Image
 
 from mlrsir.errors import DataError
 from mlrsir.report.figures import mean_curve, row_curves
-from mlrsir.report.paper import TABLE1_MAP, TABLE2_P10, TABLE3_P100, paper_table_for
-from mlrsir.report.tables import MISSING, UNKNOWN, aggregate, format_stat, summarize
+from mlrsir.report.paper import (
+    TABLE1_MAP,
+    TABLE1_MAP_WHDLD,
+    TABLE2_P10,
+    TABLE2_P100,
+    TABLE3_P10,
+    TABLE3_P100,
+    paper_table_for,
+    paper_tables_for,
+)
+from mlrsir.report.tables import MISSING, aggregate, format_stat, summarize
 from mlrsir.report.writer import write_report
 
 # known mAP values: (method, bits) -> one value per seed
@@ -156,12 +165,18 @@ def test_paper_values_beside_ours_and_missing_cells(report):
     ours = cells(lines[2 + names.index("MLRSIR-NET")])
     assert ours[2] == MISSING and ours[4] == MISSING  # 24 and 48 bits were not run
     dch_paper = cells(lines[2 + names.index("DCH (paper, DLRSD)")])
-    assert dch_paper[1:] == [UNKNOWN] * 4  # not known: never invented
-    # Table 2 (P@10): paper bit lengths 12/36/48 plus ours
-    t2 = table_after(md, "Table 2")
+    assert dch_paper[1:] == ["0.761", "0.803", "0.848", "0.873"]  # every published row, as printed
+    assert names[names.index("MLRSIR-NET (paper, DLRSD)") + 1] == "MLRSIR-NET (paper, WHDLD)"
+    whdld = cells(lines[2 + names.index("MLRSIR-NET (paper, WHDLD)")])
+    assert whdld[1:] == ["0.938", "0.987", "0.919", "0.946"]  # the non-monotone row, not "fixed"
+    assert "not monotone" in md and "copied cells" in md  # the footnote on the oddities
+    # Tables 2-3 (P@10): paper bit lengths 12/36/48 plus ours, DLRSD (Table 2) and WHDLD (Table 3)
+    t2 = table_after(md, "Tables 2-3: precision of the top 10")
     assert cells(t2[0])[1:] == ["12 bits", "32 bits", "36 bits", "48 bits"]
-    t2_paper = next(cells(x) for x in t2 if x.startswith("| MLRSIR-NET (paper"))
+    t2_paper = next(cells(x) for x in t2 if x.startswith("| MLRSIR-NET (paper, DLRSD"))
     assert t2_paper[1:] == ["0.884", MISSING, "0.914", "0.935"]
+    t3_paper = next(cells(x) for x in t2 if x.startswith("| DTQ (paper, WHDLD"))
+    assert t3_paper[1:] == ["0.847", MISSING, "0.862", "0.861"]
     mean, std = hand_mean_std([v + 0.02 for v in MAP[("dch", 32)]])
     t2_dch = next(cells(x) for x in t2 if x.startswith("| DCH |"))
     assert t2_dch[2] == f"{mean:.4f} ± {std:.4f}"
@@ -266,7 +281,13 @@ def test_summary_helpers_and_paper_data():
     assert s.mean == pytest.approx(7 / 3) and s.std == pytest.approx(hand_mean_std([1.0, 2.0, 4.0])[1])
     assert format_stat(None) == MISSING
     assert aggregate([{"method": "a", "bits": "12", "map": 1.0}], "map") == {("a", 12): summarize([1.0])}
-    assert TABLE1_MAP.value("mlrsir", 32) == 0.908 and TABLE1_MAP.value("dch", 32) is None
+    assert TABLE1_MAP.value("mlrsir", 32) == 0.908 and TABLE1_MAP.value("dch", 32) == 0.848
+    assert TABLE1_MAP_WHDLD.value("dqn", 48) == 0.826 and TABLE1_MAP_WHDLD.dataset == "WHDLD"
     assert TABLE2_P10.value("mlrsir", 36) == 0.914 and TABLE2_P10.value("mlrsir", 32) is None
-    assert all(v is None for m in TABLE3_P100.values for v in TABLE3_P100.values[m].values())
+    assert TABLE2_P100.value("dtq", 48) == 0.759 and TABLE3_P10.value("dhn", 12) == 0.585
+    assert TABLE3_P100.value("mlrsir", 48) == 0.825 and TABLE3_P100.dataset == "WHDLD"
+    # every published cell is known (5 methods x bits of each block)
+    for t in (TABLE1_MAP, TABLE1_MAP_WHDLD, TABLE2_P10, TABLE2_P100, TABLE3_P10, TABLE3_P100):
+        assert all(v is not None for m in t.values for v in t.values[m].values()) and len(t.values) == 5
     assert paper_table_for("map_stable") is TABLE1_MAP and paper_table_for("ndcg_at_100") is None
+    assert paper_tables_for("precision_at_100") == [TABLE2_P100, TABLE3_P100]

@@ -123,5 +123,5 @@ def app(archive, encoder, tmp_path_factory):
 def client(app):
     from fastapi.testclient import TestClient
 
-    with TestClient(app) as test_client:
+    with TestClient(app, base_url="http://localhost") as test_client:  # Host must be a loopback name
         yield test_client

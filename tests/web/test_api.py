@@ -169,10 +169,13 @@ def test_search_by_upload(client, archive, pos_of_id, id_of_pos):
     assert body["timing_ms"]["total_ms"] >= body["timing_ms"]["encode_ms"] >= 0
 
 
-def test_attention_heat_map_is_png_over_query(client, archive, id_of_pos):
+def test_search_does_only_the_search_attention_has_its_own_endpoint(client, archive, id_of_pos):
     body = client.post("/api/search", data={"item_id": str(id_of_pos[0])}).json()
-    assert body["attention_url"].startswith("data:image/png;base64,")
-    heat = Image.open(io.BytesIO(base64.b64decode(body["attention_url"].split(",", 1)[1])))
+    assert body["attention_url"] is None and body["attention_error"] is None
+    assert "attention_ms" not in body["timing_ms"] or body["timing_ms"]["attention_ms"] == 0
+    response = client.get(f"/api/items/{id_of_pos[0]}/attention")
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    heat = Image.open(io.BytesIO(response.content))
     assert heat.format == "PNG" and heat.size == (64, 64) and heat.mode == "RGB"
     # the fake attention is the grey level: bright blocks get the hot (red) end of the map
     arr = np.asarray(heat, dtype=int)
@@ -183,8 +186,19 @@ def test_attention_heat_map_is_png_over_query(client, archive, id_of_pos):
     cold_r, cold_c = np.argwhere(grid == 0)[0]
     cold = arr[cold_r * 16 + 8, cold_c * 16 + 8]
     assert cold[2] > cold[0]
-    skipped = client.post("/api/search", data={"item_id": str(id_of_pos[0]), "attention": "false"}).json()
-    assert skipped["attention_url"] is None and skipped["attention_error"] is None
+    inline = client.post("/api/search", data={"item_id": str(id_of_pos[0]), "attention": "true"}).json()
+    assert inline["attention_url"].startswith("data:image/png;base64,")  # opt-in, as before
+    assert base64.b64decode(inline["attention_url"].split(",", 1)[1]) == response.content
+    assert client.get("/api/items/999999/attention").status_code == 404
+
+
+def test_attention_of_an_upload(client, archive):
+    buffer = io.BytesIO()
+    Image.open(archive.paths[0]).convert("RGB").save(buffer, format="PNG")
+    response = client.post("/api/attention", files={"image": ("q.png", buffer.getvalue(), "image/png")})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(response.content)).format == "PNG"
+    assert client.post("/api/attention", data={"k": "3"}).status_code == 400
 
 
 def test_k_limits(client, id_of_pos):

@@ -52,14 +52,16 @@ def test_missing_index_is_a_user_error(tmp_path):
 def test_unlabelled_archive_and_model_without_attention(small_archive, tmp_path):
     encoder = FakeEncoder(run_dir=tmp_path, attention_fails=True)
     index_path, index = build_index(small_archive, tmp_path / "index", encoder, labelled=False)
-    with TestClient(create_app(index_path, encoder=encoder, index=index)) as client:
+    with TestClient(create_app(index_path, encoder=encoder, index=index), base_url="http://localhost") as client:
         assert client.get("/api/labels").json() == {"labels": [], "counts": {}}
         item_id = client.get("/api/random").json()["id"]
         body = client.post("/api/search", data={"item_id": str(item_id), "k": "3"}).json()
         assert len(body["results"]) == 3
         assert body["precision"] is None and body["query"]["labels"] is None
         assert all(r["labels"] is None and r["shared_labels"] == [] for r in body["results"])
-        assert body["attention_url"] is None and "no CBAM" in body["attention_error"]
+        assert body["attention_url"] is None
+        missing = client.get(f"/api/items/{item_id}/attention")
+        assert missing.status_code == 400 and "no CBAM" in missing.json()["detail"]
         refused = client.post("/api/search", data={"item_id": str(item_id), "labels": "water"})
         assert refused.status_code == 400 and "no labels" in refused.json()["detail"]
 
@@ -70,7 +72,7 @@ def test_app_opens_index_itself_readonly_and_closes_it(small_archive, tmp_path):
     if index is not None:
         pytest.skip("the real CodeIndex is not available yet")
     app = create_app(index_path, encoder=encoder)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost") as client:
         assert client.get("/api/health").json()["size"] == len(small_archive.paths)
         buffer = io.BytesIO()
         Image.open(small_archive.paths[2]).save(buffer, format="PNG")

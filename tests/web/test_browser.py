@@ -135,7 +135,8 @@ def test_random_query_shows_grid_attention_and_precision(page, archive):
         "() => document.getElementById('attention-img').complete && "
         "document.getElementById('attention-img').naturalWidth > 0"
     )
-    assert page.get_attribute("#attention-img", "src").startswith("data:image/png;base64,")
+    # the attention map is its own request, fetched after the results are shown
+    assert page.get_attribute("#attention-img", "src").startswith("blob:")
     assert page.is_visible("#query-card") and not page.is_visible("#empty")
     assert "precision" in page.text_content("#stats")
     # distances shown in the grid are non-decreasing
@@ -170,7 +171,11 @@ def test_upload_query_runs(page, archive):
     first = page.locator("#grid .result").first
     assert first.locator(".dist").text_content().strip() == "d = 0"
     assert "tile07.png" in first.locator(".result-name").text_content()
-    assert page.get_attribute("#attention-img", "src").startswith("data:image/png;base64,")
+    page.wait_for_function(
+        "() => document.getElementById('attention-img').complete && "
+        "document.getElementById('attention-img').naturalWidth > 0"
+    )
+    assert page.get_attribute("#attention-img", "src").startswith("blob:")  # POST /api/attention
     assert "precision" not in page.text_content("#stats")  # an upload has no labels
 
 
@@ -217,6 +222,7 @@ def test_screenshot_of_a_real_index():
         page.click("#random-btn")
         page.wait_for_selector("#grid .result", timeout=60_000)
         wait_for_images(page)
-        assert page.get_attribute("#attention-img", "src").startswith("data:image/png;base64,")
+        page.wait_for_function("() => document.getElementById('attention-img').naturalWidth > 0")
+        assert page.get_attribute("#attention-img", "src").startswith("blob:")
         if os.environ.get("MLRSIR_SCREENSHOT"):
             page.screenshot(path=str(REPO_ROOT / "docs" / "screenshot.png"), full_page=True)

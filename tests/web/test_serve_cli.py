@@ -44,7 +44,7 @@ def test_serve_defaults_to_loopback_and_loads_encoder_from_index(served):
     ((app, kwargs),) = calls
     assert kwargs["host"] == "127.0.0.1" and kwargs["port"] == 8123
     assert [str(p) for p in loaded] == [str(encoder.run_dir)]
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost") as client:
         health = client.get("/api/health").json()
     assert health["fingerprint"] == encoder.fingerprint and health["max_upload_bytes"] == 1024 * 1024
 

@@ -9,7 +9,9 @@ send ``POST /api/search`` requests until ``--requests`` have been sent in total 
 body) and, for ``--upload-fraction`` of them, a multipart upload of one item's thumbnail
 (which runs the model). It reports throughput (requests/s), latency p50/p99 (ms), errors
 (non-200 answers and connection failures; target 0) and the server's resident memory
-(``VmRSS`` of ``/proc/<pid>/status``) after a warm-up and after the run.
+(``/proc/<pid>/status``): the warm level (``VmRSS`` after a warm-up), the peak during the
+run (``VmHWM``, reset after the warm-up) and the level after the run (``VmRSS``, read
+``--settle`` seconds after the last request).
 
 Exit status: 0 when there were no errors, every request was sent and the memory growth
 stayed within ``--max-rss-growth-mib``; 1 otherwise (the report says which).
@@ -119,8 +121,13 @@ def run_load(
     k: int = 24,
     seed: int = 0,
     timeout: float = 60.0,
+    attention: bool = False,
 ) -> dict:
     """Send ``requests`` search requests from ``clients`` threads (bounded by ``duration_limit``).
+
+    With ``attention`` every successful search is followed, on the same connection, by the
+    page's second request, the query's attention map (``GET /api/items/{id}/attention``, or
+    ``POST /api/attention`` for an upload); the latency is then that of the pair.
 
     Returns:
         ``{"requests_sent", "ok", "errors", "error_examples", "uploads", "seconds",
@@ -142,10 +149,11 @@ def run_load(
                 if next(counter) >= requests:
                     return
                 is_upload = upload is not None and rng.random() < upload_fraction
+                item_id = rng.choice(item_ids)
                 if upload is not None and is_upload:
                     body, ctype = _multipart("image", "query.jpg", upload, {"k": k})
                 else:
-                    body = json.dumps({"item_id": rng.choice(item_ids), "k": k}).encode()
+                    body = json.dumps({"item_id": item_id, "k": k}).encode()
                     ctype = "application/json"
                 t0 = time.perf_counter()
                 problem = None
@@ -155,6 +163,16 @@ def run_load(
                     payload = response.read()
                     if response.status != 200:
                         problem = f"HTTP {response.status}: {payload[:200]!r}"
+                    elif attention:
+                        if is_upload:
+                            abody, actype = _multipart("image", "query.jpg", upload, {})
+                            conn.request("POST", "/api/attention", body=abody, headers={"Content-Type": actype})
+                        else:
+                            conn.request("GET", f"/api/items/{item_id}/attention")
+                        response = conn.getresponse()
+                        payload = response.read()
+                        if response.status != 200:
+                            problem = f"attention HTTP {response.status}: {payload[:200]!r}"
                 except (OSError, http.client.HTTPException) as exc:
                     problem = f"{type(exc).__name__}: {exc}"
                     conn.close()
@@ -187,6 +205,7 @@ def run_load(
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
         "max_ms": max(latencies) if latencies else None,
+        "attention": bool(attention),
     }
 
 
@@ -221,7 +240,11 @@ def benchmark(url: str, *, server_pid: int | None, args) -> dict:
         k=args.k,
         seed=args.seed + 1,
     )
-    rss_before = rss_mib(server_pid)
+    from mlrsir.bench.upload_memory import proc_status_mib, reset_peak
+
+    rss_before = rss_mib(server_pid)  # the warm level
+    peak_reset = server_pid is not None and reset_peak(server_pid)
+    mode = getattr(args, "attention", "off")
     result = run_load(
         url,
         ids,
@@ -232,8 +255,24 @@ def benchmark(url: str, *, server_pid: int | None, args) -> dict:
         upload=upload,
         k=args.k,
         seed=args.seed,
+        attention=mode == "on",
     )
+    peak = proc_status_mib(server_pid, "VmHWM") if server_pid is not None else None
+    time.sleep(max(0.0, float(getattr(args, "settle", 0.0))))  # let freed memory go back first
     rss_after = rss_mib(server_pid)
+    if mode == "both":  # the same load again, each search followed by its attention map
+        result["with_attention"] = run_load(
+            url,
+            ids,
+            clients=args.clients,
+            requests=args.requests,
+            duration_limit=args.duration_limit,
+            upload_fraction=args.upload_fraction,
+            upload=upload,
+            k=args.k,
+            seed=args.seed,
+            attention=True,
+        )
     growth = None if rss_before is None or rss_after is None else rss_after - rss_before
     result.update(
         {
@@ -247,6 +286,11 @@ def benchmark(url: str, *, server_pid: int | None, args) -> dict:
             "rss_before_mib": rss_before,
             "rss_after_mib": rss_after,
             "rss_growth_mib": growth,
+            "warm_rss_mib": rss_before,
+            "peak_rss_mib": peak,
+            "peak_since_warm_up": bool(peak_reset),
+            "after_rss_mib": rss_after,
+            "after_growth_mib": growth,
             "max_rss_growth_mib": args.max_rss_growth_mib,
         }
     )
@@ -281,9 +325,19 @@ def print_report(r: dict) -> None:
     for example in r["error_examples"]:
         print(f"  e.g. {example}")
     print(
-        f"server RSS   {mib(r['rss_before_mib'])} before, {mib(r['rss_after_mib'])} after "
-        f"(growth {mib(r['rss_growth_mib'])}, bound {r['max_rss_growth_mib']} MiB)"
+        f"server RSS   warm {mib(r['rss_before_mib'])}, peak {mib(r.get('peak_rss_mib'))} "
+        f"(VmHWM{' since the warm-up' if r.get('peak_since_warm_up') else ''}), after {mib(r['rss_after_mib'])} "
+        f"(after - warm {mib(r['rss_growth_mib'])}, bound {r['max_rss_growth_mib']} MiB)"
     )
+    if r.get("attention"):
+        print("             (each request = a search followed by its attention map)")
+    extra = r.get("with_attention")
+    if extra:
+        print(
+            f"with the attention map after each search: {extra['ok']} pairs in {extra['seconds']:.1f} s, "
+            f"{extra['throughput_rps']:.1f} pairs/s, p50 {ms(extra['p50_ms'])}, p99 {ms(extra['p99_ms'])}, "
+            f"errors {extra['errors']}"
+        )
     print("result       " + ("passed" if r["passed"] else "FAILED: " + "; ".join(r["problems"])))
 
 
@@ -325,6 +379,8 @@ def run(args) -> int:
         ]
         if args.run_dir is not None:
             cmd += ["--run-dir", str(args.run_dir)]
+        if getattr(args, "runtime", None):
+            cmd += ["--runtime", args.runtime]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
         try:
             wait_for_health(url, args.start_timeout, proc)

@@ -8,9 +8,9 @@ For each code length, on the same database of ``n`` codes and the same ``Q`` que
   so that it runs about ``numpy_budget_s`` seconds (the table says ``m``); its lists
   are compared with both faiss back-ends on those queries (``identical`` column).
 * ``hash`` (faiss multi-index hashing, sub-linear, approximate): queries/s and
-  recall@k against the exact result. Ties: a retrieved item counts as correct when its
-  distance is ``<=`` the exact k-th distance of that query (any such item is a valid
-  member of some exact top-k), so recall@k = |{retrieved with d <= d_k}| / min(k, n).
+  recall@k against the exact result with ties (:func:`mlrsir.bench.scale.recall_at_k`: the
+  fraction of the exact top-k distance multiset the returned distances match, so any member
+  of a tied group is right).
 * ``float`` exhaustive search on continuous features: ``faiss.IndexFlatIP`` over
   ``D``-dim float32 unit vectors (inner product = cosine), also on a time-budgeted
   subset of queries. Source ``random``: ``D = float_dim`` (500, the size of the hash
@@ -173,18 +173,12 @@ def _bench_codes(db_packed, q_packed, bits, k, numpy_budget_s, hash_options, log
 
 
 def recall_at_k(approx: list, exact: list, k: int, n: int) -> float:
-    """Mean over queries of |{approx items with distance <= exact k-th distance}| / min(k, n).
+    """Recall@k with ties of per-query ``[(id, distance)]`` lists: the distances are compared
+    by :func:`mlrsir.bench.scale.recall_at_k` (the one definition; ``n`` is unused, the exact
+    lists hold ``min(k, n)`` items)."""
+    from mlrsir.bench.scale import recall_at_k as recall_with_ties
 
-    ``approx``/``exact``: per query ``[(id, distance)]`` (exact sorted by distance).
-    """
-    want = min(k, n)
-    if want == 0 or not exact:
-        return 1.0
-    scores = []
-    for got, ref in zip(approx, exact):
-        threshold = ref[want - 1][1]
-        scores.append(min(want, sum(1 for _, d in got if d <= threshold)) / want)
-    return float(np.mean(scores))
+    return recall_with_ties([[d for _, d in row] for row in approx], [[d for _, d in row] for row in exact], k)
 
 
 def _bench_float(db_float: np.ndarray, q_float: np.ndarray, k: int, budget_s: float, log) -> dict:
@@ -445,7 +439,7 @@ def to_markdown(result: dict) -> str:
         ]
     lines += ["", "Notes:", ""] + [f"- {note}" for note in result["notes"]]
     lines.append(
-        "- recall@k of the hash back-end: an item counts as correct when its distance is <= the exact "
-        "k-th distance of the query (ties at the boundary are all valid answers)."
+        "- recall@k of the hash back-end: the fraction of the exact top-k distances (a multiset) that the "
+        "returned distances match (mlrsir.bench.scale.recall_at_k; any member of a tied group is right)."
     )
     return "\n".join(lines) + "\n"

@@ -5,6 +5,10 @@
   Prints a Markdown table (or JSON with ``--json``) and writes it to ``--out`` when given.
 * ``mlrsir bench load``: concurrent clients against ``mlrsir serve``; see
   :mod:`mlrsir.bench.load`.
+* ``mlrsir bench encode``: encoding images/s per runtime, side by side; see
+  :mod:`mlrsir.bench.encode`.
+* ``mlrsir bench upload-memory``: peak server memory under concurrent uploads of a very
+  large JPEG; see :mod:`mlrsir.bench.upload_memory`.
 
 The accuracy grid of retrieval methods is a different command, ``mlrsir benchmark``.
 """
@@ -19,7 +23,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="speed benchmarks")
     sub = parser.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
     search = sub.add_parser("search", help="search speed/memory/recall of the index back-ends vs float search")
-    search.add_argument("--n", type=int, default=1_000_000, help="database size (default 1000000)")
+    search.add_argument(
+        "--n", type=int, action="append", help="database size (default 1000000); repeat for several (scale mode)"
+    )
     search.add_argument("--queries", type=int, default=1000)
     search.add_argument("--k", type=int, default=100)
     search.add_argument("--bits", type=int, nargs="+", default=[12, 24, 32, 48], help="code lengths (source random)")
@@ -36,10 +42,94 @@ def register(subparsers) -> None:
     search.add_argument("--float-budget", type=float, default=6.0, help="seconds for the float timing")
     search.add_argument("--threads", type=int, help="faiss OpenMP threads (default: all cores)")
     search.add_argument("--seed", type=int, default=0)
+    scale = search.add_argument_group(
+        "scale mode (--codes/--backends or several --n): back-ends flat/mih/ivf/hnsw at several sizes, "
+        "see mlrsir.bench.scale"
+    )
+    scale.add_argument("--codes", nargs="+", choices=["random", "realistic"], help="kinds of codes")
+    scale.add_argument("--backends", nargs="+", help="flat mih ivf hnsw (aliases: faiss, hash)")
+    scale.add_argument(
+        "--real-codes",
+        nargs="+",
+        help="cached real codes (.npz) for --codes realistic, one per code length; missing ones are encoded "
+        "from --run (same order) and --images",
+    )
+    scale.add_argument("--big-n", type=int, default=100_000_000, help="from this n, flat is timed on fewer queries")
+    scale.add_argument("--big-n-queries", type=int, default=100, help="queries for flat (and recall) at --big-n")
+    scale.add_argument("--hnsw-max-n", type=int, default=1_000_000, help="skip hnsw above this n (build time)")
+    scale.add_argument(
+        "--query-budget", type=float, help="time each back-end on a prefix of the queries taking about this many s"
+    )
+    scale.add_argument("--mih-nflip", type=int, help="mih: flipped bits probed per table")
+    scale.add_argument("--mih-b", type=int, help="mih: bits per table")
+    scale.add_argument("--ivf-nlist", type=int, help="ivf: cells (default ~sqrt(n), power of two)")
+    scale.add_argument("--ivf-nprobe", type=int, help="ivf: cells scanned per query (default 8)")
+    scale.add_argument("--hnsw-m", type=int, help="hnsw: links per node (default 16)")
+    scale.add_argument("--hnsw-ef-search", type=int, help="hnsw: efSearch (default 128)")
+    scale.add_argument("--hnsw-ef-construction", type=int, help="hnsw: efConstruction (default 64)")
+    scale.add_argument("--plot", help="write a PNG of queries/s against n (scale mode)")
     search.add_argument("--json", action="store_true")
     search.add_argument("--out", help="write the Markdown report (or JSON with --json) to this file")
     search.set_defaults(func=run_search)
     _register_load(sub)
+    _register_upload_memory(sub)
+    _register_encode(sub)
+
+
+def _register_encode(sub) -> None:
+    p = sub.add_parser(
+        "encode", help="encoding throughput (files -> codes, and the model alone), runtimes side by side"
+    )
+    p.add_argument("--run", required=True, help="a finished run directory")
+    p.add_argument("--images", required=True, help="image folder (e.g. ucm-multilabel/Images)")
+    p.add_argument(
+        "--runtime",
+        action="append",
+        choices=["torch", "onnx", "auto"],
+        help="runtime to measure (repeatable, measured in the order given; default: torch then onnx)",
+    )
+    p.add_argument(
+        "--engine",
+        action="append",
+        choices=["local", "ray"],
+        help="local (in-process) and/or ray (Ray Data pipeline, one row per --workers value; "
+        "pip install 'mlrsir[ray]'); default local. With --engine and no --runtime: torch only",
+    )
+    p.add_argument("--workers", type=int, nargs="+", default=[1], help="Ray encoder actors per row (default 1)")
+    p.add_argument("--max-images", type=int, default=640, help="images used (default 640)")
+    p.add_argument("--batch-size", type=int, nargs="+", default=[1, 64], help="batch sizes (default 1 64)")
+    p.add_argument("--budget", type=float, default=5.0, help="seconds per measurement (default 5)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run_encode)
+
+
+def run_encode(args) -> int:
+    import sys
+
+    from mlrsir.bench.encode import EncodeConfig, run_encode_bench, to_markdown
+
+    runtimes = args.runtime or (["torch"] if args.engine else ["torch", "onnx"])
+    configs = []
+    for engine in args.engine or ["local"]:
+        for r in runtimes:
+            if engine == "ray":
+                from mlrsir.distributed.ray_encode import require_ray
+
+                require_ray()  # clear error naming the extra to install
+                configs += [EncodeConfig(runtime=r, engine="ray", workers=w) for w in args.workers]
+            else:
+                configs.append(EncodeConfig(runtime=r))
+    result = run_encode_bench(
+        args.run,
+        args.images,
+        configs,
+        max_images=args.max_images,
+        batch_sizes=tuple(args.batch_size),
+        budget_s=args.budget,
+        log=lambda m: print(m, file=sys.stderr, flush=True),
+    )
+    print(json.dumps(result, indent=2) if args.json else to_markdown(result), end="\n" if args.json else "")
+    return 0
 
 
 def _register_load(sub) -> None:
@@ -68,9 +158,47 @@ def _register_load(sub) -> None:
         "--max-rss-growth-mib", type=float, default=64.0, help="largest accepted growth of the server's resident memory"
     )
     p.add_argument("--start-timeout", type=float, default=180.0, help="seconds to wait for the server to start")
+    p.add_argument(
+        "--settle", type=float, default=2.0, help="seconds after the last request before the after-run memory reading"
+    )
+    p.add_argument(
+        "--attention",
+        choices=["off", "on", "both"],
+        default="off",
+        help="off: searches only; on: each search followed by its attention map (GET /api/items/{id}/attention "
+        "or POST /api/attention); both: measure both, side by side",
+    )
+    p.add_argument("--runtime", choices=["auto", "onnx", "torch"], help="passed to `mlrsir serve --runtime`")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run_load)
+
+
+def _register_upload_memory(sub) -> None:
+    p = sub.add_parser(
+        "upload-memory", help="peak memory of `mlrsir serve` under concurrent uploads of a very large JPEG"
+    )
+    p.add_argument("--index", type=Path, required=True, help="index to serve (starts `mlrsir serve` on loopback)")
+    p.add_argument("--run-dir", type=Path, help="passed to `mlrsir serve --run-dir`")
+    p.add_argument("--uploads", type=int, default=16, help="concurrent uploads")
+    p.add_argument("--size", type=int, default=9000, help="side of the generated JPEG in pixels")
+    p.add_argument("--settle", type=float, default=3.0, help="seconds to wait before the after-run memory reading")
+    p.add_argument("--max-peak-mib", type=float, default=1024.0, help="largest accepted peak RSS (VmHWM)")
+    p.add_argument(
+        "--max-after-growth-mib",
+        type=float,
+        default=64.0,
+        help="largest accepted RSS after the run above the warm level",
+    )
+    p.add_argument("--server-src", help="run the server from this source folder (PYTHONPATH), e.g. an older checkout")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run_upload_memory)
+
+
+def run_upload_memory(args) -> int:
+    from mlrsir.bench.upload_memory import run
+
+    return run(args)
 
 
 def run_load(args) -> int:
@@ -87,8 +215,11 @@ def run_search(args) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    ns = args.n or [1_000_000]
+    if args.codes or args.backends or len(ns) > 1:
+        return _run_scale(args, ns, log)
     result = run_search_bench(
-        n=args.n,
+        n=ns[0],
         queries=args.queries,
         k=args.k,
         bits=args.bits,
@@ -111,4 +242,49 @@ def run_search(args) -> int:
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
+    return 0
+
+
+def _run_scale(args, ns, log) -> int:
+    from mlrsir.bench.realistic import load_real_codes
+    from mlrsir.bench.scale import plot, run_scale_bench, to_markdown
+
+    codes = args.codes or ["random"]
+    real = {}
+    if "realistic" in codes:
+        runs = args.run or []
+        for i, path in enumerate(args.real_codes or []):
+            material = load_real_codes(
+                path, run_dir=runs[i] if i < len(runs) else None, images=args.images, views=args.views, log=log
+            )
+            real[material["bits"]] = material
+    named = {
+        "mih": {"nflip": args.mih_nflip, "b": args.mih_b},
+        "ivf": {"nlist": args.ivf_nlist, "nprobe": args.ivf_nprobe},
+        "hnsw": {"M": args.hnsw_m, "ef_search": args.hnsw_ef_search, "ef_construction": args.hnsw_ef_construction},
+    }
+    options = {name: {k: v for k, v in opts.items() if v is not None} for name, opts in named.items()}
+    result = run_scale_bench(
+        ns=ns,
+        bits=args.bits,
+        codes=codes,
+        backends=args.backends or ["flat", "mih", "ivf", "hnsw"],
+        queries=args.queries,
+        k=args.k,
+        real=real,
+        big_n=args.big_n,
+        big_n_queries=args.big_n_queries,
+        hnsw_max_n=args.hnsw_max_n,
+        query_budget_s=args.query_budget,
+        options=options,
+        seed=args.seed,
+        threads=args.threads,
+        log=log,
+    )
+    text = json.dumps(result, indent=2) + "\n" if args.json else to_markdown(result)
+    print(text, end="")
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+    if args.plot:
+        plot(result, args.plot)
     return 0

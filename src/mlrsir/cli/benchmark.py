@@ -3,6 +3,12 @@
 Trains what is missing under ``OUT/runs/`` (finished runs are reused, interrupted ones
 resume), evaluates every run with the same protocol and metrics, and writes
 ``results.json``, ``results.csv``, ``report.md`` and figures into ``OUT``.
+
+Each run's split is drawn from its own seed (``split_seed = seed``) unless
+``--split-seed`` is given, so seeds differ in split as well as in initialisation and MLRSIR-NET
+and a baseline of the same seed share their queries (the pairing of the bootstrap
+statistics). ``--protocol unseen-scenes`` trains on 15 of the 21 scene classes and queries
+the other 6 (write it to another ``--out``, e.g. ``reports/ucm-unseen``).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ ABLATIONS = {
     "without CBAM": ("default", {"use_cbam": False}),
     "single-level (last stage)": ("default", {"multi_level": False}),
     "without quantization term": ("default", {"method_params": {"quant_weight": 0.0}}),
-    "paper preset (fine-tune, SGD 1e-5, 200 it)": ("paper", {}),
+    "paper preset (fine-tune, SGD: backbone 1e-5, new layers 2e-4, 200 it)": ("paper", {}),
 }
 
 
@@ -39,6 +45,12 @@ def register(sub) -> None:
     p.add_argument("--ablation-bits", nargs="+", type=int, default=[32])
     p.add_argument("--ablation-seeds", type=int, default=None, help="seeds of each ablation (default --seeds)")
     p.add_argument("--no-floors", action="store_true", help="skip the random floors")
+    p.add_argument(
+        "--bootstrap-resamples",
+        type=int,
+        default=10_000,
+        help="resamples of the paired bootstrap (MLRSIR-NET against each baseline)",
+    )
     p.add_argument("--out", required=True, help="report folder (runs go under OUT/runs/)")
     p.set_defaults(func=run)
 
@@ -81,8 +93,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     runner = GridRunner(out, base, progress=not args.quiet)
     counts = _seed_counts(args)
+    split_seed = None if args.split_seed is not None else True  # True: each run's split from its seed
+
+    def seeded(s: int) -> dict:
+        return {"seed": s, "split_seed": s if split_seed else None}
+
     specs = [
-        RunSpec(name=f"{m}-{b}b-s{s}", overrides={"method": m, "bits": b, "seed": s}, preset=args.preset)
+        RunSpec(name=f"{m}-{b}b-s{s}", overrides={"method": m, "bits": b, **seeded(s)}, preset=args.preset)
         for m in args.methods
         for b in args.bits
         for s in range(counts[(m, b)])
@@ -102,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                         RunSpec(
                             name=name,
                             preset=preset,
-                            overrides={"method": "mlrsir", "bits": b, "seed": s, **overrides},
+                            overrides={"method": "mlrsir", "bits": b, **seeded(s), **overrides},
                             tags={"variant": variant},
                         )
                     )
@@ -139,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
             }
     settings = {
         "preset": args.preset,
+        "protocol": first_config.protocol if first_config else None,
+        "split seed": "each run's seed" if split_seed else args.split_seed,
         "iterations": first_config.iterations if first_config else None,
         "batch_size": first_config.batch_size if first_config else None,
         "finetune": first_config.finetune if first_config else None,
@@ -156,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         ablations=ablations or None,
         dataset_note=dataset_note(base["dataset"]),
         settings=settings,
+        n_resamples=args.bootstrap_resamples,
     )
     print(f"wrote {', '.join(str(p) for p in paths.values())} ({total} runs, {time.perf_counter() - start:.0f} s)")
     return 0

@@ -10,6 +10,12 @@ def register(sub) -> None:
     p.add_argument("--run", required=True, help="a finished run directory")
     p.add_argument("--root", default=None, help="dataset folder (default: the one the run was trained on)")
     p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument(
+        "--runtime",
+        choices=["auto", "onnx", "torch"],
+        default="auto",
+        help="onnx (RUN/model.onnx from `mlrsir export`), torch, or auto = onnx when a current export is present",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -24,20 +30,28 @@ def run(args: argparse.Namespace) -> int:
     from mlrsir.data.registry import load_dataset
     from mlrsir.data.splits import load_split, protocol_indices
     from mlrsir.inference.encoder import load_encoder
+    from mlrsir.training.config import run_dataset_root
 
-    encoder = load_encoder(args.run)
+    encoder = load_encoder(args.run, runtime=args.runtime)
     paths = encoder.paths
     cfg = encoder.config
-    root = args.root or cfg.root
-    dataset = load_dataset(cfg.dataset, root)
+    root = run_dataset_root(cfg, args.root, run_dir=args.run)
+    spec = encoder.inputs  # 8-bit RGB, or the bands + radiometric rule of a multispectral run
+    dataset = load_dataset(cfg.dataset, root, **spec.dataset_options())
     split = load_split(paths.split, dataset)
     _, query_idx, db_idx = protocol_indices(split, cfg.eval_split)
-    images = load_image_array(dataset, cfg.image_size, progress=not args.quiet)
+    if spec.multispectral:
+        from mlrsir.inference.bands import load_band_array
+
+        images = load_band_array(dataset, cfg.image_size, progress=not args.quiet)
+    else:
+        images = load_image_array(dataset, cfg.image_size, progress=not args.quiet)
+    encode = encoder.encode_arrays if spec.multispectral else encoder.encode_uint8
 
     codes, outputs = [], []
     start = time.perf_counter()
     for i in range(0, len(images), args.batch_size):
-        c, o = encoder.encode_uint8(torch.from_numpy(images[i : i + args.batch_size]))
+        c, o = encode(torch.from_numpy(images[i : i + args.batch_size]))
         codes.append(c)
         outputs.append(o)
     seconds = time.perf_counter() - start
@@ -56,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     rate = len(images) / max(seconds, 1e-9)
     print(
         f"encoded {len(images)} images in {seconds:.1f} s ({rate:.0f} images/s, model forward at "
-        f"{cfg.image_size}x{cfg.image_size}, {torch.get_num_threads()} threads) -> {paths.codes}"
+        f"{cfg.image_size}x{cfg.image_size}, {encoder.runtime} runtime, {torch.get_num_threads()} threads) "
+        f"-> {paths.codes}"
     )
     return 0

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from mlrsir.cli.printing import print_metrics, scalar_metrics
     from mlrsir.errors import ConfigError
     from mlrsir.inference.encoder import load_encoder
-    from mlrsir.metrics.evaluate import evaluate_distances
+    from mlrsir.metrics.protocol import evaluate_method
 
     encoder = load_encoder(args.run)
     paths = encoder.paths
@@ -43,13 +43,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         db_idx = np.arange(len(labels))
         exclude = query_idx  # the query itself is removed from its own ranking
-    dist = encoder.method.distances(outputs[query_idx], repr_all[db_idx])
-    bits = encoder.bits if encoder.retrieval == "hamming" else None
-    metrics = evaluate_distances(
-        dist, labels[query_idx], labels[db_idx], bits=bits, curves=args.curves, exclude_self=exclude
+    # the method's ranking (headline), plus per-query AP, distinct codes and, for hashing
+    # methods, the Hamming + asymmetric tie-break and the asymmetric rankings
+    metrics = evaluate_method(
+        encoder.method,
+        outputs[query_idx],
+        None,
+        labels[query_idx],
+        labels[db_idx],
+        db_repr=repr_all[db_idx],
+        curves=args.curves,
+        exclude_self=exclude if exclude is not None else False,
+        db_ids=db_idx if exclude is not None else None,
     )
     if args.json:
-        print(json.dumps(metrics if args.curves else scalar_metrics(metrics)))
+        print(json.dumps(metrics if args.curves else scalar_metrics(metrics)))  # per-query lists: with --curves
     else:
         print_metrics(
             metrics, title=f"{paths.root}: {encoder.config.method} {encoder.bits} bits (database: {args.database})"

@@ -7,6 +7,19 @@
   skipped (``--strict``: stop at the first one).
 * ``add --index PATH --images DIR|FILE ...``: same for more images, with the model the
   index was built with; paths already in the index are skipped.
+* Satellite scenes (both commands): ``--images`` may also name GDAL-readable rasters
+  (GeoTIFF/COG/JP2, any size, single- or multi-band), folders of per-band files
+  (Sentinel-2 ``*_B04.tif``, Landsat ``*_B4.TIF``) or local STAC Item ``.json`` files;
+  folders are searched for them too (see :mod:`mlrsir.geo.archive` for which files are
+  scenes). Scenes are cut into ``--tile PX`` tiles (default 256) every ``--stride PX``
+  (default = tile), bands ``--bands B04,B03,B02`` (names or 1-based indices; default the
+  RGB bands B4,B3,B2 when the scene has them, else the first 3, or the single band
+  repeated), mapped to 8-bit RGB by the index's fixed ``--radiometry`` (stored when the
+  first scene is indexed; see :mod:`mlrsir.index.scenes`). Each tile is stored as
+  ``SCENE_PATH#col,row,width,height`` with its ``geo``; empty tiles are skipped and counted.
+* ``export --index PATH --out FILE.parquet|FILE.npz``: GeoParquet (id, path, code bytes,
+  labels, scene, datetime, footprint geometry; null for items without georeference) or
+  npz (``ids``, ``paths``, ``codes`` uint8 (n, bits) in {0, 1}, ``labels`` JSON strings).
 * ``remove --index PATH (--ids ID ... | --paths PATH ...)``.
 * ``info --index PATH [--json] [--verify]``.
 """
@@ -18,33 +31,61 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
+    from mlrsir.distributed.ray_encode import add_engine_arguments  # light: Ray imported only when used
+
     parser = subparsers.add_parser("index", help="build and manage a persistent code index")
     sub = parser.add_subparsers(dest="index_command", metavar="ACTION", required=True)
 
     build = sub.add_parser("build", help="encode a folder of images into a new index")
     build.add_argument("--run", required=True, help="trained run directory (its model encodes the images)")
-    build.add_argument("--images", required=True, help="folder searched recursively for images")
+    build.add_argument(
+        "--runtime",
+        choices=["auto", "onnx", "torch"],
+        default="auto",
+        help="onnx (RUN/model.onnx, see `mlrsir export`), torch, or auto (onnx when current)",
+    )
+    build.add_argument(
+        "--images",
+        required=True,
+        nargs="+",
+        help="folders (searched recursively), image files, rasters, band folders or STAC Item .json files",
+    )
     build.add_argument("--index", required=True, help="index directory to create")
-    build.add_argument("--labels", help="label file (UCM-style .txt/.csv/.xlsx), rows matched by file stem")
+    build.add_argument("--labels", help="label file (UCM-style .txt/.csv/.xlsx/.mat), rows matched by file stem")
     build.add_argument("--batch-size", type=int, default=64)
     build.add_argument("--strict", action="store_true", help="stop at the first unreadable image")
     build.add_argument("--overwrite", action="store_true", help="replace an existing index at --index")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    _scene_options(build)
+    add_engine_arguments(build)
     build.set_defaults(func=run_build)
 
     add = sub.add_parser("add", help="encode more images into an existing index")
     add.add_argument("--index", required=True)
+    add.add_argument(
+        "--runtime",
+        choices=["auto", "onnx", "torch"],
+        default="auto",
+        help="onnx (RUN/model.onnx, see `mlrsir export`), torch, or auto (onnx when current)",
+    )
     add.add_argument("--images", required=True, nargs="+", help="folders and/or image files")
     add.add_argument("--labels", help="label file, rows matched by file stem")
     add.add_argument("--batch-size", type=int, default=64)
     add.add_argument("--strict", action="store_true")
     add.add_argument("--quiet", action="store_true")
+    _scene_options(add)
+    add_engine_arguments(add)
     add.set_defaults(func=run_add)
+
+    export = sub.add_parser("export", help="write every item as GeoParquet (.parquet) or npz (.npz)")
+    export.add_argument("--index", required=True)
+    export.add_argument("--out", required=True, help="FILE.parquet (GeoParquet) or FILE.npz")
+    export.set_defaults(func=run_export)
 
     remove = sub.add_parser("remove", help="remove items by id or path")
     remove.add_argument("--index", required=True)
     which = remove.add_mutually_exclusive_group(required=True)
-    which.add_argument("--ids", nargs="+", type=int)
+    which.add_argument("--ids", nargs="+", type=_item_id, help="item ids (0 .. 2**63-1)")
     which.add_argument("--paths", nargs="+")
     remove.set_defaults(func=run_remove)
 
@@ -54,6 +95,36 @@ def register(subparsers) -> None:
     info.add_argument("--verify", action="store_true", help="recompute checksums of every item")
     info.set_defaults(func=run_info)
 
+    from mlrsir.cli.index_extras import register_duplicates  # issue 16: near duplicates
+
+    register_duplicates(sub)
+
+
+def _scene_options(parser) -> None:
+    group = parser.add_argument_group("satellite scenes")
+    group.add_argument("--tile", type=int, default=256, help="tile side in pixels of the finest band (default 256)")
+    group.add_argument("--stride", type=int, help="step between tiles in pixels (default: the tile size)")
+    group.add_argument("--bands", help="3 bands (or 1, repeated) by name or 1-based index, e.g. B04,B03,B02")
+    group.add_argument(
+        "--radiometry",
+        default="auto",
+        help="value -> 0..255 rule: auto, sentinel2, landsat8_l1, uint8 or KIND:SCALE:LOW:HIGH "
+        "(fixed per index when the first scene is added)",
+    )
+
+
+def _item_id(text: str) -> int:
+    """argparse type of an item id: an integer in SQLite's range 0 .. 2**63-1."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer item id") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{text}: item ids are between 0 and 2**63-1")
+    return value
+
 
 def _check_batch_size(value: int) -> None:
     from mlrsir.errors import ConfigError
@@ -62,19 +133,52 @@ def _check_batch_size(value: int) -> None:
         raise ConfigError(f"--batch-size must be >= 1, got {value}")
 
 
-def _fill(index, encoder, paths, args) -> int:
+def _fill(index, encoder, paths, args, scenes=()) -> int:
+    from mlrsir.geo_support import require_geo
     from mlrsir.index.ingest import encode_into_index, read_labels
 
+    if scenes:
+        require_geo("indexing satellite scenes")
+        from mlrsir.geo.archive import parse_radiometry
+        from mlrsir.index.scenes import encode_scenes_into_index
+
+        geo = encode_scenes_into_index(
+            index,
+            encoder,
+            list(scenes),
+            tile=args.tile,
+            stride=args.stride,
+            bands=args.bands,
+            radiometry=parse_radiometry(args.radiometry),
+            batch_size=args.batch_size,
+            strict=args.strict,
+            progress=not args.quiet,
+        )
+        print(
+            f"added {geo['tiles_added']} tiles of {geo['scenes']} scene(s) to {index.path}; "
+            f"{geo['already_present']} already present; {geo['skipped_empty']} empty tiles skipped; "
+            f"{geo['not_georeferenced']} tiles without georeference (geo = null); "
+            f"{len(geo['failed'])} scene(s) failed; {geo['tiles_per_s']:.1f} tiles/s"
+        )
+        if not paths:
+            if geo["failed"] and not geo["tiles_added"] and not geo["already_present"]:
+                return 2
+            return 0
     by_name = read_labels(args.labels)[1] if args.labels else None
-    summary = encode_into_index(
-        index,
-        encoder,
-        paths,
-        labels_by_name=by_name,
-        batch_size=args.batch_size,
-        strict=args.strict,
-        progress=not args.quiet,
-    )
+    if getattr(args, "engine", "local") == "ray":  # Ray Data pipeline, one merge here
+        from mlrsir.distributed.ray_encode import fill_with_args
+
+        summary = fill_with_args(index, encoder, paths, args, by_name)
+    else:
+        summary = encode_into_index(
+            index,
+            encoder,
+            paths,
+            labels_by_name=by_name,
+            batch_size=args.batch_size,
+            strict=args.strict,
+            progress=not args.quiet,
+        )
     print(
         f"added {summary['added']} images to {index.path} ({len(index)} in total); "
         f"{summary['already_present']} already present; {len(summary['failed'])} failed; "
@@ -93,23 +197,28 @@ def run_build(args) -> int:
     from mlrsir.index.store import CodeIndex
 
     _check_batch_size(args.batch_size)
-    paths = list_images(args.images)
-    if not paths:
-        raise DataError(f"{args.images}: no .jpg/.jpeg/.png/.tif/.tiff images found")
+    paths, scenes = _inputs(args.images, list_images)
+    if not paths and not scenes:
+        raise DataError(f"{' '.join(args.images)}: no .jpg/.jpeg/.png/.tif/.tiff images or raster scenes found")
     classes = read_labels(args.labels)[0] if args.labels else None  # read early: fail before encoding
-    encoder = load_encoder(args.run)
+    encoder = load_encoder(args.run, runtime=getattr(args, "runtime", "auto"))
     index = CodeIndex.create(
         args.index,
         bits=encoder.bits,
         fingerprint=encoder.fingerprint,
         run_dir=str(Path(encoder.run_dir).resolve()),
         classes=classes if classes is not None else getattr(encoder, "classes", None),
-        images_root=str(Path(args.images).resolve()),
+        images_root=str(Path(args.images[0]).resolve()),
         overwrite=args.overwrite,
     )
     with index:
-        print(f"encoding {len(paths)} images from {args.images} with run {args.run} ({encoder.bits} bits)")
-        return _fill(index, encoder, paths, args)
+        what = f"{len(paths)} images" + (f" and {len(scenes)} scene(s)" if scenes else "")
+        print(f"encoding {what} from {' '.join(args.images)} with run {args.run} ({encoder.bits} bits)")
+        status = _fill(index, encoder, paths, args, scenes)
+        from mlrsir.cli.index_extras import store_predictions  # issue 16: predicted labels
+
+        store_predictions(index)
+        return status
 
 
 def run_add(args) -> int:
@@ -119,13 +228,41 @@ def run_add(args) -> int:
     from mlrsir.inference.fingerprint import check_encoder_compatible
 
     _check_batch_size(args.batch_size)
-    paths = expand_inputs(args.images)
+    paths, scenes = _inputs(args.images, None, expand_inputs)
     with CodeIndex.open(args.index) as index:
         if not index.run_dir:
             raise IndexStoreError(f"{index.db_path}: the index records no run directory; cannot encode new images")
-        encoder = load_encoder(index.run_dir)
+        encoder = load_encoder(index.run_dir, runtime=getattr(args, "runtime", "auto"))
         check_encoder_compatible(encoder, index)
-        return _fill(index, encoder, paths, args)
+        status = _fill(index, encoder, paths, args, scenes)
+        from mlrsir.cli.index_extras import store_predictions  # issue 16: predicted labels
+
+        store_predictions(index)
+        return status
+
+
+def _inputs(items, list_images=None, expand_inputs=None):
+    """``(image paths, scene paths)``: scenes only when the geo extra is installed."""
+    from mlrsir.geo_support import geo_available
+
+    if not geo_available():
+        if list_images is not None:
+            return [p for item in items for p in list_images(item)], []
+        return expand_inputs(items), []
+    from mlrsir.geo.archive import walk_inputs
+    from mlrsir.index.ingest import INDEX_IMAGE_SUFFIXES
+
+    return walk_inputs(items, INDEX_IMAGE_SUFFIXES)
+
+
+def run_export(args) -> int:
+    from mlrsir.index.export import export_index
+    from mlrsir.index.store import CodeIndex
+
+    with CodeIndex.open(args.index, readonly=True) as index:
+        summary = export_index(index, args.out)
+    print(f"wrote {summary['count']} items ({summary['georeferenced']} with footprints) of {args.index} to {args.out}")
+    return 0
 
 
 def run_remove(args) -> int:
@@ -150,7 +287,7 @@ def run_remove(args) -> int:
 def run_info(args) -> int:
     from mlrsir.index.store import CodeIndex
 
-    with CodeIndex.open(args.index, readonly=True, verify=args.verify) as index:
+    with CodeIndex.open(args.index, readonly=True, verify=args.verify, deep=args.verify) as index:
         info = index.info()
     info["verified"] = bool(args.verify)
     if args.json:

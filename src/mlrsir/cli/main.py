@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = [
     "floors",  # mlrsir floors (random-code / random-ranking baselines)
     "train",  # mlrsir train
     "encode",  # mlrsir encode
+    "export",  # mlrsir export (ONNX)
     "evaluate",  # mlrsir evaluate
     "benchmark",  # mlrsir benchmark
     "tune",  # mlrsir tune (validation split)
@@ -31,6 +32,8 @@ SUBCOMMAND_MODULES = [
     "search",  # mlrsir search
     "serve",  # mlrsir serve
     "bench",  # mlrsir bench search|load (speed benchmarks)
+    "labels_cmd",  # mlrsir labels evaluate|predict (issue 16)
+    "feedback_cmd",  # mlrsir feedback simulate (issue 16)
 ]
 
 
@@ -54,12 +57,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        return _closed_pipe()
     except MlrsirError as exc:
         print(f"mlrsir: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mlrsir: interrupted", file=sys.stderr)
         return 130
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``mlrsir index info | head -3``): stop quietly.
+
+    Standard output is pointed at ``/dev/null`` so that the interpreter's final flush of
+    the buffered output does not raise a second BrokenPipeError at exit.
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return 141  # 128 + SIGPIPE, what a shell reports for a process killed by a closed pipe
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,7 +5,20 @@ that model's fingerprint differs from the one the index was built with, see
 :func:`mlrsir.inference.fingerprint.check_encoder_compatible`) and prints the nearest
 images found by :func:`mlrsir.inference.search.search_by_image`: rank, Hamming
 distance, path, labels. ``--json`` prints a list of
-``{rank, id, distance, path, width, height, labels}``.
+``{rank, id, distance, path, width, height, labels, geo}`` (``geo`` null except for
+tiles of georeferenced scenes, see :mod:`mlrsir.inference.search`).
+
+Satellite archives:
+
+* ``--query`` may be a raster scene (read whole, decimated) or a tile id
+  ``SCENE_PATH#col,row,w,h`` (read windowed); both use the radiometry stored in the index.
+* ``--at LON,LAT`` (instead of ``--query``): search with the stored code of the indexed
+  tile containing that point (the nearest centre when tiles overlap); the tile itself is
+  included (rank 1, distance 0).
+* ``--bbox LON_MIN,LAT_MIN,LON_MAX,LAT_MAX``: keep only results whose footprint
+  intersects the box.
+* ``--geojson FILE``: also write the georeferenced results as an RFC 7946
+  FeatureCollection of footprint polygons (properties rank, id, distance, path, labels).
 """
 
 from __future__ import annotations
@@ -16,41 +29,111 @@ import json
 def register(subparsers) -> None:
     parser = subparsers.add_parser("search", help="find the images of an index nearest to a query image")
     parser.add_argument("--index", required=True, help="index directory (mlrsir index build)")
-    parser.add_argument("--query", required=True, help="query image file")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--query", help="query image file, raster scene or tile id SCENE#col,row,w,h")
+    what.add_argument("--at", help="LON,LAT: search with the indexed tile containing this point")
+    from mlrsir.cli.index_extras import add_label_search_arguments  # issue 16: search by labels
+
+    add_label_search_arguments(parser, what)
+    parser.add_argument("--bbox", help="LON_MIN,LAT_MIN,LON_MAX,LAT_MAX: keep results intersecting this box")
+    parser.add_argument("--geojson", help="also write the results as a GeoJSON FeatureCollection to this file")
     parser.add_argument("--k", type=int, default=20, help="number of results (default 20)")
     parser.add_argument("--radius", type=int, help="only results within this Hamming distance")
     parser.add_argument("--label", nargs="+", default=None, help="keep only images having all these labels")
-    parser.add_argument("--backend", default="auto", help="auto, faiss, faiss-unpadded, numpy or hash")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        help="auto (flat, ivf from 2M items), flat (= faiss), faiss-unpadded, numpy, mih (= hash), ivf or hnsw",
+    )
     parser.add_argument("--run", help="run directory of the model (default: the index's own run)")
+    parser.add_argument(
+        "--runtime",
+        choices=["auto", "onnx", "torch"],
+        default="auto",
+        help="onnx (RUN/model.onnx, see `mlrsir export`), torch, or auto (onnx when current)",
+    )
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(func=run)
 
 
+def _numbers(text: str, option: str, count: int) -> list[float]:
+    from mlrsir.errors import ConfigError
+
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count:
+        raise ConfigError(f"{option} {text!r}: expected {count} comma-separated numbers")
+    return values
+
+
+def write_results_geojson(path, rows) -> int:
+    """Write the georeferenced ``rows`` as a FeatureCollection; returns the feature count."""
+    from mlrsir.geo_support import require_geo
+
+    require_geo("--geojson")
+    from mlrsir.geo.geojson import write_geojson
+
+    items = [
+        (
+            row["geo"],
+            {
+                "id": row["id"],
+                "rank": row["rank"],
+                "distance": row["distance"],
+                "path": row["path"],
+                "labels": row["labels"],
+            },
+        )
+        for row in rows
+        if row.get("geo")
+    ]
+    write_geojson(path, items)
+    return len(items)
+
+
 def run(args) -> int:
-    from mlrsir.data.images import read_rgb
     from mlrsir.errors import ConfigError, IndexStoreError
     from mlrsir.index.ingest import load_encoder
     from mlrsir.index.store import CodeIndex
     from mlrsir.inference.fingerprint import check_encoder_compatible
-    from mlrsir.inference.search import search_by_image
+    from mlrsir.inference.search import check_bbox, item_at, load_query_image, search_by_image, search_by_item
 
     if args.k < 1:
         raise ConfigError(f"--k must be >= 1, got {args.k}")
     if args.radius is not None and args.radius < 0:
         raise ConfigError(f"--radius must be >= 0, got {args.radius}")
-    image = read_rgb(args.query)
+    bbox = check_bbox(_numbers(args.bbox, "--bbox", 4)) if args.bbox else None
+    if getattr(args, "labels", None):
+        from mlrsir.cli.index_extras import search_labels
+
+        return search_labels(args)
     with CodeIndex.open(args.index, readonly=True) as index:
-        run_dir = args.run or index.run_dir
-        if not run_dir:
-            raise IndexStoreError(f"{index.db_path}: the index records no run directory; pass --run")
-        encoder = load_encoder(run_dir)
-        check_encoder_compatible(encoder, index)
-        rows = search_by_image(
-            index, encoder, image, k=args.k, radius=args.radius, label_filter=args.label, backend=args.backend
-        )
+        from mlrsir.cli.index_extras import label_filter_note
+
+        note = label_filter_note(index, args.label)
+        options = dict(k=args.k, radius=args.radius, label_filter=args.label, backend=args.backend, bbox=bbox)
+        if args.at:
+            lon, lat = _numbers(args.at, "--at", 2)
+            rows = search_by_item(index, item_at(index, lon, lat), include_self=True, **options)
+        else:
+            image = load_query_image(index, args.query)
+            run_dir = args.run or index.run_dir
+            if not run_dir:
+                raise IndexStoreError(f"{index.db_path}: the index records no run directory; pass --run")
+            encoder = load_encoder(run_dir, runtime=args.runtime)
+            check_encoder_compatible(encoder, index)
+            rows = search_by_image(index, encoder, image, query_path=args.query, **options)
+    if args.geojson:
+        n = write_results_geojson(args.geojson, rows)
+        if not args.json:
+            print(f"wrote {n} georeferenced results to {args.geojson}")
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    if note:
+        print(note)
     if not rows:
         print("no results")
         return 0

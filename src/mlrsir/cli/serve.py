@@ -13,6 +13,8 @@ from mlrsir.errors import ConfigError
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 DEFAULT_MAX_UPLOAD_MB = 10.0
+DEFAULT_MAX_UPLOAD_MEGAPIXELS = 40.0
+DEFAULT_MAX_CONCURRENT_DECODES = 2
 
 
 def register(subparsers) -> None:
@@ -52,6 +54,33 @@ def register(subparsers) -> None:
         help="largest accepted query upload in MiB (larger ones get HTTP 413)",
     )
     parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also accept requests whose Host header is NAME (repeatable); by default only localhost, "
+        "127.0.0.1, [::1] and the bound address are accepted, others get HTTP 400 (DNS rebinding)",
+    )
+    parser.add_argument(
+        "--max-upload-megapixels",
+        type=float,
+        default=DEFAULT_MAX_UPLOAD_MEGAPIXELS,
+        help="largest decoded query upload in megapixels (larger ones get HTTP 413; JPEGs are decoded "
+        "at up to 1/8 scale first, so this bites on PNG/TIFF)",
+    )
+    parser.add_argument(
+        "--max-concurrent-decodes",
+        type=int,
+        default=DEFAULT_MAX_CONCURRENT_DECODES,
+        help="uploads decoded at the same time; others wait for a slot (HTTP 503 after 60 s)",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=["auto", "onnx", "torch"],
+        default="auto",
+        help="inference runtime: onnx (RUN/model.onnx from `mlrsir export`), torch, or auto = onnx when present",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -75,11 +104,26 @@ def run(args) -> int:
         raise ConfigError(f"--port {args.port}: must be between 1 and 65535")
     if not args.max_upload_mb > 0:
         raise ConfigError(f"--max-upload-mb {args.max_upload_mb}: must be positive")
+    if not args.max_upload_megapixels > 0:
+        raise ConfigError(f"--max-upload-megapixels {args.max_upload_megapixels}: must be positive")
+    if args.max_concurrent_decodes < 1:
+        raise ConfigError(f"--max-concurrent-decodes {args.max_concurrent_decodes}: must be >= 1")
     import uvicorn
 
     from mlrsir.web.app import create_app
 
-    app = create_app(args.index, run_dir=args.run_dir, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+    allowed_hosts = [*args.allow_host]
+    if args.host not in LOOPBACK_HOSTS and args.host not in ("0.0.0.0", "::"):
+        allowed_hosts.append(args.host)  # the bound address itself
+    app = create_app(
+        args.index,
+        run_dir=args.run_dir,
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        allowed_hosts=allowed_hosts,
+        max_image_pixels=max(1, int(args.max_upload_megapixels * 1_000_000)),
+        max_concurrent_decodes=args.max_concurrent_decodes,
+        runtime=args.runtime,
+    )
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"mlrsir: serving {args.index} at http://{shown}:{args.port}/ (Ctrl+C to stop)", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
@@ -12,6 +13,12 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--dataset", default=None, help=f"{', '.join(DATASETS)} (default {DEFAULT_DATASET})")
     p.add_argument("--root", default=None, help="dataset folder (e.g. ../shared/data/ucm-multilabel)")
+    p.add_argument(
+        "--bands",
+        default=None,
+        help="multispectral datasets (bigearthnet): rgb (default), all (12 bands) or a list such as "
+        "B02,B03,B04,B08 (must hold B02, B03, B04); 8-bit RGB datasets: rgb only",
+    )
     p.add_argument("--preset", default="default", help="default (validation-chosen) or paper (the paper's exact setup)")
     # names not imported from mlrsir.methods.registry: that imports torch (keep --help fast);
     # an unknown name is refused by resolve_config with the registry's list
@@ -42,7 +49,25 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="method hyperparameter, e.g. --param pairwise=likelihood --param quant_weight=0.1",
     )
-    p.add_argument("--split-seed", type=int, default=None)
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        default=None,
+        help="seed of the train/test split (mlrsir train: 0 unless given, the same split for every --seed; "
+        "mlrsir benchmark: each run's own seed unless given)",
+    )
+    p.add_argument(
+        "--protocol",
+        default=None,
+        choices=["paper", "unseen-scenes"],
+        help="paper: 70/30 of every scene (default); unseen-scenes: train on 15 of the 21 scene classes, "
+        "query and search among the images of the other 6 (drawn from the split seed, saved in split.json)",
+    )
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="bit-for-bit repeatable training given the seed: deterministic torch kernels, one CPU thread (slower)",
+    )
     p.add_argument(
         "--eval-split",
         default=None,
@@ -72,6 +97,7 @@ def config_overrides(args: argparse.Namespace) -> dict:
     return {
         "dataset": args.dataset,
         "root": args.root,
+        "bands": getattr(args, "bands", None),
         "method": args.method,
         "backbone": args.backbone,
         "weights": args.weights,
@@ -89,6 +115,8 @@ def config_overrides(args: argparse.Namespace) -> dict:
         "pool_size": args.pool_size,
         "method_params": parse_params(args.param) or None,
         "split_seed": args.split_seed,
+        "protocol": getattr(args, "protocol", None),
+        "deterministic": True if getattr(args, "deterministic", False) else None,
         "eval_split": args.eval_split,
         "device": args.device,
     }
@@ -101,18 +129,55 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="run directory (created; an unfinished run there is resumed)")
     p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="data-parallel training in N local processes (torch.distributed; gloo on CPU, NCCL on GPU). "
+        "Across machines: torchrun --nnodes M --nproc-per-node N -m mlrsir train ...",
+    )
     p.set_defaults(func=run)
+
+
+def _train_rank(config, out: str, progress: bool) -> dict:
+    """One rank of a distributed run (spawned by --nproc, or started by torchrun)."""
+    from mlrsir.training.config import TrainConfig
+    from mlrsir.training.distributed import init_from_env
+    from mlrsir.training.trainer import train
+
+    if isinstance(config, dict):  # spawned: the frozen config travels as its dict
+        config = TrainConfig.from_dict(config)
+    init_from_env(config.device)
+    return train(config, out, progress=progress)
 
 
 def run(args: argparse.Namespace) -> int:
     from mlrsir.cli.printing import print_metrics, scalar_metrics
     from mlrsir.training.config import resolve_config
+    from mlrsir.training.distributed import env_world_size
     from mlrsir.training.trainer import train
 
     overrides = config_overrides(args)
     overrides.update(bits=args.bits, seed=args.seed)
     config = resolve_config(args.preset, **overrides)
-    metrics = train(config, args.out, progress=not args.quiet)
+    if args.nproc < 1:
+        from mlrsir.errors import ConfigError
+
+        raise ConfigError(f"--nproc must be >= 1, got {args.nproc}")
+    if args.nproc > 1 or env_world_size() > 1:
+        from mlrsir.training.distributed import current, launch_local, shutdown
+
+        if args.nproc > 1:
+            launch_local(args.nproc, _train_rank, (config.to_dict(), args.out, not args.quiet))
+            metrics = json.loads((Path(args.out) / "metrics.json").read_text())
+        else:  # under torchrun: this process is one rank; rank 0 prints
+            metrics = _train_rank(config, args.out, not args.quiet)
+            is_main = current().is_main
+            shutdown()
+            if not is_main:
+                return 0
+    else:
+        metrics = train(config, args.out, progress=not args.quiet)
     if args.json:
         print(json.dumps(scalar_metrics(metrics)))
     else:

@@ -1,6 +1,9 @@
 """BigEarthNet Sentinel-2 patches with multi-labels (Sumbul et al. 2019; 19 classes: 2021).
 
-Two layouts are read (detected from ``root``):
+Two layouts are read (detected from ``root``); ``root`` may also be a folder whose
+sub-folders are such roots (e.g. ``bigearthnet/`` holding ``v1-patches/``, ``npz-v1/`` and
+``npz-v2/``): the patches of every sub-folder that holds one of the two layouts are then
+read together, sub-folders in name order (``relative_paths`` = ``<sub>/<patch>``).
 
 * v1 release: one folder per patch, ``ROOT/<patch>/<patch>_B01.tif .. _B12.tif``
   (B8A included, no B10) and ``ROOT/<patch>/<patch>_labels_metadata.json`` whose
@@ -39,6 +42,7 @@ import numpy as np
 
 from mlrsir.data.base import MultiLabelDataset
 from mlrsir.errors import ConfigError, DataError
+from mlrsir.geo.radiometry import SENTINEL2_L1C, Radiometry
 
 PATCH_SIZE = 120
 ALL_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
@@ -210,7 +214,18 @@ def resample_bilinear(band: np.ndarray, size: int = PATCH_SIZE) -> np.ndarray:
 class BigEarthNet(MultiLabelDataset):
     """BigEarthNet patches (module docstring). ``paths``: patch folders or ``.npz`` files."""
 
-    LAYOUT = "<patch>/<patch>_Bxx.tif + <patch>_labels_metadata.json (v1), or <patch>.npz + labels.json"
+    LAYOUT = (
+        "<patch>/<patch>_Bxx.tif + <patch>_labels_metadata.json (v1), or <patch>.npz + labels.json, "
+        "or sub-folders holding either"
+    )
+    NOTE = (
+        "BigEarthNet Sentinel-2 patches (19-class nomenclature, 43 CORINE names mapped); the 60 real "
+        "patches shipped for tests are a functional test, not a benchmark: their mAP says nothing "
+        "about retrieval quality"
+    )
+    #: the fixed radiometric rule of the dataset (uint16 reflectance x 10000, 0..0.3 -> 0..255)
+    RADIOMETRY = SENTINEL2_L1C
+    resolve_bands = staticmethod(resolve_bands)
 
     def __init__(
         self,
@@ -227,12 +242,21 @@ class BigEarthNet(MultiLabelDataset):
         if not root.is_dir():
             raise DataError(f"{root}: dataset folder not found (expected {self.LAYOUT})")
         self.band_names = resolve_bands(bands)
-        if (root / "labels.json").is_file():
-            self.layout = "npz"
-            names, paths, labels43, given19, meta = self._scan_npz(root)
+        layout, (names, paths, labels43, given19, meta) = self._scan_root(root)
+        if layout is None:  # a folder of BigEarthNet roots
+            layouts: list[str] = []
+            names, paths, labels43, given19, meta = [], [], [], [], []
+            for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+                sub_layout, found = self._scan_root(sub)
+                if sub_layout is None:
+                    continue
+                for acc, part in zip((names, paths, labels43, given19, meta), found):
+                    acc.extend(part)
+                layouts += [sub_layout] * len(found[0])
+            self.layout = "mixed" if len(set(layouts)) > 1 else (layouts[0] if layouts else "v1")
         else:
-            self.layout = "v1"
-            names, paths, labels43, given19, meta = self._scan_v1(root)
+            self.layout = layout
+            layouts = [layout] * len(names)
         if not names:
             raise DataError(f"{root}: no BigEarthNet patches (expected {self.LAYOUT})")
         classes = CLASSES_19 if nomenclature == 19 else CLC43
@@ -259,10 +283,9 @@ class BigEarthNet(MultiLabelDataset):
             rows.append([1 if c in names_i else 0 for c in classes])
         if not kept:
             raise DataError(f"{root}: no patch has a {nomenclature}-class label")
-        from mlrsir.geo.radiometry import SENTINEL2_L1C
-
-        self.radiometry = radiometry or SENTINEL2_L1C
+        self.radiometry: Radiometry = radiometry or self.RADIOMETRY
         self.patch_names = [names[i] for i in kept]
+        self.patch_layouts = [layouts[i] for i in kept]
         self.metadata = [meta[i] for i in kept]
         super().__init__(
             name="bigearthnet",
@@ -274,6 +297,14 @@ class BigEarthNet(MultiLabelDataset):
             transform=transform,
             inconsistencies={"patches_without_19_class_label": dropped} if dropped else {},
         )
+
+    @classmethod
+    def _scan_root(cls, root: Path):
+        """``(layout, scan)`` of a npz or v1 root; ``(None, empty scan)`` when it holds neither."""
+        if (root / "labels.json").is_file():
+            return "npz", cls._scan_npz(root)
+        found = cls._scan_v1(root)
+        return ("v1" if found[0] else None), found
 
     @staticmethod
     def _scan_v1(root: Path):
@@ -322,7 +353,7 @@ class BigEarthNet(MultiLabelDataset):
         """uint16 ``(len(bands), 120, 120)``: the selected bands, bilinear-resampled to 120 px."""
         path = self.paths[index]
         out = np.empty((len(self.band_names), PATCH_SIZE, PATCH_SIZE), dtype=np.uint16)
-        if self.layout == "npz":
+        if self.patch_layouts[index] == "npz":
             try:
                 with np.load(path) as data:
                     raw = {b: data[b] for b in self.band_names}

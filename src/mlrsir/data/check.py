@@ -111,17 +111,21 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def _decode_sizes(paths: list[Path], workers: int) -> list[tuple[int, int] | str]:
-    """Decode every image: its (width, height), or the DataError message."""
+def _decode_sizes(paths: list[Path], workers: int, read_patch=None) -> list[tuple[int, int] | str]:
+    """Decode every image: its (width, height), or the DataError message. ``read_patch``
+    (multispectral datasets, e.g. BigEarthNet): ``index -> (bands, H, W)`` array reader."""
 
-    def one(path: Path):
+    def one(i: int):
         try:
-            return read_rgb(path).size
+            if read_patch is not None:
+                shape = read_patch(i).shape
+                return (int(shape[-1]), int(shape[-2]))
+            return read_rgb(paths[i]).size
         except DataError as exc:
             return str(exc)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(one, paths))
+        return list(pool.map(one, range(len(paths))))
 
 
 def check_dataset(
@@ -143,7 +147,9 @@ def check_dataset(
     problems["images_without_labels"] = [rel[i] for i in np.flatnonzero(per_image == 0)]
     info: dict = {}
     if decode:
-        results = _decode_sizes(dataset.paths, workers or min(8, os.cpu_count() or 1))
+        results = _decode_sizes(
+            dataset.paths, workers or min(8, os.cpu_count() or 1), getattr(dataset, "read_patch", None)
+        )
         problems["unreadable_images"] = [r for r in results if isinstance(r, str)]
         sizes = [r for r in results if not isinstance(r, str)]
         histogram = Counter(f"{w}x{h}" for w, h in sizes)

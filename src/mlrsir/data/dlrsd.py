@@ -10,11 +10,23 @@ Layouts accepted (the UCM images as in :mod:`mlrsir.data.ucm`, masks next to the
     ROOT/masks/<scene>/<name>.png, ROOT/Masks/...
 
 Masks are matched to images by file name (stem), wherever they sit below the mask
-folder. Each is single-channel (mode L, palette indices of mode P, or 16-bit) with
-values ``1..17`` = :data:`DLRSD_CLASSES` in this order and ``0`` = unlabelled; any other
-value is a ``DataError`` naming the file and the value. Image-level label = class
-covers >= 1 pixel, or >= ``min_fraction`` of the pixels when given
-(:func:`mlrsir.data.masks.labels_from_index_mask`). ``scenes`` are the image folders.
+folder. In the DLRSD release, ``DLRSD/Images/<class>/<name>.png`` are the pixel masks
+(despite the folder name), 256 x 256, stored as RGB or palette PNGs coloured with
+:data:`DLRSD_COLORS`; some redistributions ship single-channel masks with values
+``1..17`` = :data:`DLRSD_CLASSES` in this order (``0`` = unlabelled). Both are read
+(:func:`read_dlrsd_mask`): an RGB file is decoded by colour (black = unlabelled; any other
+colour is a ``DataError`` naming the file and the colour) unless its three channels are
+equal with values <= 17 (an index mask saved as RGB); a palette file by its colours when
+every used colour is in the table, else by its indices; a grey file by its values.
+
+Image-level labels instead of masks: ``label_file=`` (or, when no mask folder exists,
+``ROOT/DLRSD/multi-labels.xlsx`` / ``ROOT/multi-labels.xlsx``): the release's sheet
+``Sheet1`` with index column ``IMAGE\\LABEL`` and the class names written without hyphens
+(``baresoil``, ``mobilehome``), matched to :data:`DLRSD_CLASSES` whatever their order.
+
+From masks, image-level label = class covers >= 1 pixel, or >= ``min_fraction`` of the
+pixels when given (:func:`mlrsir.data.masks.labels_from_index_mask`). ``scenes`` are the
+image folders.
 
 Images without a mask / masks without an image: ``DataError`` unless ``strict=False``
 (dropped with a warning, recorded in ``inconsistencies``).
@@ -26,9 +38,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from mlrsir.data.base import MultiLabelDataset, index_files, resolve_mismatch, scene_of
-from mlrsir.data.masks import labels_from_index_mask, map_parallel, read_index_mask
+from mlrsir.data.labels import read_label_file, reorder_classes
+from mlrsir.data.masks import check_index_range, labels_from_index_mask, map_parallel, open_mask_array
 from mlrsir.data.ucm import UCM_CLASSES, UCM_IMAGE_SUFFIXES, find_images_dir
 from mlrsir.errors import DataError
 
@@ -37,6 +51,77 @@ DLRSD_CLASSES = list(UCM_CLASSES)
 
 MASK_DIR_CANDIDATES = ("Labels", "DLRSD/Images", "DLRSD/Labels", "masks", "Masks")
 MASK_SUFFIXES = (".png", ".tif", ".tiff")
+LABEL_FILE_CANDIDATES = ("DLRSD/multi-labels.xlsx", "multi-labels.xlsx")
+
+#: RGB colour of each class in the DLRSD release masks (index order = DLRSD_CLASSES).
+DLRSD_COLORS = [
+    (166, 202, 240),  # airplane
+    (128, 128, 0),  # bare soil
+    (0, 0, 128),  # buildings
+    (255, 0, 0),  # cars
+    (0, 128, 0),  # chaparral
+    (128, 0, 0),  # court
+    (255, 233, 233),  # dock
+    (160, 160, 164),  # field
+    (0, 128, 128),  # grass
+    (90, 87, 255),  # mobile home
+    (255, 255, 0),  # pavement
+    (255, 192, 0),  # sand
+    (0, 0, 255),  # sea
+    (255, 0, 192),  # ship
+    (128, 0, 128),  # tanks
+    (0, 255, 0),  # trees
+    (0, 255, 255),  # water
+]
+_COLOR_TO_INDEX = {(r << 16) | (g << 8) | b: i + 1 for i, (r, g, b) in enumerate(DLRSD_COLORS)}
+_COLOR_TO_INDEX[0] = 0  # black: unlabelled
+
+
+def _color_codes(rgb: np.ndarray) -> np.ndarray:
+    rgb = rgb.astype(np.int64)
+    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+
+
+def _rgb_to_index(path: Path, rgb: np.ndarray, strict: bool = True) -> np.ndarray | None:
+    """``(H, W, 3)`` DLRSD colours -> ``(H, W)`` indices 0..17 (None for an unknown colour
+    when not ``strict``)."""
+    codes = _color_codes(rgb)
+    unique, inverse = np.unique(codes, return_inverse=True)
+    lookup = np.empty(len(unique), dtype=np.int64)
+    for k, code in enumerate(unique):
+        if int(code) not in _COLOR_TO_INDEX:
+            if not strict:
+                return None
+            color = ((int(code) >> 16) & 255, (int(code) >> 8) & 255, int(code) & 255)
+            raise DataError(f"{path}: unknown DLRSD mask colour {color} (see mlrsir.data.dlrsd.DLRSD_COLORS)")
+        lookup[k] = _COLOR_TO_INDEX[int(code)]
+    return lookup[inverse.reshape(codes.shape)]
+
+
+def read_dlrsd_mask(path: Path) -> np.ndarray:
+    """A DLRSD mask as ``(H, W)`` int64 class indices 0..17 (RGB, palette or index PNG;
+    see the module docstring)."""
+    num_classes = len(DLRSD_CLASSES)
+    array = open_mask_array(path)
+    if array.ndim == 3:
+        grey = np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 0], array[..., 2])
+        if grey and int(array.max()) <= num_classes:
+            return array[..., 0].astype(np.int64)
+        return _rgb_to_index(path, array)
+    with Image.open(path) as image:
+        if image.mode == "P":
+            decoded = _rgb_to_index(path, np.asarray(image.convert("RGB")), strict=False)
+            if decoded is not None:
+                return decoded
+    check_index_range(path, array, num_classes)
+    return array
+
+
+def find_label_file(root: Path) -> Path | None:
+    for candidate in LABEL_FILE_CANDIDATES:
+        if (root / candidate).is_file():
+            return root / candidate
+    return None
 
 
 def find_mask_dir(root: Path) -> Path:
@@ -58,6 +143,7 @@ class DLRSD(MultiLabelDataset):
         self,
         root: str | Path,
         mask_dir: str | Path | None = None,
+        label_file: str | Path | None = None,
         min_fraction: float | None = None,
         strict: bool = True,
         transform: Callable | None = None,
@@ -65,6 +151,11 @@ class DLRSD(MultiLabelDataset):
     ):
         root = Path(root)
         images_dir = find_images_dir(root, self.LAYOUT)
+        if label_file is None and mask_dir is None and not any((root / c).is_dir() for c in MASK_DIR_CANDIDATES):
+            label_file = find_label_file(root)
+        if label_file is not None:
+            self._init_from_label_file(root, images_dir, Path(label_file), strict, transform)
+            return
         masks_dir = Path(mask_dir) if mask_dir is not None else find_mask_dir(root)
         if not masks_dir.is_dir():
             raise DataError(f"{masks_dir}: mask folder not found")
@@ -90,7 +181,7 @@ class DLRSD(MultiLabelDataset):
         num_classes = len(DLRSD_CLASSES)
 
         def image_labels(path: Path) -> np.ndarray:
-            mask = read_index_mask(masks[path.stem], num_classes)
+            mask = read_dlrsd_mask(masks[path.stem])
             return labels_from_index_mask(mask, num_classes, min_fraction)
 
         labels = np.stack(map_parallel(image_labels, kept, workers)).astype(np.uint8)
@@ -107,3 +198,33 @@ class DLRSD(MultiLabelDataset):
         )
         self.mask_dir = masks_dir
         self.mask_paths = [masks[p.stem] for p in kept]
+
+    def _init_from_label_file(self, root, images_dir, label_file, strict, transform) -> None:
+        """Image-level labels from the release's ``multi-labels.xlsx`` (or any label file)."""
+        table = reorder_classes(read_label_file(label_file), DLRSD_CLASSES)
+        rows = table.row_of()
+        images = index_files(images_dir, UCM_IMAGE_SUFFIXES)
+        if not images:
+            raise DataError(f"{images_dir}: no image files")
+        ordered = sorted(images.values(), key=lambda p: p.relative_to(images_dir).as_posix())
+        problems = {
+            "rows_without_image": [n for n in table.names if n not in images],
+            "images_without_row": [p.relative_to(root).as_posix() for p in ordered if p.stem not in rows],
+        }
+        resolve_mismatch(f"{label_file} vs {images_dir}", problems, strict)
+        kept = [p for p in ordered if p.stem in rows]
+        if not kept:
+            raise DataError(f"{label_file}: no row matches an image in {images_dir}")
+        scenes = [scene_of(p, images_dir) for p in kept]
+        super().__init__(
+            name="dlrsd",
+            root=root,
+            classes=DLRSD_CLASSES,
+            paths=kept,
+            labels=np.stack([table.labels[rows[p.stem]] for p in kept]).astype(np.uint8),
+            scenes=scenes if all(sc is not None for sc in scenes) else None,
+            transform=transform,
+            inconsistencies={k: v for k, v in problems.items() if v},
+        )
+        self.mask_dir = None
+        self.mask_paths = None

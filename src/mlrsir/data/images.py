@@ -52,8 +52,14 @@ _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I;16S"}
 _ALPHA_MODES = {"RGBA", "LA", "La", "RGBa", "PA"}
 
 
-def read_rgb(path: str | Path) -> Image.Image:
+def read_rgb(path: str | Path, *, target_size: int | None = None) -> Image.Image:
     """Decode ``path`` completely and return it as a PIL image in mode ``"RGB"``.
+
+    ``target_size``: optional hint that the caller resizes the image to ``target_size``
+    pixels afterwards (encoding). A JPEG far larger than that is then decoded at reduced
+    scale (``Image.draft``, 1/2 .. 1/8) while its longest side stays >= ``2 * target_size``,
+    so the antialiased resize still averages at least 2x2 decoded pixels per output pixel;
+    the file's own size is kept in ``image.info["original_size"]``.
 
     Raises:
         DataError: missing / empty / non-image / truncated / too large / >4-band file;
@@ -66,20 +72,34 @@ def read_rgb(path: str | Path) -> Image.Image:
         raise DataError(f"{path}: not a regular file")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: empty file (0 bytes)")
-    return _decode(path, path)
+    return _decode(path, path, draft_size=2 * int(target_size) if target_size else None)
 
 
-def decode_rgb(data: bytes, name: str) -> Image.Image:
+class ImageTooLargeError(DataError):
+    """The image has more pixels than the caller's ``max_pixels`` (web: HTTP 413)."""
+
+
+def decode_rgb(data: bytes, name: str, *, max_pixels: int | None = None, draft_size: int | None = None) -> Image.Image:
     """:func:`read_rgb` for file content already in memory (e.g. an upload).
 
     Same conversions and refusals; messages start with ``name`` (no file is written).
+
+    Args:
+        max_pixels: refuse (:class:`ImageTooLargeError`) images that would decode to more
+            pixels than this, checked from the header before decoding (after the JPEG
+            draft reduction below).
+        draft_size: for JPEG files, let the decoder scale by 1/2, 1/4 or 1/8 while
+            decoding (``Image.draft``) as long as the longest side stays >= ``draft_size``; a
+            9000x9000 JPEG then decodes to 1125x1125 (4 MB) instead of 243 MB.
     """
     if not data:
         raise DataError(f"{name}: empty file (0 bytes)")
-    return _decode(io.BytesIO(data), name)
+    return _decode(io.BytesIO(data), name, max_pixels=max_pixels, draft_size=draft_size)
 
 
-def _decode(source: Path | BinaryIO, label) -> Image.Image:
+def _decode(
+    source: Path | BinaryIO, label, *, max_pixels: int | None = None, draft_size: int | None = None
+) -> Image.Image:
     """Decode a file path or a seekable binary stream; messages start with ``label``."""
     bands = _tiff_samples_per_pixel(source)
     if bands is not None and bands > 4:
@@ -88,8 +108,20 @@ def _decode(source: Path | BinaryIO, label) -> Image.Image:
         with Image.open(source) as image:
             _refuse_if_too_large(label, image)
             _refuse_if_too_many_bands(label, image)
+            declared_size = image.size
+            if draft_size and image.format == "JPEG":
+                longest = max(declared_size)
+                image.draft("RGB", tuple(max(1, -(-int(draft_size) * side // longest)) for side in declared_size))
+            if max_pixels is not None and image.width * image.height > max_pixels:
+                raise ImageTooLargeError(
+                    f"{label}: image too large: {image.width}x{image.height} = {image.width * image.height} "
+                    f"pixels to decode, the limit is {max_pixels} ({max_pixels / 1e6:.0f} megapixels)"
+                )
             image.load()
-            return _to_rgb(image)
+            rgb = _to_rgb(image)
+            if rgb.size != declared_size:
+                rgb.info["original_size"] = declared_size
+            return rgb
     except DataError:
         raise
     except Image.DecompressionBombError as exc:

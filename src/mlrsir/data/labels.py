@@ -3,19 +3,24 @@
 Supported formats (dispatch on the suffix in :func:`read_label_file`):
 
 * ``.txt`` / ``.tsv`` / ``.csv``: a header row then one row per image. The delimiter is
-  a tab when the header contains one, else a comma. The header's first cell names the
+  a tab when the header contains one, else a semicolon when it contains one (WHDLD's
+  ``multilabels.csv``: ``IMAGE\\LABEL;building;...``), else a comma. The header's first cell names the
   image column (``IMAGE\\LABEL`` in UCM's ``LandUse_Multilabeled.txt``, ``image`` in a
   WHDLD CSV); the other cells are class names. Each data row is the image name (without
   extension; an image extension is stripped if present) followed by one ``0``/``1`` per
   class. CRLF or LF line endings and a UTF-8 byte-order mark are accepted; blank lines
   are skipped; trailing whitespace/tabs on a line are ignored.
-* ``.xlsx`` (openpyxl): the first worksheet, laid out like the text file. Cells may hold
+* ``.xlsx`` (openpyxl): the worksheet named ``Sheet1`` when there is one (DLRSD's
+  ``multi-labels.xlsx``), else the first, laid out like the text file. Cells may hold
   numbers 0/1 (also 0.0/1.0) or the strings "0"/"1".
 * ``.mat`` (scipy.io.loadmat): variable ``labels`` of shape ``(C, N)`` or ``(N, C)``
-  (UCM's is 17 x 2100). A ``.mat`` has no names, so the caller passes ``image_names``
-  (the dataset's images in its sorted order: scene folder, then file name) and
-  ``classes``; the orientation is the one whose image axis has ``len(image_names)``
-  entries.
+  (UCM's ``LandUse_multilabels.mat`` is 17 x 2100). A ``.mat`` has no names; the rule:
+  its image axis follows the UCM release order, which is the sorted order of the image
+  names ``<scene><NN>`` (:func:`ucm_release_names`: ``agricultural00`` ...
+  ``tenniscourt99``), and its classes are UCM's 17 in file order. Each row therefore gets
+  its implied image name and is matched by name like a row of the text file, so the
+  ``.mat`` labels any subset of the images. A ``.mat`` of another length needs the
+  caller's ``image_names`` (all images, in that sorted order).
 
 Class names are normalised by :func:`normalize_class_name` (``bare-soil`` ->
 ``bare_soil``).
@@ -62,6 +67,30 @@ def normalize_class_name(name: str) -> str:
     return out
 
 
+def class_key(name: str) -> str:
+    """Spelling-free key of a class name: ``"bare-soil"``, ``"baresoil"``, ``"Bare soil"``
+    -> ``"baresoil"`` (DLRSD's label sheet writes its names without hyphens)."""
+    return normalize_class_name(name).replace("_", "")
+
+
+def reorder_classes(table: LabelTable, classes: list[str]) -> LabelTable:
+    """``table`` with its columns in the order of ``classes`` (matched by :func:`class_key`).
+
+    Raises DataError naming the file when a class is missing or a column is unknown.
+    """
+    position = {class_key(c): j for j, c in enumerate(table.classes)}
+    wanted = [class_key(c) for c in classes]
+    missing = [c for c, k in zip(classes, wanted) if k not in position]
+    extra = [c for c in table.classes if class_key(c) not in set(wanted)]
+    if missing or extra:
+        raise DataError(
+            f"{table.path}: label columns {table.classes} do not match the classes {classes} "
+            f"(missing: {missing or 'none'}; unknown: {extra or 'none'})"
+        )
+    labels = table.labels[:, [position[k] for k in wanted]]
+    return LabelTable(table.path, list(classes), list(table.names), labels)
+
+
 def strip_image_suffix(name: str) -> str:
     """``"airplane00.tif"`` -> ``"airplane00"``; other names unchanged."""
     name = str(name).strip()
@@ -87,8 +116,6 @@ def read_label_file(
     if suffix == ".xlsx":
         return read_label_xlsx(path)
     if suffix == ".mat":
-        if image_names is None or classes is None:
-            raise DataError(f"{path}: a .mat label file needs the image list and class names")
         return read_label_mat(path, image_names, classes)
     raise DataError(f"{path}: unsupported label file type {suffix!r} (use .txt, .csv, .xlsx or .mat)")
 
@@ -108,7 +135,7 @@ def read_label_text(path: str | Path) -> LabelTable:
     if not lines:
         raise DataError(f"{path}: empty label file (no header, no rows)")
     header = lines[0][1]
-    delimiter = "\t" if "\t" in header else ","
+    delimiter = "\t" if "\t" in header else (";" if ";" in header else ",")
     rows = [(number, line.split(delimiter)) for number, line in lines]
     return _table_from_rows(path, rows)
 
@@ -123,7 +150,7 @@ def read_label_xlsx(path: str | Path) -> LabelTable:
     except Exception as exc:  # openpyxl raises many types for a bad file
         raise DataError(f"{path}: cannot read as .xlsx ({exc})") from None
     try:
-        sheet = workbook.worksheets[0]
+        sheet = workbook["Sheet1"] if "Sheet1" in workbook.sheetnames else workbook.worksheets[0]
         rows = []
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
             cells = ["" if v is None else _cell_text(v) for v in values]
@@ -144,12 +171,50 @@ def _cell_text(value) -> str:
     return str(value).strip()
 
 
-def read_label_mat(path: str | Path, image_names: list[str], classes: list[str]) -> LabelTable:
+UCM_SCENES = (
+    "agricultural",
+    "airplane",
+    "baseballdiamond",
+    "beach",
+    "buildings",
+    "chaparral",
+    "denseresidential",
+    "forest",
+    "freeway",
+    "golfcourse",
+    "harbor",
+    "intersection",
+    "mediumresidential",
+    "mobilehomepark",
+    "overpass",
+    "parkinglot",
+    "river",
+    "runway",
+    "sparseresidential",
+    "storagetanks",
+    "tenniscourt",
+)
+"""The 21 UC Merced scene folders, sorted (100 images each, ``<scene>00`` .. ``<scene>99``)."""
+
+
+def ucm_release_names() -> list[str]:
+    """The 2,100 UCM image names in release order (the sorted order of the names): the
+    implied name of each column of a UCM ``.mat`` label file."""
+    return [f"{scene}{i:02d}" for scene in UCM_SCENES for i in range(100)]
+
+
+def read_label_mat(
+    path: str | Path, image_names: list[str] | None = None, classes: list[str] | None = None
+) -> LabelTable:
     """Read variable ``labels`` (``(C, N)`` or ``(N, C)``) of a MATLAB file.
 
-    Row ``i`` belongs to ``image_names[i]`` (the caller's sorted image order).
+    Row ``i`` belongs to the ``i``-th UCM release name (:func:`ucm_release_names`) when
+    the file has 2,100 images, else to ``image_names[i]`` (the caller's complete, sorted
+    image list); ``classes`` default to UCM's 17.
     """
     import scipy.io
+
+    from mlrsir.data.ucm import UCM_CLASSES
 
     path = Path(path)
     try:
@@ -160,10 +225,20 @@ def read_label_mat(path: str | Path, image_names: list[str], classes: list[str])
         keys = sorted(k for k in content if not k.startswith("__"))
         raise DataError(f"{path}: no variable 'labels' (found {keys})")
     matrix = np.asarray(content["labels"])
-    n, c = len(image_names), len(classes)
     if matrix.ndim != 2:
         raise DataError(f"{path}: 'labels' must be 2-D, got shape {matrix.shape}")
-    if matrix.shape == (c, n):
+    classes = [normalize_class_name(c) for c in (classes or UCM_CLASSES)]
+    c = len(classes)
+    release = ucm_release_names()
+    if len(release) in matrix.shape and c in matrix.shape:
+        image_names = release
+    elif image_names is None:
+        raise DataError(
+            f"{path}: 'labels' has shape {matrix.shape}; a .mat holds no image names, so it is read as the "
+            f"UCM release ({c} classes x {len(release)} images in the sorted order of their names)"
+        )
+    n = len(image_names)
+    if matrix.shape == (c, n) and matrix.shape != (n, c):
         matrix = matrix.T
     elif matrix.shape != (n, c):
         raise DataError(

@@ -24,6 +24,17 @@ JSON file (:func:`save_split`)::
 
 ``names`` are the dataset's image paths relative to its root; :func:`load_split` with a
 dataset refuses a split made on a different image list.
+
+Protocols (``protocol`` key; files without it are ``"paper"``):
+
+* ``"paper"``: the split above.
+* ``"unseen-scenes"`` (datasets with scenes only): ``num_unseen`` (6) of the scene classes
+  (21 for UCM) are drawn with the seed and held out of training. The other (seen) scenes'
+  images are train/val (``val_fraction`` of each seen scene is val); the unseen scenes'
+  images are split per scene into ``test`` (``test_fraction``, the queries) and
+  ``database`` (the rest, what the queries search). The four arrays are disjoint and cover
+  all images; the file adds ``"protocol"``, ``"seen_scenes"``, ``"unseen_scenes"``,
+  ``"num_unseen"`` and ``"database"``. Labels still come from the same classes.
 """
 
 from __future__ import annotations
@@ -41,6 +52,8 @@ from mlrsir.io_atomic import write_json_atomic
 
 SPLIT_FORMAT = "mlrsir-split"
 SPLIT_VERSION = 1
+PROTOCOLS = ("paper", "unseen-scenes")
+DEFAULT_NUM_UNSEEN = 6
 
 
 @dataclass
@@ -56,6 +69,10 @@ class Split:
     test_fraction: float = 0.3
     val_fraction: float = 0.1
     names: list[str] | None = field(default=None, repr=False)
+    protocol: str = "paper"
+    database: np.ndarray | None = None  # unseen-scenes: the searched images of the unseen scenes
+    seen_scenes: list[str] | None = None
+    unseen_scenes: list[str] | None = None
 
     @property
     def trainval(self) -> np.ndarray:
@@ -64,12 +81,14 @@ class Split:
 
     @property
     def num_images(self) -> int:
-        return len(self.train) + len(self.val) + len(self.test)
+        extra = 0 if self.database is None else len(self.database)
+        return len(self.train) + len(self.val) + len(self.test) + extra
 
     def validate(self, source: str = "split") -> None:
-        """DataError unless train/val/test are disjoint and cover 0..N-1 exactly once
-        (N = number of names when present, else the number of indices)."""
-        everything = np.concatenate([self.train, self.val, self.test])
+        """DataError unless train/val/test (and database) are disjoint and cover 0..N-1
+        exactly once (N = number of names when present, else the number of indices)."""
+        parts = [self.train, self.val, self.test] + ([] if self.database is None else [self.database])
+        everything = np.concatenate(parts)
         n = len(self.names) if self.names is not None else len(everything)
         if n == 0:
             raise DataError(f"{source}: split is empty")
@@ -92,12 +111,65 @@ def _check_fractions(test_fraction: float, val_fraction: float) -> None:
         raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
 
 
-def make_split(dataset, seed: int = 0, test_fraction: float = 0.3, val_fraction: float = 0.1) -> Split:
+def _unseen_scene_split(dataset, seed: int, test_fraction: float, val_fraction: float, num_unseen: int) -> Split:
+    scenes = getattr(dataset, "scenes", None)
+    if scenes is None:
+        raise ConfigError(
+            f"--protocol unseen-scenes needs a dataset with scene classes; {getattr(dataset, 'name', '?')!r} has none"
+        )
+    scenes = np.asarray(scenes)
+    names = sorted(set(scenes.tolist()))
+    if not 0 < num_unseen < len(names):
+        raise ConfigError(f"unseen-scenes: cannot hold out {num_unseen} of {len(names)} scene classes")
+    rng = np.random.default_rng(seed)
+    unseen = sorted(names[i] for i in rng.choice(len(names), size=num_unseen, replace=False))
+    subset = np.full(len(scenes), -1, dtype=np.int64)  # 0 train, 1 val, 2 test (queries), 3 database
+    for scene in names:
+        members = rng.permutation(np.flatnonzero(scenes == scene))
+        if scene in unseen:
+            n_test = _half_up(test_fraction * len(members))
+            subset[members[:n_test]] = 2
+            subset[members[n_test:]] = 3
+        else:
+            n_val = _half_up(val_fraction * len(members))
+            subset[members[:n_val]] = 1
+            subset[members[n_val:]] = 0
+    split = Split(
+        train=np.flatnonzero(subset == 0),
+        val=np.flatnonzero(subset == 1),
+        test=np.flatnonzero(subset == 2),
+        seed=int(seed),
+        method="scene",
+        dataset=getattr(dataset, "name", "unknown"),
+        test_fraction=float(test_fraction),
+        val_fraction=float(val_fraction),
+        names=list(dataset.relative_paths) if hasattr(dataset, "relative_paths") else None,
+        protocol="unseen-scenes",
+        database=np.flatnonzero(subset == 3),
+        seen_scenes=[n for n in names if n not in unseen],
+        unseen_scenes=unseen,
+    )
+    split.validate()
+    return split
+
+
+def make_split(
+    dataset,
+    seed: int = 0,
+    test_fraction: float = 0.3,
+    val_fraction: float = 0.1,
+    protocol: str = "paper",
+    num_unseen: int = DEFAULT_NUM_UNSEEN,
+) -> Split:
     """Split ``dataset`` (a :class:`~mlrsir.data.base.MultiLabelDataset`) deterministically.
 
-    See the module docstring for the two methods.
+    See the module docstring for the methods and the two protocols.
     """
     _check_fractions(test_fraction, val_fraction)
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    if protocol == "unseen-scenes":
+        return _unseen_scene_split(dataset, seed, test_fraction, val_fraction, num_unseen)
     rng = np.random.default_rng(seed)
     n = len(dataset.labels)
     subset = np.full(n, -1, dtype=np.int64)  # 0 train, 1 val, 2 test
@@ -156,6 +228,14 @@ def save_split(split: Split, path: str | Path) -> Path:
         "val": [int(i) for i in split.val],
         "test": [int(i) for i in split.test],
     }
+    if split.protocol != "paper":
+        payload.update(
+            protocol=split.protocol,
+            seen_scenes=split.seen_scenes,
+            unseen_scenes=split.unseen_scenes,
+            num_unseen=len(split.unseen_scenes or []),
+            database=[int(i) for i in (split.database if split.database is not None else [])],
+        )
     write_json_atomic(path, payload, indent=1)
     return path
 
@@ -182,6 +262,10 @@ def load_split(path: str | Path, dataset=None) -> Split:
             test_fraction=float(payload.get("test_fraction", 0.3)),
             val_fraction=float(payload.get("val_fraction", 0.1)),
             names=payload.get("names"),
+            protocol=str(payload.get("protocol", "paper")),
+            database=None if payload.get("database") is None else np.asarray(payload["database"], dtype=np.int64),
+            seen_scenes=payload.get("seen_scenes"),
+            unseen_scenes=payload.get("unseen_scenes"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{path}: malformed split file ({exc!r})") from None
@@ -216,6 +300,7 @@ def load_or_create_split(
     seed: int = 0,
     test_fraction: float = 0.3,
     val_fraction: float = 0.1,
+    protocol: str = "paper",
 ) -> Split:
     """Load ``path`` if it exists (checked against ``dataset`` and the arguments), else
     make the split and save it there."""
@@ -224,13 +309,13 @@ def load_or_create_split(
         split = load_split(path, dataset)
         wanted = (int(seed), float(test_fraction), float(val_fraction))
         found = (split.seed, split.test_fraction, split.val_fraction)
-        if not all(math.isclose(a, b) for a, b in zip(wanted, found)):
+        if not all(math.isclose(a, b) for a, b in zip(wanted, found)) or split.protocol != protocol:
             raise ConfigError(
-                f"{path}: existing split has seed/test_fraction/val_fraction {found}, "
-                f"requested {wanted}; use another path or delete the file"
+                f"{path}: existing split has seed/test_fraction/val_fraction {found} and protocol "
+                f"{split.protocol!r}, requested {wanted} and {protocol!r}; use another path or delete the file"
             )
         return split
-    split = make_split(dataset, seed=seed, test_fraction=test_fraction, val_fraction=val_fraction)
+    split = make_split(dataset, seed=seed, test_fraction=test_fraction, val_fraction=val_fraction, protocol=protocol)
     save_split(split, path)
     return split
 
@@ -241,7 +326,12 @@ def protocol_indices(split: Split, eval_split: str) -> tuple[np.ndarray, np.ndar
     ``eval_split="test"``: train on the 70 % part (train + val), queries = test, database =
     train + val (the paper's protocol). ``eval_split="val"``: train on train only, queries =
     val, database = train (used to choose hyperparameters without touching the test split).
+    Unseen-scenes splits (``split.database`` set), ``"test"``: train on train + val (the
+    seen scenes), queries = test, database = ``split.database`` (both from the unseen scenes).
     """
+    if eval_split == "test" and split.database is not None:
+        trainval = np.asarray(split.trainval, dtype=np.int64)
+        return trainval, np.asarray(split.test, dtype=np.int64), np.asarray(split.database, dtype=np.int64)
     if eval_split == "test":
         trainval = np.asarray(split.trainval, dtype=np.int64)
         return trainval, np.asarray(split.test, dtype=np.int64), trainval

@@ -7,10 +7,12 @@ Expected layout (the original release; the image folder may also sit in
     ROOT/LandUse_Multilabeled.txt                           header + one row per image
 
 The label file is looked for as ``LandUse_Multilabeled.txt``, then ``.xlsx``, then
-``.mat`` in ``ROOT`` and ``ROOT/multilabels``; ``label_file=`` names it explicitly
-(formats: :mod:`mlrsir.data.labels`). For a ``.mat`` (no names inside) the rows are taken
-to follow the images sorted by relative path (scene folder, then file name), which is
-the order of the original release.
+``.mat`` (``LandUse_Multilabeled.mat`` or the release's ``LandUse_multilabels.mat``) in
+``ROOT``, ``ROOT/multilabels`` and ``ROOT/UCMerced_LandUse``; ``label_file=`` names it
+explicitly (formats: :mod:`mlrsir.data.labels`). A ``.mat`` has no names inside: its
+columns follow the release order, the sorted order of the image names (``agricultural00``
+... ``tenniscourt99``, :func:`mlrsir.data.labels.ucm_release_names`), so each column gets
+its implied name and all formats are matched by image name alike.
 
 Images and label rows are matched by image name (file stem). Rows without an image and
 images without a row are errors (``DataError`` listing a few) unless ``strict=False``,
@@ -53,6 +55,7 @@ LABEL_FILE_NAMES = (
     "LandUse_Multilabeled.txt",
     "LandUse_Multilabeled.xlsx",
     "LandUse_Multilabeled.mat",
+    "LandUse_multilabels.mat",  # the name of the .mat in the original release
 )
 
 UCM_IMAGE_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png")

@@ -20,9 +20,14 @@ Mask encodings (``encoding="auto"`` detects per file):
   unlabelled. Any other colour is a ``DataError`` naming the file and the colour. An RGB
   file whose channels are all equal with values <= 6 is read as an index mask.
 
-Instead of masks, ``label_file=`` may give image-level labels as CSV (header
-``image,<class>,...``; rows name (extension optional) + 0/1 per class; see
-:mod:`mlrsir.data.labels`). Image-level label from a mask: class covers >= 1 pixel, or
+``ROOT`` may also be the folder holding the release's ``WHDLD/`` folder.
+
+Instead of masks, ``label_file=`` may give image-level labels as CSV: the release's
+``WHDLD/multilabels.csv`` is ``;``-separated with a header starting ``IMAGE\\LABEL``
+(used automatically when there is no ``ImagesPNG`` folder); ``,``- and tab-separated
+files are read too (rows: name, extension optional, + 0/1 per class; see
+:mod:`mlrsir.data.labels`). Columns naming the six classes (any order, any spelling of
+bare soil) are put in :data:`WHDLD_CLASSES` order. Image-level label from a mask: class covers >= 1 pixel, or
 >= ``min_fraction`` of the pixels. ``scenes`` is None (WHDLD has no scene folders).
 Images without mask/row and masks/rows without image: ``DataError`` unless
 ``strict=False``.
@@ -37,7 +42,7 @@ import numpy as np
 from PIL import Image
 
 from mlrsir.data.base import MultiLabelDataset, index_files, resolve_mismatch
-from mlrsir.data.labels import read_label_file
+from mlrsir.data.labels import class_key, read_label_file, reorder_classes
 from mlrsir.data.masks import (
     check_index_range,
     labels_from_index_mask,
@@ -134,6 +139,10 @@ class WHDLD(MultiLabelDataset):
         root = Path(root)
         if not root.is_dir():
             raise DataError(f"{root}: dataset folder not found (expected {self.LAYOUT})")
+        if not (root / "Images").is_dir() and (root / "WHDLD" / "Images").is_dir():
+            root = root / "WHDLD"  # the release folder inside the given one
+        if label_file is None and not (root / "ImagesPNG").is_dir() and (root / "multilabels.csv").is_file():
+            label_file = root / "multilabels.csv"
         images_dir = root / "Images"
         if not images_dir.is_dir():
             raise DataError(f"{root}: no 'Images' folder; expected {self.LAYOUT}")
@@ -144,6 +153,8 @@ class WHDLD(MultiLabelDataset):
 
         if label_file is not None:
             table = read_label_file(label_file)
+            if {class_key(c) for c in table.classes} == {class_key(c) for c in WHDLD_CLASSES}:
+                table = reorder_classes(table, WHDLD_CLASSES)
             rows = table.row_of()
             classes = table.classes
             problems = {

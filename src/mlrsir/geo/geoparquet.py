@@ -37,25 +37,29 @@ def write_geoparquet(path: str | Path, items: Iterable[dict]) -> Path:
     """Write items to ``path``.
 
     Each item: ``{"id": str, "path": str, "code": bytes, "labels": list[str],
-    "geo": geo dict}``; optional ``"scene"``/``"datetime"`` default to the geo dict's.
+    "geo": geo dict or None}`` (None: null geometry, e.g. an image without georeference);
+    optional ``"scene"``/``"datetime"`` default to the geo dict's.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     cols = {k: [] for k in ("id", "path", "code", "labels", "scene", "datetime", "geometry")}
     bbox = [180.0, 90.0, -180.0, -90.0]
+    any_geometry = False
     for item in items:
-        geo = item["geo"]
-        ring = footprint_ring(geo)
-        xs, ys = [p[0] for p in ring], [p[1] for p in ring]
-        bbox = [min(bbox[0], *xs), min(bbox[1], *ys), max(bbox[2], *xs), max(bbox[3], *ys)]
+        geo = item["geo"] or {}
+        ring = footprint_ring(geo) if geo else None
+        if ring is not None:
+            any_geometry = True
+            xs, ys = [p[0] for p in ring], [p[1] for p in ring]
+            bbox = [min(bbox[0], *xs), min(bbox[1], *ys), max(bbox[2], *xs), max(bbox[3], *ys)]
         cols["id"].append(str(item["id"]))
         cols["path"].append(str(item.get("path", "")))
         cols["code"].append(bytes(item["code"]))
         cols["labels"].append([str(x) for x in item.get("labels", [])])
         cols["scene"].append(item.get("scene", geo.get("scene")))
         cols["datetime"].append(item.get("datetime", geo.get("datetime")))
-        cols["geometry"].append(polygon_wkb(ring))
+        cols["geometry"].append(None if ring is None else polygon_wkb(ring))
     schema = pa.schema(
         [
             ("id", pa.string()),
@@ -76,7 +80,7 @@ def write_geoparquet(path: str | Path, items: Iterable[dict]) -> Path:
                 "geometry_types": ["Polygon"],
                 "crs": crs84_projjson(),
                 "orientation": "counterclockwise",
-                **({"bbox": bbox} if cols["id"] else {}),
+                **({"bbox": bbox} if any_geometry else {}),
             }
         },
     }

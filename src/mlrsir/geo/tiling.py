@@ -181,6 +181,23 @@ class SceneTiler:
             for ds in datasets.values():
                 ds.close()
 
+    def read_window(self, window: Window) -> np.ndarray:
+        """``(bands, tile, tile)`` of one ``tile x tile`` window of the grid, read like a tile.
+
+        Used to re-read an indexed tile (a query by tile id, a thumbnail).
+        """
+        arr = np.empty((len(self.bands), self.tile, self.tile), dtype=self.dtype)
+        datasets = {}
+        try:
+            for i, band in enumerate(self.bands):
+                if band.path not in datasets:
+                    datasets[band.path] = open_raster(band.path)
+                arr[i] = self._read(datasets[band.path], band, self._transforms[i], window)
+        finally:
+            for ds in datasets.values():
+                ds.close()
+        return arr
+
     def _read(self, ds, band: BandSource, transform: Affine, window: Window) -> np.ndarray:
         """``(tile, tile)`` of ``band`` on the grid pixels of ``window``."""
         t = self.tile

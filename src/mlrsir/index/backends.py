@@ -17,12 +17,24 @@ name                 what it is
 ``faiss-unpadded``   ``IndexBinaryFlat`` on ``ceil(bits/8)`` bytes (faiss needs a
                      dimension that is a multiple of 8 bits, so 12 bits use 16).
                      Exact, smallest memory, generic (slower) kernel for odd widths.
-``hash``             ``faiss.IndexBinaryMultiHash`` (multi-index hashing: ``nhash``
+``mih``              ``faiss.IndexBinaryMultiHash`` (multi-index hashing: ``nhash``
                      tables over disjoint ``b``-bit substrings, buckets probed up to
                      ``nflip`` flipped bits). Sub-linear and **approximate**: it only
                      ranks candidates found in the probed buckets (distances of those
-                     are exact). Recall is measured by ``mlrsir bench search``.
+                     are exact). ``hash`` is the old name of the same back-end.
+``ivf``              ``faiss.IndexBinaryIVF``: binary k-means into ``nlist`` cells
+                     (trained on a sample), a query scans its ``nprobe`` nearest cells.
+                     Approximate; ``nprobe = nlist`` scans everything (exact distances).
+``hnsw``             ``faiss.IndexBinaryHNSW`` (graph, ``M`` links, ``efConstruction``,
+                     ``efSearch``). Approximate; slow to build (hours at 1e8 on 2 cores).
 ===================  =========================================================
+
+``flat`` is another name of ``faiss``. ``auto`` is ``flat`` (``numpy`` without faiss) up to
+:data:`AUTO_SUBLINEAR_MIN` items and ``ivf`` from there on (chosen by ``mlrsir bench
+search``, see ``reports/scale/``). Recall of the approximate back-ends is measured
+against the exact result with ties by :func:`mlrsir.bench.scale.recall_at_k` (results of
+the approximate back-ends at equal distance may be other members of a tied group than the
+exact ones', so their lists are not compared item by item).
 
 Ties. The exact back-ends return exactly the numpy oracle's lists, including which
 items are kept among ties at the k-th distance: the oracle ranks by ``(distance, id)``.
@@ -46,7 +58,11 @@ import numpy as np
 from mlrsir.errors import ConfigError
 from mlrsir.metrics.hamming import hamming_distance_packed
 
-BACKENDS = ("faiss", "faiss-unpadded", "numpy", "hash")
+BACKENDS = ("faiss", "faiss-unpadded", "numpy", "mih", "ivf", "hnsw")
+# other accepted names -> canonical name
+ALIASES = {"flat": "faiss", "hash": "mih"}
+# ``auto`` switches from the exact flat scan to IVF at this many items
+AUTO_SUBLINEAR_MIN = 2_000_000
 
 # widths with a specialised faiss HammingComputer
 _FAISS_FAST_WIDTHS = (4, 8, 16, 32, 64)
@@ -159,6 +175,10 @@ class Backend:
             return [list(zip(a, b)) for a, b in zip(self.ids[pos].tolist(), dist.tolist())]
         return [list(zip(self.ids[p].tolist(), d.tolist())) for p, d in positions]
 
+    def describe(self) -> str:
+        """Name and parameters, for reports."""
+        return self.name
+
     def memory_bytes(self) -> int:
         """Bytes held for the codes (not counting the id array)."""
         return int(self.ids.size) * self.bytes_per_code
@@ -199,6 +219,9 @@ class FaissFlatBackend(Backend):
         self.padded = padded
         self.name = "faiss" if padded else "faiss-unpadded"
         self.bytes_per_code = padded_width(bits) if padded else packed_width(bits)
+
+    def describe(self) -> str:
+        return "flat" if self.padded else "flat (unpadded)"
 
     def _build(self, packed):
         import faiss
@@ -254,10 +277,11 @@ class FaissHashBackend(Backend):
 
     ``b`` bits per table (default ``min(bits, 16)``), ``nhash = bits // b`` tables over
     disjoint substrings of the real bits (never over zero padding), ``nflip`` bits flipped
-    when probing (default 1).
+    when probing (default 1). Any item within Hamming distance ``nhash * (nflip + 1) - 1``
+    of the query agrees with it on some table up to ``nflip`` bits, so it is found.
     """
 
-    name = "hash"
+    name = "mih"
     exact = False
 
     def __init__(self, bits: int, b: int | None = None, nflip: int = 1):
@@ -281,9 +305,108 @@ class FaissHashBackend(Backend):
         dist, pos = self.index.search(qp, kk)
         return _filter_and_rank(dist, pos, radius)
 
+    def describe(self) -> str:
+        return f"mih (b={self.b}, tables={self.nhash}, nflip={self.nflip})"
+
     def memory_bytes(self) -> int:
         # codes + one int64 id per item per table (faiss stores ids in its buckets)
         return int(self.ids.size) * (self.bytes_per_code + 8 * self.nhash)
+
+
+def default_nlist(n: int) -> int:
+    """IVF cells for ``n`` items: a power of two near ``sqrt(n)``, 1..65536."""
+    if n < 2:
+        return 1
+    return int(min(65536, 2 ** round(np.log2(np.sqrt(n)))))
+
+
+class FaissIVFBackend(Backend):
+    """Approximate ``faiss.IndexBinaryIVF`` over codes padded like ``faiss`` (fast kernels).
+
+    ``nlist`` cells (default :func:`default_nlist`), trained by faiss' binary k-means
+    (``niter`` iterations, default 10) on ``train_size`` codes drawn at random (default
+    ``32 * nlist``, all when fewer); a query scans its ``nprobe`` nearest cells (default 8,
+    capped at ``nlist``). Build cost: training plus one nearest-centroid search per item.
+    """
+
+    name = "ivf"
+    exact = False
+
+    def __init__(
+        self, bits: int, nlist: int | None = None, nprobe: int = 8, train_size: int | None = None, niter: int = 10
+    ):
+        super().__init__(bits)
+        self.bytes_per_code = padded_width(bits)
+        self.nlist_option = nlist
+        self.nprobe = int(nprobe)
+        self.train_size = train_size
+        self.niter = int(niter)
+
+    def _build(self, packed):
+        import faiss
+
+        n = packed.shape[0]
+        self.nlist = int(min(self.nlist_option or default_nlist(n), max(1, n)))
+        d = self.bytes_per_code * 8
+        self.quantizer = faiss.IndexBinaryFlat(d)
+        self.index = faiss.IndexBinaryIVF(self.quantizer, d, self.nlist)
+        self.index.cp.niter = self.niter
+        self.index.cp.min_points_per_centroid = 1  # small samples are fine: no warning
+        self.index.nprobe = min(self.nprobe, self.nlist)
+        if n:
+            size = min(n, self.train_size or 32 * self.nlist)
+            rng = np.random.default_rng(0)
+            sample = packed if size == n else packed[np.sort(rng.choice(n, size, replace=False))]
+            self.index.train(_pad(sample, self.bytes_per_code))
+            for start in range(0, n, 1 << 22):  # bounded padded copy
+                self.index.add(_pad(packed[start : start + (1 << 22)], self.bytes_per_code))
+
+    def _search(self, q, k, radius):
+        kk = self.index.ntotal if k is None else min(int(k), self.index.ntotal)
+        self.index.nprobe = min(self.nprobe, self.nlist)
+        dist, pos = self.index.search(_pad(q, self.bytes_per_code), kk)
+        return _filter_and_rank(dist, pos, radius)
+
+    def describe(self) -> str:
+        return f"ivf (nlist={self.nlist}, nprobe={min(self.nprobe, self.nlist)})"
+
+    def memory_bytes(self) -> int:
+        # inverted lists: code + int64 id per item, plus the centroids
+        return int(self.ids.size) * (self.bytes_per_code + 8) + self.nlist * self.bytes_per_code
+
+
+class FaissHNSWBackend(Backend):
+    """Approximate ``faiss.IndexBinaryHNSW`` (``M`` links per node, ``ef_construction``,
+    ``ef_search``; ``ef_search`` is raised to ``k`` when smaller)."""
+
+    name = "hnsw"
+    exact = False
+
+    def __init__(self, bits: int, M: int = 16, ef_construction: int = 64, ef_search: int = 128):
+        super().__init__(bits)
+        self.bytes_per_code = padded_width(bits)
+        self.M, self.ef_construction, self.ef_search = int(M), int(ef_construction), int(ef_search)
+
+    def _build(self, packed):
+        import faiss
+
+        self.index = faiss.IndexBinaryHNSW(self.bytes_per_code * 8, self.M)
+        self.index.hnsw.efConstruction = self.ef_construction
+        if packed.shape[0]:
+            self.index.add(_pad(packed, self.bytes_per_code))
+
+    def _search(self, q, k, radius):
+        kk = self.index.ntotal if k is None else min(int(k), self.index.ntotal)
+        self.index.hnsw.efSearch = max(self.ef_search, kk)
+        dist, pos = self.index.search(_pad(q, self.bytes_per_code), kk)
+        return _filter_and_rank(dist, pos, radius)
+
+    def describe(self) -> str:
+        return f"hnsw (M={self.M}, efConstruction={self.ef_construction}, efSearch={self.ef_search})"
+
+    def memory_bytes(self) -> int:
+        # codes + int32 neighbour slots: 2M on level 0, ~M/(M-1) more on upper levels
+        return int(self.ids.size) * (self.bytes_per_code + 4 * 2 * self.M + 4 * self.M // max(1, self.M - 1))
 
 
 def faiss_available() -> bool:
@@ -294,19 +417,34 @@ def faiss_available() -> bool:
     return True
 
 
-def make_backend(name: str, bits: int, **options) -> Backend:
-    """Back-end by name: ``auto`` (= ``faiss`` when importable, else ``numpy``) or one of
-    :data:`BACKENDS`. ``options`` go to the hash back-end (``b``, ``nflip``)."""
+def canonical_backend(name: str, n: int | None = None) -> str:
+    """The back-end a name stands for: aliases resolved, ``auto`` decided for ``n`` items."""
+    name = ALIASES.get(name, name)
     if name == "auto":
-        name = "faiss" if faiss_available() else "numpy"
+        if not faiss_available():
+            return "numpy"
+        return "ivf" if n is not None and n >= AUTO_SUBLINEAR_MIN else "faiss"
+    return name
+
+
+def make_backend(name: str, bits: int, n: int | None = None, **options) -> Backend:
+    """Back-end by name: ``auto`` (see the module doc; ``n`` is the number of items to
+    index), an alias (``flat``, ``hash``) or one of :data:`BACKENDS`. ``options`` go to the
+    approximate back-ends (mih: ``b``, ``nflip``; ivf: ``nlist``, ``nprobe``,
+    ``train_size``; hnsw: ``M``, ``ef_construction``, ``ef_search``)."""
+    requested = name
+    name = canonical_backend(name, n)
     if name == "numpy":
         return NumpyBackend(bits)
-    if name in ("faiss", "faiss-unpadded", "hash") and not faiss_available():
-        raise ConfigError(f"back-end {name!r} needs the faiss-cpu package, which is not installed")
+    if name not in BACKENDS:
+        raise ConfigError(
+            f"unknown search back-end {requested!r} (choose auto, {', '.join(BACKENDS)}, {', '.join(ALIASES)})"
+        )
+    if not faiss_available():
+        raise ConfigError(f"back-end {requested!r} needs the faiss-cpu package, which is not installed")
     if name == "faiss":
         return FaissFlatBackend(bits, padded=True)
     if name == "faiss-unpadded":
         return FaissFlatBackend(bits, padded=False)
-    if name == "hash":
-        return FaissHashBackend(bits, **options)
-    raise ConfigError(f"unknown search back-end {name!r} (choose auto, {', '.join(BACKENDS)})")
+    classes = {"mih": FaissHashBackend, "ivf": FaissIVFBackend, "hnsw": FaissHNSWBackend}
+    return classes[name](bits, **options)

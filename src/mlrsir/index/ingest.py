@@ -52,20 +52,24 @@ def expand_inputs(inputs: list[str | Path]) -> list[Path]:
     return out
 
 
-def load_encoder(run_dir):
+def load_encoder(run_dir, runtime: str = "auto"):
     """:func:`mlrsir.inference.encoder.load_encoder` (looked up on its module at call time,
     so tests can replace it), refusing runs whose retrieval is not Hamming distance on
     binary codes (:func:`~mlrsir.inference.fingerprint.check_binary_codes`)."""
     import mlrsir.inference.encoder as encoder_module  # torch: imported only when encoding
 
-    encoder = encoder_module.load_encoder(run_dir)
+    if runtime == "auto":
+        encoder = encoder_module.load_encoder(run_dir)
+    else:
+        encoder = encoder_module.load_encoder(run_dir, runtime=runtime)
     check_binary_codes(encoder)
     return encoder
 
 
 def read_labels(label_file: str | Path) -> tuple[list[str], dict[str, list[str]]]:
     """``(classes, {image name without extension: [labels]})`` from a label file
-    (any format :func:`mlrsir.data.labels.read_label_file` reads except ``.mat``)."""
+    (any format :func:`mlrsir.data.labels.read_label_file` reads; a UCM ``.mat`` by the
+    implied release names, see :func:`mlrsir.data.labels.ucm_release_names`)."""
     from mlrsir.data.labels import read_label_file
 
     table = read_label_file(label_file)
@@ -89,6 +93,16 @@ def image_size(path: Path) -> tuple[int, int]:
             return int(image.width), int(image.height)
     except Exception as exc:  # an image the encoder read but PIL cannot size: report, keep 0
         raise DataError(f"{path}: cannot read image size ({exc})") from None
+
+
+def _reports_sizes(encoder) -> bool:
+    """Whether ``encoder.encode_paths`` takes ``sizes=`` (the run's encoder does; stand-ins may not)."""
+    import inspect
+
+    try:
+        return "sizes" in inspect.signature(encoder.encode_paths).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _rows_per_input(codes, ok, n: int, bits: int):
@@ -136,11 +150,13 @@ def encode_into_index(
     try:
         for offset in range(0, len(todo), chunk):
             part = todo[offset : offset + chunk]
+            sizes: list = []  # (width, height) from the encoder's own decode: no second open
             codes, _outputs, ok, errors = encoder.encode_paths(
                 [str(p) for p in part],
                 batch_size=batch_size,
                 progress=False,
                 on_error="raise" if strict else "skip",
+                **({"sizes": sizes} if _reports_sizes(encoder) else {}),
             )
             codes = _rows_per_input(codes, ok, len(part), encoder.bits)
             for path, message in errors:
@@ -151,7 +167,8 @@ def encode_into_index(
                 if not good:
                     continue
                 try:
-                    width, height = image_size(path)
+                    found = sizes[row] if row < len(sizes) else None
+                    width, height = found if found is not None else image_size(path)
                 except DataError as exc:
                     if strict:
                         raise

@@ -9,7 +9,9 @@ index. Results per query are ``[(id, distance)]`` sorted by ``(distance, id)``.
 
 Label filter: ``label_filter=[a, b]`` keeps only items whose labels contain **all** of
 ``a`` and ``b`` (names normalised like label files: lower case, ``-``/space -> ``_``);
-a label no item carries simply gives no results. Filtered searches build a back-end over
+a label no item carries simply gives no results. Items without ground-truth labels are
+matched on their predicted labels when the index stores predictions
+(:func:`mlrsir.index.predicted.label_filter_ids`). Filtered searches build a back-end over
 the matching items only (not cached).
 """
 
@@ -97,11 +99,13 @@ class CodeSearcher:
             )
         cache = self._loaded()
         if label_filter:
-            keep = np.isin(cache["ids"], self._index._ids_with_labels(label_filter))
-            engine = make_backend(backend, bits).build(cache["packed"][keep], cache["ids"][keep])
+            from mlrsir.index.predicted import label_filter_ids  # ground truth, else predicted labels
+
+            keep = np.isin(cache["ids"], label_filter_ids(self._index, label_filter)[0])
+            engine = make_backend(backend, bits, n=int(keep.sum())).build(cache["packed"][keep], cache["ids"][keep])
         else:
             engine = cache["backends"].get(backend)
             if engine is None:
-                engine = make_backend(backend, bits).build(cache["packed"], cache["ids"])
+                engine = make_backend(backend, bits, n=cache["ids"].size).build(cache["packed"], cache["ids"])
                 cache["backends"][backend] = engine
         return engine.search(pack_codes(q), k=k, radius=radius)

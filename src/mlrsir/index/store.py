@@ -6,7 +6,15 @@ SQLite's own ``-wal``/``-shm`` files while it is open)::
     meta(key TEXT PRIMARY KEY, value TEXT)      -- JSON values, see META_KEYS below
     items(id INTEGER PRIMARY KEY, path TEXT UNIQUE, width INT, height INT,
           labels TEXT,                          -- JSON list of label names, or NULL
-          code BLOB)                            -- packed code, ceil(bits/8) bytes (pack_codes)
+          code BLOB,                            -- packed code, ceil(bits/8) bytes (pack_codes)
+          geo TEXT)                             -- format 2: JSON of a scene tile, or NULL
+
+``geo`` (format 2) of a tile of a scene (see :mod:`mlrsir.index.scenes`): the
+:mod:`mlrsir.geo.georef` dict plus ``"bands"`` (the band names read), with ``crs``,
+``bounds`` and ``lonlat_bounds`` null for a raster without georeference; NULL for plain
+images. Format 1 indexes (no ``geo`` column) are read as they are and migrated to
+format 2 on the first write that stores a ``geo`` or the radiometry
+(:func:`mlrsir.index.integrity` docstring).
 
 Why the codes live in the database (one BLOB per item) rather than in a separate
 ``.npy``: a single SQLite transaction then commits codes and metadata together, so an
@@ -16,16 +24,18 @@ mode (``journal_mode=WAL``, ``synchronous=FULL``) lets any number of readers (ot
 processes, the web server) read a consistent snapshot while one writer appends. Loading
 10^6 codes back into a contiguous array is one sequential ``SELECT`` (~1 s).
 
-Metadata (``meta``): ``format`` ("mlrsir-code-index"), ``format_version`` (1),
-``bits``, ``fingerprint`` (the model's, see :mod:`mlrsir.inference.fingerprint`), ``run_dir``,
-``classes``, ``images_root``, ``created``, ``header_sha256`` (checksum of the static
-keys), ``count``, ``next_id`` (ids are never reused), ``items_checksum`` (see
+Metadata (``meta``): ``format`` ("mlrsir-code-index"), ``format_version`` (2; 1 is
+still read), ``bits``, ``fingerprint`` (the model's, see :mod:`mlrsir.inference.fingerprint`),
+``run_dir``, ``classes``, ``images_root``, ``created``, ``radiometry`` (format 2: the
+:class:`mlrsir.geo.radiometry.Radiometry` dict used for every raster tile of the index,
+set once by :meth:`CodeIndex.set_radiometry`, or null), ``header_sha256`` (checksum of the
+static keys), ``count``, ``next_id`` (ids are never reused), ``items_checksum`` (see
 :mod:`mlrsir.index.integrity`) and ``generation`` (incremented by every write; readers
 reload their in-memory arrays when it changes).
 
 Integrity: every open checks the SQLite header and file size (truncation), the format
 version, the header checksum and the row count. ``verify=True`` (default) also
-recomputes the item checksum over every row and runs ``PRAGMA quick_check`` (~0.6 s per
+recomputes the item checksum over every row and runs ``PRAGMA integrity_check`` (~0.7 s per
 10^5 items); a flipped byte in a code, a path or a label, or a damaged page, raises
 :class:`~mlrsir.errors.IndexStoreError` naming the database file.
 
@@ -68,7 +78,8 @@ CREATE TABLE items (
     width INTEGER NOT NULL,
     height INTEGER NOT NULL,
     labels TEXT,
-    code BLOB NOT NULL
+    code BLOB NOT NULL,
+    geo TEXT
 );
 """
 
@@ -96,6 +107,9 @@ class CodeIndex:
         self.run_dir: str | None = meta["run_dir"]
         self.classes: list[str] | None = meta["classes"]
         self.images_root: str | None = meta.get("images_root")
+        self.format_version: int = int(meta["format_version"])
+        self.radiometry: dict | None = meta.get("radiometry")
+        self._geo_col = "geo" if integrity.has_geo_column(conn) else "NULL"
         self._searcher = CodeSearcher(self)
 
     # ------------------------------------------------------------------ create/open
@@ -109,6 +123,7 @@ class CodeIndex:
         run_dir: str | None,
         classes: list[str] | None,
         images_root: str | None = None,
+        radiometry: dict | None = None,
         overwrite: bool = False,
     ) -> CodeIndex:
         """Create an empty index in directory ``path`` and open it for writing.
@@ -139,6 +154,7 @@ class CodeIndex:
             "classes": None if classes is None else [str(c) for c in classes],
             "images_root": None if images_root is None else str(images_root),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "radiometry": None if radiometry is None else _canonical(dict(radiometry)),
         }
         meta = dict(static)
         meta.update(
@@ -168,6 +184,7 @@ class CodeIndex:
         expected_fingerprint: dict | None = None,
         readonly: bool = False,
         verify: bool = True,
+        deep: bool = False,
     ) -> CodeIndex:
         """Open an existing index.
 
@@ -175,7 +192,13 @@ class CodeIndex:
             path: the index directory (or its ``index.sqlite``).
             expected_fingerprint: when given, refuse an index made by another model.
             readonly: open the database read-only (``add``/``remove`` then fail).
-            verify: recompute the item checksum and run ``PRAGMA quick_check``.
+            verify: recompute the item checksum and run ``PRAGMA integrity_check``.
+            deep: also compare the unique path index with the table entry by entry
+                (``mlrsir index info --verify``; implies ``verify``).
+
+        Opening for writing always runs ``PRAGMA integrity_check`` (even with
+        ``verify=False``): writing through a damaged path index would store duplicates
+        or change the wrong row.
 
         Raises:
             IndexStoreError: missing/corrupt/truncated file, other format version, checksum
@@ -205,7 +228,9 @@ class CodeIndex:
             raise IndexStoreError(f"{db}: cannot open as SQLite ({exc})") from None
         try:
             index = cls(path, conn, readonly)
-            index._check(verify)
+            index._check(verify or deep, deep=deep)
+            if not readonly and not (verify or deep):
+                integrity.check_structure(conn, db)
             if expected_fingerprint is not None:
                 check_fingerprint(index.fingerprint, expected_fingerprint, where=db)
         except sqlite3.DatabaseError as exc:
@@ -220,18 +245,21 @@ class CodeIndex:
     def _read_meta(self) -> dict:
         return integrity.read_meta(self._conn, self.db_path)
 
-    def _check(self, verify: bool) -> None:
+    def _check(self, verify: bool, deep: bool = False) -> None:
         with self._lock:
             self._conn.execute("BEGIN")
             try:
                 meta = self._read_meta()
                 integrity.check_items(self._conn, self.db_path, meta, self.bits, full=verify)
+                if deep:
+                    integrity.compare_path_index(self._conn, self.db_path)
             finally:
                 self._conn.execute("COMMIT")
 
     def verify(self) -> None:
-        """Full check (checksum + quick_check); raises IndexStoreError on any problem."""
-        self._check(verify=True)
+        """Full check (checksum, integrity_check, path index against the table); raises
+        IndexStoreError on any problem."""
+        self._check(verify=True, deep=True)
 
     # ------------------------------------------------------------------ writes
     def _begin_write(self) -> dict:
@@ -258,7 +286,8 @@ class CodeIndex:
 
         Args:
             records: one dict per item: ``path`` (str, unique in the index), ``width``,
-                ``height`` (int pixels), ``labels`` (list[str] or None).
+                ``height`` (int pixels), ``labels`` (list[str] or None), optional ``geo``
+                (dict, see the module doc; migrates a format 1 index).
             codes: ``(n, bits)`` uint8 in {0, 1}.
 
         Returns:
@@ -274,19 +303,30 @@ class CodeIndex:
                 raise ConfigError(f"record without a path: {record!r}")
             labels = record.get("labels")
             labels_json = None if labels is None else json.dumps([str(x) for x in labels])
-            rows.append((path, int(record.get("width") or 0), int(record.get("height") or 0), labels_json))
+            geo = record.get("geo")
+            geo_json = None if geo is None else json.dumps(_canonical(geo), sort_keys=True)
+            rows.append((path, int(record.get("width") or 0), int(record.get("height") or 0), labels_json, geo_json))
         packed = pack_codes(codes)
+        if any(r[4] is not None for r in rows):
+            self.migrate()
         with self._lock:
             state = self._begin_write()
             try:
                 first = int(state["next_id"])
                 total = integrity.from_hex(state["items_checksum"])
-                for i, (path, width, height, labels_json) in enumerate(rows):
+                for i, (path, width, height, labels_json, geo_json) in enumerate(rows):
                     item_id, code = first + i, packed[i].tobytes()
-                    self._conn.execute(
-                        "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)", (item_id, path, width, height, labels_json, code)
-                    )
-                    digest = integrity.row_digest(item_id, path, width, height, labels_json, code)
+                    if self._geo_col == "geo":
+                        self._conn.execute(
+                            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            (item_id, path, width, height, labels_json, code, geo_json),
+                        )
+                    else:  # format 1 index, rows without geo
+                        self._conn.execute(
+                            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)",
+                            (item_id, path, width, height, labels_json, code),
+                        )
+                    digest = integrity.row_digest(item_id, path, width, height, labels_json, code, geo_json)
                     total = integrity.combine(total, digest)
                 state.update(
                     count=state["count"] + len(rows), next_id=first + len(rows), items_checksum=integrity.to_hex(total)
@@ -314,7 +354,9 @@ class CodeIndex:
                     part = wanted[start : start + 500]
                     marks = ",".join("?" * len(part))
                     rows = self._conn.execute(
-                        f"SELECT id, path, width, height, labels, code FROM items WHERE id IN ({marks})", part
+                        f"SELECT id, path, width, height, labels, code, {self._geo_col} FROM items "
+                        f"WHERE id IN ({marks})",
+                        part,
                     ).fetchall()
                     for row in rows:
                         total = integrity.combine(total, integrity.row_digest(*row), sign=-1)
@@ -334,23 +376,134 @@ class CodeIndex:
 
     @staticmethod
     def _row_dict(row) -> dict:
-        return {
+        out = {
             "id": int(row[0]),
             "path": row[1],
             "width": int(row[2]),
             "height": int(row[3]),
             "labels": None if row[4] is None else json.loads(row[4]),
         }
+        if len(row) > 5 and row[5] is not None:
+            out["geo"] = json.loads(row[5])
+        return out
 
     def get(self, item_id: int) -> dict:
-        """``{id, path, width, height, labels}``; KeyError for an unknown id."""
+        """``{id, path, width, height, labels}`` plus ``geo`` (the stored dict) for scene
+        tiles; KeyError for an unknown id."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT id, path, width, height, labels FROM items WHERE id = ?", (int(item_id),)
+                f"SELECT id, path, width, height, labels, {self._geo_col} FROM items WHERE id = ?", (int(item_id),)
             ).fetchone()
         if row is None:
             raise KeyError(item_id)
         return self._row_dict(row)
+
+    def get_many(self, item_ids) -> dict[int, dict]:
+        """``{id: record}`` (as :meth:`get`) of the ids that exist, in one query per 500 ids
+        (unknown ids are left out; used to build search results without a query per hit)."""
+        ids = [int(i) for i in item_ids]
+        out: dict[int, dict] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT id, path, width, height, labels, {self._geo_col} FROM items WHERE id IN ({marks})", part
+                ).fetchall()
+            out.update((int(row[0]), self._row_dict(row)) for row in rows)
+        return out
+
+    def geo_items(self) -> list[tuple[int, dict]]:
+        """``[(id, stored geo dict)]`` of every item with a ``geo`` (id order)."""
+        if self._geo_col != "geo":
+            return []
+        with self._lock:
+            rows = self._conn.execute("SELECT id, geo FROM items WHERE geo IS NOT NULL ORDER BY id").fetchall()
+        return [(int(i), json.loads(g)) for i, g in rows]
+
+    def iter_items(self, chunk: int = 2000):
+        """Every item as ``{id, path, width, height, labels, geo, code}`` (packed code bytes), id order."""
+        last = 0
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT id, path, width, height, labels, {self._geo_col}, code FROM items "
+                    "WHERE id > ? ORDER BY id LIMIT ?",
+                    (last, chunk),
+                ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                out = self._row_dict(row[:6])
+                out["code"] = bytes(row[6])
+                yield out
+            last = rows[-1][0]
+
+    # ------------------------------------------------------------------ format 2
+    def migrate(self) -> None:
+        """Migrate a format 1 index to format 2 in place (``geo`` column, ``radiometry`` key).
+
+        One transaction: the column is added, ``format_version`` set to 2 and the header
+        checksum recomputed over the version 2 keys; the item checksum is unchanged (rows
+        without geo digest the same). No-op for a format 2 index.
+        """
+        if self._geo_col == "geo" and self.format_version >= 2:
+            return
+        if self.readonly:
+            raise IndexStoreError(f"{self.db_path}: index opened read-only; cannot migrate it to format 2")
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                meta = self._read_meta()
+                if not integrity.has_geo_column(self._conn):
+                    self._conn.execute("ALTER TABLE items ADD COLUMN geo TEXT")
+                meta["format_version"] = FORMAT_VERSION
+                meta.setdefault("radiometry", None)
+                self._write_header(meta)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        self._geo_col = "geo"
+        self.format_version = FORMAT_VERSION
+
+    def _write_header(self, meta: dict) -> None:
+        """Write the static keys of ``meta`` and their checksum (inside a write transaction)."""
+        static = {key: meta.get(key) for key in integrity.static_keys(meta["format_version"])}
+        static["header_sha256"] = integrity.header_digest(static)
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in static.items()]
+        )
+
+    def set_radiometry(self, radiometry: dict) -> dict:
+        """Store the index's raster radiometry once; returns the stored rule.
+
+        Raises IndexStoreError when a different rule is already stored (a rule is fixed per
+        index so that tiles added later and queries map values the same way).
+        """
+        wanted = _canonical(dict(radiometry))
+        if self.radiometry is not None:
+            if self.radiometry != wanted:
+                raise IndexStoreError(
+                    f"{self.db_path}: the index's radiometry is fixed to {self.radiometry}, not {wanted}; "
+                    "index this scene into another index"
+                )
+            return self.radiometry
+        self.migrate()
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                meta = self._read_meta()
+                if meta.get("radiometry") not in (None, wanted):
+                    raise IndexStoreError(f"{self.db_path}: the index's radiometry was set concurrently")
+                meta["radiometry"] = wanted
+                self._write_header(meta)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        self.radiometry = wanted
+        return wanted
 
     def ids_for_paths(self, paths: list[str]) -> dict[str, int]:
         """``{path: id}`` for the given paths that are in the index."""
@@ -451,6 +604,7 @@ class CodeIndex:
             "classes": meta["classes"],
             "images_root": meta.get("images_root"),
             "created": meta["created"],
+            "radiometry": meta.get("radiometry"),
             "database_bytes": self.db_path.stat().st_size,
             "items_checksum": meta["items_checksum"],
         }

@@ -3,6 +3,13 @@
 Used by ``mlrsir encode`` / ``evaluate``, the index and the web app. The encoder rebuilds the network
 from ``RUN_DIR/config.json`` and loads ``model.safetensors`` (no pickle, no code run on
 load). Images are resized exactly as during training (:func:`mlrsir.data.transforms.pil_to_uint8_tensor`).
+
+Runtimes (``runtime=``, CLI ``--runtime``): ``torch`` runs the BatchNorm-folded PyTorch copy
+(the oracle); ``onnx`` runs ``RUN/model.onnx`` with ONNX Runtime
+(:mod:`mlrsir.inference.onnx_runtime`; written by ``mlrsir export``); ``auto`` (default) picks
+ONNX when a current export is present and ``onnxruntime`` is importable. ``encoder.runtime``
+says which one is in use. Both give the same codes up to float rounding (bits with
+``|h| < 1e-3`` may differ).
 """
 
 from __future__ import annotations
@@ -20,9 +27,10 @@ from PIL import Image
 from tqdm import tqdm
 
 from mlrsir.codes import binarize
-from mlrsir.data.images import read_rgb
+from mlrsir.data.images import read_rgb, rgb_to_uint8_array
 from mlrsir.data.transforms import pil_to_uint8_tensor, to_float_normalized
 from mlrsir.errors import ConfigError, DataError
+from mlrsir.inference.bands import input_spec, resize_bands
 from mlrsir.inference.fast_copy import prepare_for_inference
 from mlrsir.inference.fingerprint import model_fingerprint
 from mlrsir.inference.model import build_model
@@ -35,7 +43,7 @@ from mlrsir.training.run_dir import RunPaths
 class Encoder:
     """Encodes PIL images with a trained run (see ``docs/ARCHITECTURE.md``)."""
 
-    def __init__(self, run_dir: str | Path, device: str = "cpu"):
+    def __init__(self, run_dir: str | Path, device: str = "cpu", runtime: str = "auto"):
         paths = RunPaths(run_dir)
         if not paths.root.is_dir():
             raise ConfigError(f"{paths.root}: run directory not found")
@@ -62,7 +70,25 @@ class Encoder:
         self.bits = self.config.bits
         self.retrieval = self.method.retrieval
         self.image_size = self.config.image_size
+        self.inputs = input_spec(self.config)  # 8-bit RGB, or the bands of a multispectral run
         self.fingerprint: dict[str, Any] = model_fingerprint(self.config, paths.model)
+        self.onnx: Any = None
+        self.runtime = "torch"
+        self.runtime_note: str | None = None
+        if device == "cpu":
+            from mlrsir.inference.onnx_runtime import resolve_runtime
+
+            chosen, self.runtime_note = resolve_runtime(runtime, paths.root, self.config)
+            if chosen == "onnx":
+                from mlrsir.inference.onnx_export import onnx_paths
+                from mlrsir.inference.onnx_runtime import OnnxModel
+
+                onnx_file, meta_file = onnx_paths(paths.root)
+                fixed = json.loads(meta_file.read_text()).get("fixed_batch")
+                self.onnx = OnnxModel(onnx_file, fixed_batch=fixed)
+                self.runtime = "onnx"
+        elif runtime == "onnx":
+            raise ConfigError(f"--runtime onnx runs on the CPU only (device {device!r} asked)")
 
     # -- encoding ---------------------------------------------------------------------
     def _prepare(self, images: Sequence[Image.Image]) -> torch.Tensor:
@@ -71,7 +97,38 @@ class Encoder:
     @torch.no_grad()
     def encode_uint8(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """``(B, 3, S, S)`` uint8 -> (codes, outputs): see :meth:`encode_images`."""
+        if self.inputs.multispectral:
+            raise ConfigError(
+                f"{self.run_dir}: a multispectral run (bands {self.config.bands}, {self.inputs.in_chans} "
+                "channels) does not take 8-bit RGB images; use encode_arrays"
+            )
+        if self.onnx is not None:
+            out, _att = self.onnx.run(np.asarray(batch))
+            return self.codes_from_outputs(out), out
         out = self.fast_model(to_float_normalized(batch).to(self.device)).float().cpu().numpy()
+        return self.codes_from_outputs(out), out
+
+    @torch.no_grad()
+    def encode_arrays(self, x) -> tuple[np.ndarray, np.ndarray]:
+        """Band arrays -> (codes, outputs) (see :meth:`encode_images`), any run.
+
+        ``x``: ``(B, C, H, W)`` float (array or tensor) in 0..255, i.e. after the run's
+        radiometric rule (``config.radiometry``; :meth:`Radiometry.apply`), bands in the
+        run's order (``config.bands``; C = 3 for RGB runs, values = 8-bit pixel values).
+        Resized to ``image_size`` as in training (:func:`mlrsir.inference.bands.resize_bands`),
+        normalised with :func:`mlrsir.models.in_chans.normalize_bands`; always the PyTorch
+        (BatchNorm-folded) model.
+        """
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        if x.ndim != 4 or x.shape[1] != self.inputs.in_chans:
+            raise ConfigError(
+                f"encode_arrays: expected (B, {self.inputs.in_chans}, H, W) band arrays for this run, "
+                f"got {tuple(x.shape)}"
+            )
+        if len(x) == 0:
+            return self.encode_images([])
+        x = self.inputs.normalize(resize_bands(x, self.image_size)).to(self.device)
+        out = self.fast_model(x).float().cpu().numpy()
         return self.codes_from_outputs(out), out
 
     def codes_from_outputs(self, outputs: np.ndarray) -> np.ndarray:
@@ -97,44 +154,71 @@ class Encoder:
         progress: bool = True,
         on_error: str = "skip",
         workers: int = 4,
+        sizes: list | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[str, str]]]:
-        """Encode image files in batches, decoding in a thread pool.
+        """Encode image files in batches; decoding runs in a thread pool, overlapped with inference.
+
+        The images of the next batches are decoded (and resized) while the current batch is
+        encoded (up to two batches ahead). JPEGs far larger than the input size are decoded
+        at reduced scale (:func:`~mlrsir.data.images.read_rgb` ``target_size``).
 
         Returns ``(codes, outputs, ok_mask (N,) bool, errors [(path, message)])``; codes and
         outputs have one row per readable file (in input order). With ``on_error="raise"``
-        the first unreadable file raises :class:`~mlrsir.errors.DataError`.
+        the first unreadable file raises :class:`~mlrsir.errors.DataError`. When ``sizes``
+        (a list) is given it receives one entry per input path: the file's ``(width,
+        height)`` as decoded, or None for an unreadable file (no second open needed).
         """
         paths = [Path(p) for p in paths]
         ok = np.zeros(len(paths), dtype=bool)
         errors: list[tuple[str, str]] = []
         codes, outs = [], []
+        found_sizes: list = [None] * len(paths)
+        size = self.image_size
 
         def load(path: Path):
             try:
-                return pil_to_uint8_tensor(read_rgb(path), self.image_size), None
+                image = read_rgb(path, target_size=size)
+                original = image.info.get("original_size", image.size)
+                return rgb_to_uint8_array(image, size), (int(original[0]), int(original[1])), None
             except DataError as exc:
-                return None, str(exc)
+                return None, None, str(exc)
 
+        starts = list(range(0, len(paths), batch_size))
         bar = tqdm(total=len(paths), desc="encode", unit="img", disable=not progress, dynamic_ncols=True)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for start in range(0, len(paths), batch_size):
-                chunk = paths[start : start + batch_size]
-                tensors = []
-                for offset, (tensor, error) in enumerate(pool.map(load, chunk)):
-                    if error is not None:
-                        if on_error == "raise":
-                            bar.close()
-                            raise DataError(error)
-                        errors.append((str(chunk[offset]), error))
-                        continue
-                    ok[start + offset] = True
-                    tensors.append(tensor)
-                if tensors:
-                    c, o = self.encode_uint8(torch.stack(tensors))
-                    codes.append(c)
-                    outs.append(o)
-                bar.update(len(chunk))
-        bar.close()
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+                pending = {}
+
+                def submit(i: int) -> None:
+                    if i < len(starts) and i not in pending:
+                        pending[i] = [pool.submit(load, p) for p in paths[starts[i] : starts[i] + batch_size]]
+
+                for i, start in enumerate(starts):
+                    for ahead in range(i, i + 3):  # this batch and the next two decode meanwhile
+                        submit(ahead)
+                    arrays = []
+                    for offset, future in enumerate(pending.pop(i)):
+                        array, found, error = future.result()
+                        if error is not None:
+                            if on_error == "raise":
+                                for futures in pending.values():
+                                    for f in futures:
+                                        f.cancel()
+                                raise DataError(error)
+                            errors.append((str(paths[start + offset]), error))
+                            continue
+                        ok[start + offset] = True
+                        found_sizes[start + offset] = found
+                        arrays.append(array)
+                    if arrays:
+                        c, o = self.encode_uint8(torch.from_numpy(np.stack(arrays)))
+                        codes.append(c)
+                        outs.append(o)
+                    bar.update(min(batch_size, len(paths) - start))
+        finally:
+            bar.close()
+        if sizes is not None:
+            sizes[:] = found_sizes
         if not codes:
             empty_codes, empty_out = self.encode_images([])
             return empty_codes, empty_out, ok, errors
@@ -143,12 +227,16 @@ class Encoder:
     @torch.no_grad()
     def spatial_attention(self, image: Image.Image) -> np.ndarray:
         """CBAM spatial gate of one image, upsampled to the image size: ``(H, W)`` float32 in [0, 1]."""
-        x = to_float_normalized(self._prepare([image])).to(self.device)
-        gate = self.fast_model.spatial_attention(x)  # (1, 1, S, S)
+        batch = self._prepare([image])
+        if self.onnx is not None:
+            _h, att = self.onnx.run(batch.numpy())  # (1, 1, P, P): upsampled like the model's own
+            gate = F.interpolate(torch.from_numpy(att), size=batch.shape[-2:], mode="bilinear", align_corners=False)
+        else:
+            gate = self.fast_model.spatial_attention(to_float_normalized(batch).to(self.device))  # (1, 1, S, S)
         gate = F.interpolate(gate.float(), size=(image.height, image.width), mode="bilinear", align_corners=False)
         return gate[0, 0].clamp(0, 1).cpu().numpy().astype(np.float32)
 
 
-def load_encoder(run_dir: str | Path, device: str = "cpu") -> Encoder:
-    """Load a finished run as an :class:`Encoder`."""
-    return Encoder(run_dir, device=device)
+def load_encoder(run_dir: str | Path, device: str = "cpu", runtime: str = "auto") -> Encoder:
+    """Load a finished run as an :class:`Encoder` (``runtime``: ``auto``, ``onnx`` or ``torch``)."""
+    return Encoder(run_dir, device=device, runtime=runtime)

@@ -1,4 +1,11 @@
-"""Building the network of a run from its configuration (training and inference alike)."""
+"""Building the network of a run from its configuration (training and inference alike).
+
+A multispectral run (``config.bands`` selecting other than R, G, B in that order) gets its
+first convolution widened to the number of bands (:mod:`mlrsir.inference.bands`,
+:func:`mlrsir.models.in_chans.widen_first_conv`, ``init="mean"``), after the backbone
+weights are loaded, so a saved 12-band ``model.safetensors`` reloads with the right shape.
+8-bit RGB runs are built exactly as before.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from mlrsir.models.mlrsir_net import MLRSIRNet
 def build_model(config: Any, method: Any) -> MLRSIRNet:
     """The ``MLRSIRNet`` of a ``TrainConfig`` with the head shaped for ``method``
     (its ``out_dim`` and ``activation``)."""
-    return MLRSIRNet(
+    net = MLRSIRNet(
         backbone=config.backbone,
         bits=config.bits,
         weights=config.weights,
@@ -21,3 +28,11 @@ def build_model(config: Any, method: Any) -> MLRSIRNet:
         activation=method.activation,
         pool_size=config.pool_size,
     )
+    from mlrsir.inference.bands import input_spec
+
+    spec = input_spec(config)
+    if spec.widened:
+        from mlrsir.models.in_chans import widen_first_conv
+
+        widen_first_conv(net, spec.in_chans, rgb=spec.rgb, init="mean")
+    return net

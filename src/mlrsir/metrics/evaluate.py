@@ -21,7 +21,8 @@ cut-off K in ``ks``:
 * ``num_queries`` (Q; every mean is over all Q queries), ``num_database`` (N, minus the
   excluded self match with ``exclude_self``), ``num_queries_without_relevant`` (queries
   with R = 0; they count as 0 in mAP and NDCG), ``bits`` (code length or None),
-  ``tie_aware`` (whether tie-aware values were computed).
+  ``tie_aware`` (whether tie-aware values were computed). With ``per_query=True`` also
+  ``per_query_ap`` (list of Q floats: the AP behind ``map``).
 
 Relevance: share >= 1 label (``shared_label_counts > 0``, the definition of
 ``relevance_matrix``). With ``tie_aware=False`` the tie-aware keys (``*_tie_aware``,
@@ -84,6 +85,7 @@ class EvalOptions:
     query_ids: Any
     db_ids: Any
     chunk_elements: int
+    per_query: bool = False
 
 
 def _evaluate(
@@ -182,6 +184,8 @@ def _evaluate(
         bits=None if bits is None else int(bits),
         tie_aware=bool(tie_aware),
     )
+    if options.per_query:
+        result["per_query_ap"] = [float(x) for x in full["map" if tie_aware else "map_stable"]]
     if curves:
         result["pr_by_rank"] = curves_mod.summarise_rank(
             rank_ns, full["rank_hits"], full.get("rank_hits_tie_aware"), num_relevant, n_eff
@@ -209,6 +213,7 @@ def evaluate_distances(
     query_ids=None,
     db_ids=None,
     chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+    per_query: bool = False,
 ) -> dict:
     """All retrieval metrics of a ``(Q, N)`` distance matrix (smaller = closer).
 
@@ -227,6 +232,8 @@ def evaluate_distances(
             of each query). Every query must match the same number of database items
             (0 or 1 in practice); ``num_database`` reports ``N`` minus that number.
         chunk_elements: (query, item) pairs ranked at once (memory bound).
+        per_query: also return ``per_query_ap``: the AP@all of each query (tie-aware when
+            ``tie_aware``, else stable), a list in query order, for paired statistics.
 
     Returns:
         The dict described in the module docstring.
@@ -243,6 +250,7 @@ def evaluate_distances(
         query_ids=query_ids,
         db_ids=db_ids,
         chunk_elements=chunk_elements,
+        per_query=per_query,
     )
     return _evaluate(lambda rows: d[rows], (d.shape[0], d.shape[1]), query_labels, db_labels, options)
 

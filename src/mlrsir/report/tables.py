@@ -11,13 +11,13 @@ that are not known print "n/a".
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from mlrsir.report.paper import PaperTable
+from mlrsir.report.paper import PaperTable, as_tables
 
 MISSING = "—"
 UNKNOWN = "n/a"
@@ -39,6 +39,11 @@ METRIC_LABELS = {
     "acg_at_100": "ACG@100",
     "train_seconds": "training time (s)",
     "encode_images_per_s": "encoding (images/s)",
+    "map_tiebreak": "mAP@all (Hamming, asymmetric tie-break)",
+    "map_asym": "mAP@all (asymmetric score alone)",
+    "num_distinct_db_codes": "distinct database codes",
+    "all_but_query_map": "mAP@all, database = all but the query (tie-aware)",
+    "all_but_query_map_tiebreak": "mAP@all, all but the query (tie-break)",
 }
 
 
@@ -175,35 +180,40 @@ def metric_table(
     rows: list[Mapping[str, Any]],
     metric: str,
     *,
-    paper: PaperTable | None = None,
+    paper: PaperTable | Sequence[PaperTable] | None = None,
     extra_bits: Iterable[int] = (),
     digits: int = 4,
 ) -> str:
     """Methods (rows) x bit lengths (columns) of ``metric``, with the paper's rows beside ours.
 
-    Columns are the bit lengths of ``rows`` plus those of the paper table and ``extra_bits``.
-    Each method run here gets a row; a method of the paper with a known value (or one run
-    here) also gets a "(paper, DLRSD)" row right under it. Returns the table and a caption.
+    ``paper``: one paper block or several (e.g. DLRSD and WHDLD). Columns are the bit
+    lengths of ``rows`` plus those of the paper blocks and ``extra_bits``. Each method run
+    here gets a row; under it, one "(paper, DATASET)" row per paper block that has the
+    method. Returns the table and a caption.
     """
+    papers = as_tables(paper)
     stats = aggregate(rows, metric)
     ours = methods_of(rows)
     bits = set(bits_of(rows)) | set(extra_bits)
-    if paper is not None:
-        bits |= set(paper.bits)
+    for t in papers:
+        bits |= set(t.bits)
     bits = sorted(bits)
-    methods = sorted(set(ours) | set(paper.known_methods() if paper else ()), key=method_sort_key)
+    known = {m for t in papers for m in t.known_methods()}
+    methods = sorted(set(ours) | known, key=method_sort_key)
     _, show_n = _n_note(stats.values())
     body = []
     for m in methods:
         body.append([display_name(m)] + [format_stat(stats.get((m, b)), digits, show_n) for b in bits])
-        if paper is not None and m in paper.values:
-            body.append([f"{display_name(m)} (paper, {paper.dataset})"] + [format_paper(paper, m, b) for b in bits])
+        for t in papers:
+            if m in t.values:
+                body.append([f"{display_name(m)} (paper, {t.dataset})"] + [format_paper(t, m, b) for b in bits])
     header = ["Method"] + [f"{b} bits" for b in bits]
     table = markdown_table(header, body) if body else "_no results_"
     caption = spread_caption(stats.values())
-    if paper is not None:
+    if papers:
+        names = "; ".join(f"{t.name} ({t.title})" for t in papers)
         caption += (
-            f' Rows marked "paper": {paper.name} of the MLRSIR-NET paper ({paper.title});'
+            f' Rows marked "paper": the MLRSIR-NET paper, {names}, as published;'
             f' "{UNKNOWN}" = value not known to us, "{MISSING}" = not reported/run.'
         )
     return table + "\n\n" + caption
@@ -247,6 +257,27 @@ def ablation_table(ablations: list[Mapping[str, Any]], metric: str = "map", digi
         return "_no ablation results_"
     header = ["Variant"] + [f"{b} bits" for b in bits]
     return markdown_table(header, body) + "\n\n" + spread_caption(stats.values())
+
+
+def bootstrap_table(comparisons: list[Mapping[str, Any]], digits: int = 4) -> str:
+    """Rows of :func:`mlrsir.report.stats.compare_methods`: baseline, bits, mAP difference
+    (MLRSIR-NET minus baseline), its 95 % interval, the verdict and the units resampled."""
+    if not comparisons:
+        return "_no paired runs with per-query AP_"
+    body = [
+        [
+            display_name(c["baseline"]),
+            c["bits"],
+            f"{c['mean']:+.{digits}f}",
+            f"[{c['low']:+.{digits}f}, {c['high']:+.{digits}f}]",
+            c["verdict"],
+            c["num_seeds"],
+            c["num_queries"],
+        ]
+        for c in sorted(comparisons, key=lambda c: (method_sort_key(c["baseline"]), c["bits"]))
+    ]
+    header = ["Baseline", "Bits", "Δ mAP", "95 % interval", "Verdict", "Seeds", "Queries"]
+    return markdown_table(header, body)
 
 
 def _floor_cell(entry: Any, digits: int = 4) -> tuple[str, str]:

@@ -18,7 +18,10 @@ import numpy as np
 from mlrsir.errors import DataError
 from mlrsir.report import tables
 from mlrsir.report.figures import CURVE_KEYS, write_figures
-from mlrsir.report.paper import PAPER_CITATION, PAPER_TABLES, TABLE1_MAP, TABLE2_P10, TABLE3_P100
+from mlrsir.report.paper import PAPER_CITATION, PAPER_ODDITIES, PAPER_TABLES, paper_tables_for
+from mlrsir.report.stats import DEFAULT_RESAMPLES, compare_methods
+
+HASHING_METHODS = ("mlrsir", "dhn", "dch")
 
 # the contract's row columns, in this order first in results.csv
 ROW_COLUMNS = [
@@ -34,6 +37,10 @@ ROW_COLUMNS = [
     "precision_at_100",
     "ndcg_at_100",
     "acg_at_100",
+    "map_tiebreak",
+    "map_asym",
+    "all_but_query_map",
+    "num_distinct_db_codes",
     "num_queries",
     "num_database",
     "train_seconds",
@@ -111,10 +118,19 @@ def write_csv(rows: list[Mapping[str, Any]], path: Path) -> Path:
     return path
 
 
-def _protocol_text() -> str:
+def _protocol_text(protocol: str = "paper") -> str:
+    if protocol == "unseen-scenes":
+        first = [
+            "- **Unseen scenes**: training (and validation) use the images of 15 of the 21 UCM scene classes;",
+            "  queries (30 % of each remaining scene) and database (the other 70 %) are the images of the other 6",
+            "  scenes, whose labels come from the same 17 classes. The 15/6 division is drawn from the split",
+            "  seed and saved with the scene lists in each run's `split.json`.",
+        ]
+    else:
+        first = ["- Queries: the test split; database: the training split (train ∪ val, the paper's 70 % part)."]
     return "\n".join(
         [
-            "- Queries: the test split; database: the training split (train ∪ val, the paper's 70 % part).",
+            *first,
             "- Relevance: a database image is relevant to a query when they share at least one label.",
             "- Ranking: Hamming distance for hashing methods (asymmetric quantization distance for DQN/DTQ).",
             "- Headline mAP is **tie-aware** (expected average precision over all orders of items at equal",
@@ -158,17 +174,90 @@ def _figure_section(figures: dict[str, Path], out_dir: Path, bits: list[int]) ->
 def _paper_sources() -> list[str]:
     lines = [f"Paper figures: {PAPER_CITATION}."]
     for t in PAPER_TABLES:
-        known = {m: s for m, s in t.sources.items() if any(v is not None for v in t.values.get(m, {}).values())}
+        known = t.known_methods()
         if known:
-            for m, src in known.items():
-                lines.append(f"- {t.name} ({t.title}), {tables.display_name(m)}: {src}.")
+            names = ", ".join(tables.display_name(m) for m in known)
+            lines.append(f"- {t.name} ({t.title}): {names}; {t.sources.get(known[0], 'as published')}.")
         else:
             lines.append(f'- {t.name} ({t.title}): no value known (printed as "{tables.UNKNOWN}").')
-    lines.append(
-        f"- Other methods' rows of the paper's tables: not found in any source we could read, "
-        f'printed as "{tables.UNKNOWN}".'
-    )
+    lines.append(f"- Note on the published tables: {PAPER_ODDITIES}")
     return lines
+
+
+def _statistics_section(rows: list[Mapping[str, Any]], n_resamples: int) -> list[str]:
+    """MLRSIR-NET against each baseline: paired bootstrap over queries (report/stats.py)."""
+    md = [
+        "## MLRSIR-NET against each baseline (paired bootstrap over queries)",
+        "",
+        f"Δ mAP = MLRSIR-NET minus baseline (tie-aware mAP@all, each method's own ranking), paired by "
+        f"bit length and seed (same queries); {n_resamples:,} resamples of the queries (within each seed), "
+        "95 % percentile interval. A difference is a **win** only when its interval excludes 0 "
+        '(above 0); "not separated" when it contains 0.',
+        "",
+        tables.bootstrap_table(compare_methods(rows, n_resamples=n_resamples)),
+        "",
+    ]
+    tb = compare_methods(
+        [r for r in rows if r.get("method") in HASHING_METHODS],
+        per_query_key="per_query_ap_tiebreak",
+        n_resamples=n_resamples,
+    )
+    if tb:
+        md += [
+            "### Hashing methods, Hamming ranking with asymmetric tie-break",
+            "",
+            "The same test on `map_tiebreak` (MLRSIR-NET, DHN, DCH only; never mixed with the table above).",
+            "",
+            tables.bootstrap_table(tb),
+            "",
+        ]
+    return md
+
+
+def _query_side_section(rows: list[Mapping[str, Any]]) -> list[str]:
+    """Rankings that use the query's real-valued output (hashing methods), own tables."""
+    hashing = [r for r in rows if r.get("method") in HASHING_METHODS]
+    md: list[str] = []
+    if any(tables.finite_value(r, "map_tiebreak") is not None for r in hashing):
+        md += [
+            "## Ranking with the query's real-valued output (hashing methods)",
+            "",
+            "The database holds binary codes b only; the query's tanh output h is known. "
+            "*Tie-break*: Hamming distance, ties broken by the asymmetric score -<h, 2b-1> "
+            "(what still ties — identical codes — is averaged tie-aware). *Asymmetric*: ranking by "
+            "-<h, 2b-1> alone. Not comparable with the symmetric Hamming tables above.",
+            "",
+            "### mAP@all, Hamming with asymmetric tie-break",
+            "",
+            tables.metric_table(hashing, "map_tiebreak"),
+            "",
+            "### mAP@all, asymmetric score alone",
+            "",
+            tables.metric_table(hashing, "map_asym"),
+            "",
+        ]
+    if any(tables.finite_value(r, "all_but_query_map") is not None for r in rows):
+        md += [
+            "## Database = all but the query",
+            "",
+            "Every protocol image other than the query (queries ∪ database) is ranked; tie-aware mAP@all.",
+            "",
+            tables.metric_table(rows, "all_but_query_map"),
+            "",
+        ]
+    if any(tables.finite_value(r, "num_distinct_db_codes") is not None for r in rows):
+        md += [
+            "## Distinct database codes",
+            "",
+            "Number of distinct codes (hashing) or codebook assignments (DQN, DTQ) in the database. "
+            "A quantizer whose assignments are nearly one per item almost memorises the database: "
+            "its asymmetric distances then behave like a real-valued nearest-neighbour search, which "
+            "is where part of a quantizer's lead can come from.",
+            "",
+            tables.metric_table(rows, "num_distinct_db_codes", digits=1),
+            "",
+        ]
+    return md
 
 
 def render_report(
@@ -180,6 +269,7 @@ def render_report(
     ablations: list[Mapping[str, Any]] | None = None,
     dataset_note: str = "",
     settings: Mapping[str, Any] | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
 ) -> str:
     """The Markdown text of ``report.md``."""
     datasets = sorted({str(r["dataset"]) for r in rows if r.get("dataset")})
@@ -194,7 +284,7 @@ def render_report(
         ]
     if dataset_note:
         md += [
-            f"> **Dataset caveat.** {dataset_note}. The paper's figures are for DLRSD, so they are "
+            f"> **Dataset caveat.** {dataset_note}. The paper's figures are for DLRSD and WHDLD, so they are "
             "a reference, not a like-for-like comparison.",
             "",
         ]
@@ -205,22 +295,29 @@ def render_report(
             "of the tables and figures below (they are in `results.csv`).",
             "",
         ]
-    md += ["## Protocol", "", _protocol_text(), ""]
+    protocol = str((settings or {}).get("protocol") or "paper")
+    md += ["## Protocol", "", _protocol_text(protocol), ""]
 
-    md += ["## Table 1: mAP@all (tie-aware, headline)", "", tables.metric_table(rows, "map", paper=TABLE1_MAP), ""]
+    md += [
+        "## Table 1: mAP@all (tie-aware, headline)",
+        "",
+        tables.metric_table(rows, "map", paper=paper_tables_for("map")),
+        "",
+    ]
     md += [
         "### mAP@all (stable sort)",
         "",
-        tables.metric_table(rows, "map_stable", paper=TABLE1_MAP),
+        tables.metric_table(rows, "map_stable", paper=paper_tables_for("map_stable")),
         "",
         "The paper does not say how it orders items at equal Hamming distance, so its figure "
         "is shown beside both rankings.",
         "",
     ]
-    for key, title, table in (
-        ("precision_at_10", "Table 2: precision of the top 10 (P@10, stable sort)", TABLE2_P10),
-        ("precision_at_100", "Table 3: precision of the top 100 (P@100, stable sort)", TABLE3_P100),
+    for key, title in (
+        ("precision_at_10", "Tables 2-3: precision of the top 10 (P@10, stable sort)"),
+        ("precision_at_100", "Tables 2-3: precision of the top 100 (P@100, stable sort)"),
     ):
+        table = paper_tables_for(key)
         md += [f"## {title}", "", tables.metric_table(rows, key, paper=table), ""]
         tie_key = f"{key}_tie_aware"
         if any(tables.finite_value(r, tie_key) is not None for r in rows):
@@ -248,6 +345,8 @@ def render_report(
         tables.grouped_metrics_table(rows, ["ndcg_at_100", "acg_at_100", "train_seconds", "encode_images_per_s"]),
         "",
     ]
+    md += _statistics_section(rows, n_resamples)
+    md += _query_side_section(rows)
     md += ["## Floors (chance level)", ""]
     if floors:
         md += [
@@ -284,6 +383,7 @@ def write_report(
     ablations: list[dict] | None = None,
     dataset_note: str = "",
     settings: dict | None = None,
+    n_resamples: int = DEFAULT_RESAMPLES,
 ) -> dict[str, Path]:
     """Write the benchmark report into ``out_dir`` (created if needed).
 
@@ -293,7 +393,9 @@ def write_report(
         floors: ``{"random_ranking": {"mean", "std"[, "n"]}, "random_codes": {"12": {...}}}``.
         ablations: rows with a ``variant`` name (plus ``bits``, ``seed`` and metrics).
         dataset_note: caveat about the data (e.g. UCM images with Chaudhuri et al. labels).
-        settings: printed as a table (iterations, budget, seeds, machine, git revision, ...).
+        settings: printed as a table (iterations, budget, seeds, machine, git revision, ...);
+            its ``protocol`` ("paper" | "unseen-scenes") chooses the protocol text.
+        n_resamples: bootstrap resamples of the MLRSIR-NET-against-baseline statistics.
 
     Returns:
         ``{name: path}``: ``results_json``, ``results_csv``, ``report_md``, ``ablations_json``
@@ -321,6 +423,7 @@ def write_report(
         ablations=ablations,
         dataset_note=dataset_note.rstrip(". "),
         settings=settings,
+        n_resamples=n_resamples,
     )
     report = out / "report.md"
     report.write_text(text, encoding="utf-8")

@@ -69,6 +69,17 @@ def save_checkpoint(
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _first_line(exc: Exception) -> str:
+    """The reason PyTorch gives, without its advice on how to load the file unsafely."""
+    text = str(exc)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        reason = text[text.index(marker) :].splitlines()[0].strip()
+        return reason.split(" Please use")[0].split(" Check the documentation")[0].rstrip(". ")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first.split(". ")[0].split("weights_only")[0].rstrip(" ,.(`") or type(exc).__name__
+
+
 def load_checkpoint(folder: Path) -> dict[str, Any] | None:
     """Return the checkpoint's parts, or None when there is none.
 
@@ -85,7 +96,11 @@ def load_checkpoint(folder: Path) -> dict[str, Any] | None:
     try:
         optimizer_state = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ConfigError(f"{folder / 'optimizer.pt'}: refused to load ({exc})") from exc
+        raise ConfigError(
+            f"{folder / 'optimizer.pt'}: refused to load: not a plain tensor checkpoint "
+            f"({_first_line(exc)}). mlrsir never unpickles arbitrary objects; if this file "
+            "came from an older or foreign mlrsir run, delete the checkpoint folder and train again"
+        ) from None
     return {
         "model": load_tensors(folder / "model.safetensors"),
         "optimizer": optimizer_state,

@@ -14,9 +14,17 @@ git revision written beside it); a ``config.json`` written with only some
 Presets
 -------
 ``paper``
-    The setup of Moustafa et al. (Sec. 4.2): the whole network fine-tuned with SGD,
-    lr 1e-5, momentum 0.9, weight decay 5e-4, batch 32, 200 iterations, 100x100 inputs,
-    augmentation, the Euclidean pairwise loss plus quantization.
+    Our reading of the setup of Moustafa et al. (Sec. 4.2): the whole network fine-tuned
+    end to end with SGD, momentum 0.9, weight decay 5e-4, batch 32, 200 iterations,
+    100x100 inputs, augmentation, the Euclidean pairwise loss plus quantization. The
+    paper's lr 1e-5 is read as the lr of the pretrained backbone (``backbone_lr``); the
+    layers the paper adds (CBAM and the hash head; the multi-level fusion has no weights)
+    are new, randomly initialised, and get 20x that (``lr`` 2e-4, their own parameter
+    group), the usual practice when fine-tuning a pretrained network with new layers. The
+    Euclidean pairwise loss is taken as written, a sum over the k code dimensions
+    (``normalize=False``), not additionally divided by k. Read literally (every layer at
+    1e-5 on the per-bit mean), 200 iterations leave the new layers almost where they
+    started (head weights moved by 0.04-0.09 %), so the preset learned nothing.
 ``default``
     What the validation split chose (see ``reports/ucm/tuning.md``): the ImageNet backbone
     frozen, its multi-level features computed once per image and per dihedral view
@@ -28,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,11 +44,12 @@ from types import MappingProxyType
 from typing import Any
 
 from mlrsir.codes import MAX_TRAIN_BITS, check_code_length
-from mlrsir.data.registry import DEFAULT_DATASET, normalize_dataset_name
+from mlrsir.data.registry import DEFAULT_DATASET, canonical_bands, dataset_radiometry, normalize_dataset_name
 from mlrsir.errors import ConfigError
 from mlrsir.methods.registry import DEFAULT_METHOD, normalize_method_name, resolve_method_params
 
 FINETUNE_MODES = ("none", "all")
+PROTOCOLS = ("paper", "unseen-scenes")  # = mlrsir.data.splits.PROTOCOLS
 EVAL_SPLITS = ("test", "val")
 OPTIMIZERS = ("adam", "sgd")
 # keys that do not change what a run computes: a run directory may be resumed or reused
@@ -63,7 +73,17 @@ class TrainConfig:
     test_fraction: float = 0.3
     val_fraction: float = 0.1
     eval_split: str = "test"  # "test": train on train+val, query test; "val": train on train, query val
+    # "paper": 70/30 split of every scene; "unseen-scenes": train on 15 of the 21 scene classes,
+    # query and search among the other 6 (mlrsir.data.splits). Configs written before this
+    # field load as "paper".
+    protocol: str = "paper"
     image_size: int = 100
+    # "rgb" | "all" | "B02,B03,..." (multispectral datasets; 8-bit RGB datasets: "rgb" only).
+    # Configs written before this field load as "rgb".
+    bands: str = "rgb"
+    # the dataset's fixed radiometric rule (mlrsir.geo.radiometry.Radiometry as a dict), filled
+    # when resolved; {} for 8-bit RGB datasets
+    radiometry: Mapping[str, Any] = field(default_factory=dict)
     # model
     method: str = DEFAULT_METHOD
     bits: int = 32
@@ -88,6 +108,9 @@ class TrainConfig:
     refit_every: int = 200  # codebook refits for quantizer methods (iterations)
     # bookkeeping
     seed: int = 0
+    # torch.use_deterministic_algorithms(True) and one CPU thread: bit-for-bit repeatable
+    # runs given the seed (slower). Configs written before this field load as False.
+    deterministic: bool = False
     checkpoint_every: int = 250
     device: str = "auto"
 
@@ -97,6 +120,10 @@ class TrainConfig:
             raise ConfigError(f"--finetune must be one of {FINETUNE_MODES}, got {self.finetune!r}")
         if self.eval_split not in EVAL_SPLITS:
             raise ConfigError(f"--eval-split must be one of {EVAL_SPLITS}, got {self.eval_split!r}")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        if not isinstance(self.deterministic, bool):
+            raise ConfigError(f"deterministic must be true or false, got {self.deterministic!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"--optimizer must be adam or sgd, got {self.optimizer!r}")
         check_code_length(self.bits, name="--bits", max_bits=MAX_TRAIN_BITS)
@@ -110,6 +137,8 @@ class TrainConfig:
         method = normalize_method_name(self.method)
         params = resolve_method_params(method, self.bits, dict(self.method_params))
         object.__setattr__(self, "dataset", dataset)
+        object.__setattr__(self, "bands", canonical_bands(dataset, self.bands))
+        object.__setattr__(self, "radiometry", MappingProxyType(dataset_radiometry(dataset, dict(self.radiometry))))
         object.__setattr__(self, "method", method)
         object.__setattr__(self, "method_params", MappingProxyType(params))
 
@@ -117,6 +146,7 @@ class TrainConfig:
         """Plain JSON-serialisable dict (``method_params`` as a new ``dict``)."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["method_params"] = dict(self.method_params)
+        data["radiometry"] = dict(self.radiometry)
         return data
 
     @classmethod
@@ -154,7 +184,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "finetune": "all",
         "optimizer": "sgd",
-        "lr": 1e-5,
+        "lr": 2e-4,  # the new layers (CBAM, hash head): 20x the backbone's lr (see the docstring)
         "backbone_lr": 1e-5,
         "momentum": 0.9,
         "weight_decay": 5e-4,
@@ -164,7 +194,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "augment": True,
         # the paper's own loss; applies to MLRSIR-NET only (baselines keep their losses).
         # quant_weight is not set: it comes from MLRSIR's defaults (0.01)
-        "mlrsir_params": {"pairwise": "euclidean"},
+        "mlrsir_params": {"pairwise": "euclidean", "normalize": False},
     },
 }
 
@@ -188,4 +218,35 @@ def resolve_config(preset: str = "default", **overrides: Any) -> TrainConfig:
             values[key] = merged
         else:
             values[key] = value
+    if values.get("root"):
+        # stored absolute, so that the run works from any working directory (encode, resume)
+        values["root"] = os.path.abspath(os.path.expanduser(str(values["root"])))
     return TrainConfig.from_dict(values)
+
+
+def run_dataset_root(config: TrainConfig, override: str | None = None, *, run_dir=None) -> str:
+    """The dataset folder of a run: ``override`` (``--root``) when given, else the stored root.
+
+    Runs since issue 10 store an absolute root. Older runs may hold a relative one (as
+    typed at training time); it is tried as given, relative to the current directory,
+    and when that is not a folder a :class:`ConfigError` suggests ``--root``.
+    """
+    if override:
+        if not Path(override).is_dir():
+            raise ConfigError(f"--root {override}: dataset folder not found")
+        return str(override)
+    root = config.root
+    if not root:
+        raise ConfigError(f"{run_dir or 'the run'}: its configuration records no dataset folder; pass --root DIR")
+    if not Path(root).is_dir():
+        where = f"{Path(run_dir) / 'config.json'}" if run_dir else "the run's config.json"
+        relative = (
+            " (a relative path, stored as typed when the run was trained, so it only works from that directory)"
+            if not os.path.isabs(root)
+            else ""
+        )
+        raise ConfigError(
+            f"{root}: dataset folder of the run not found{relative}; it is recorded in {where}. "
+            "Pass the dataset folder with --root DIR"
+        )
+    return str(root)

@@ -15,6 +15,7 @@ multi-level flag, pool size).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,13 +43,17 @@ def compute_aggregates(
     batch_size: int = 64,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    normalize: Callable[[torch.Tensor], torch.Tensor] = to_float_normalized,
 ) -> np.ndarray:
     """``model.aggregate`` of every image under ``views`` dihedral transforms.
 
     Args:
         model: an ``MLRSIRNet`` (put in eval mode here).
-        images: ``(N, 3, S, S)`` uint8 RGB.
+        images: ``(N, 3, S, S)`` uint8 RGB, or ``(N, C, S, S)`` float bands in 0..255
+            (multispectral runs, with ``normalize`` their
+            :meth:`mlrsir.inference.bands.InputSpec.normalize`).
         views: number of dihedral views, 1..8 (view 0 is the identity).
+        normalize: input batch -> model input (default: ImageNet, uint8 RGB).
 
     Returns:
         ``(N, views, C_agg, P, P)`` float16.
@@ -62,7 +67,7 @@ def compute_aggregates(
     for start in range(0, n, batch_size):
         x = torch.from_numpy(images[start : start + batch_size])
         for v in range(views):
-            xv = to_float_normalized(dihedral(x, v)).to(device)
+            xv = normalize(dihedral(x, v)).to(device)
             agg = fast.aggregate(xv).float().cpu().numpy().astype(np.float16)
             if out is None:
                 out = np.empty((n, views) + agg.shape[1:], dtype=np.float16)
@@ -80,8 +85,10 @@ def load_or_compute_aggregates(
     cache_dir: Path | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    normalize: Callable[[torch.Tensor], torch.Tensor] = to_float_normalized,
 ) -> np.ndarray:
-    """Cached :func:`compute_aggregates` (written atomically; a bad cache file is rebuilt)."""
+    """Cached :func:`compute_aggregates` (written atomically; a bad cache file is rebuilt).
+    ``key_parts`` must name whatever ``normalize`` depends on beyond the images."""
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     key = feature_cache_key(images, dict(key_parts, views=views))
     path = cache_dir / f"features-{key}.npy"
@@ -90,7 +97,7 @@ def load_or_compute_aggregates(
             return np.load(path)
         except (OSError, ValueError):
             path.unlink(missing_ok=True)
-    feats = compute_aggregates(model, images, views=views, device=device, progress=progress)
+    feats = compute_aggregates(model, images, views=views, device=device, progress=progress, normalize=normalize)
     try:
         with open_atomic(path, "wb") as handle:
             np.save(handle, feats)

@@ -53,6 +53,7 @@ class GridRunner:
             config.dataset,
             config.root,
             config.split_seed,
+            config.protocol,
             config.test_fraction,
             config.val_fraction,
             config.image_size,

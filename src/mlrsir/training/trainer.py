@@ -10,7 +10,9 @@ the head outputs, the database representation and the ranking distance. Two mode
 * ``finetune="all"``: the whole network is trained on augmented images (dihedral views and
   colour jitter), the backbone with its own learning rate (``backbone_lr``).
 
-The loop is deterministic given the seed (:mod:`~mlrsir.training.batches`) and resumable
+Batches, views and augmentations are a function of the seed (:mod:`~mlrsir.training.batches`);
+the arithmetic is bit-for-bit repeatable only with ``deterministic=True`` (one CPU thread,
+deterministic kernels: :func:`set_deterministic`). The loop is resumable
 from ``RUN_DIR/checkpoint``. A non-finite loss stops training with a clear error and leaves
 the last good checkpoint in place.
 """
@@ -31,17 +33,29 @@ from tqdm import tqdm
 from mlrsir.data.cache import load_image_array
 from mlrsir.data.registry import load_dataset
 from mlrsir.data.splits import load_or_create_split, protocol_indices
-from mlrsir.data.transforms import augment_batch, to_float_normalized
 from mlrsir.errors import ConfigError, MlrsirError
+from mlrsir.inference.bands import input_spec, load_band_array
 from mlrsir.inference.model import build_model
 from mlrsir.methods.registry import get_method
-from mlrsir.metrics.evaluate import evaluate_distances
+from mlrsir.metrics.protocol import all_but_query_metrics, evaluate_method
 from mlrsir.models.mlrsir_net import MLRSIRNet
 from mlrsir.training.batches import batch_positions, step_generator
-from mlrsir.training.checkpoint import load_checkpoint, save_checkpoint, save_tensors
+from mlrsir.training.checkpoint import load_checkpoint, load_tensors, save_checkpoint, save_tensors
 from mlrsir.training.config import TrainConfig, config_differences
+from mlrsir.training.distributed import current as dist_current
 from mlrsir.training.feature_cache import load_or_compute_aggregates
 from mlrsir.training.run_dir import RunPaths, environment, git_revision, write_json_atomic
+
+
+def set_deterministic() -> None:
+    """Bit-for-bit repeatable training given the seed (``--deterministic``): deterministic
+    torch kernels (an error where none exists) and one intra-op CPU thread (multi-threaded
+    CPU reductions sum in a varying order). Applies to the whole process."""
+    import os
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
 
 
 class NonFiniteLossError(MlrsirError):
@@ -54,7 +68,7 @@ class PreparedData:
 
     dataset: Any
     split: Any
-    images: np.ndarray  # (N, 3, S, S) uint8
+    images: np.ndarray  # (N, 3, S, S) uint8; multispectral: (N, C, S, S) float32 0..255 (inference/bands.py)
     labels: np.ndarray  # (N, C) uint8
 
 
@@ -70,15 +84,20 @@ def prepare_data(config: TrainConfig, split_path: Path, progress: bool = True) -
     """Load the dataset, its split (created and saved to ``split_path`` if missing) and images."""
     if not config.root:
         raise ConfigError("--root is required: the folder holding the dataset")
-    dataset = load_dataset(config.dataset, config.root)
+    spec = input_spec(config)
+    dataset = load_dataset(config.dataset, config.root, **spec.dataset_options())
     split = load_or_create_split(
         split_path,
         dataset,
         seed=config.split_seed,
         test_fraction=config.test_fraction,
         val_fraction=config.val_fraction,
+        protocol=config.protocol,
     )
-    images = load_image_array(dataset, config.image_size, progress=progress)
+    if spec.multispectral:
+        images = load_band_array(dataset, config.image_size, progress=progress)
+    else:
+        images = load_image_array(dataset, config.image_size, progress=progress)
     return PreparedData(dataset=dataset, split=split, images=images, labels=np.asarray(dataset.labels, dtype=np.uint8))
 
 
@@ -89,7 +108,11 @@ def feature_key(config: TrainConfig) -> dict[str, Any]:
         "image_size": config.image_size,
         "multi_level": config.multi_level,
         "pool_size": config.pool_size,
-    }
+    } | (  # multispectral runs only (8-bit RGB keys unchanged)
+        {"bands": config.bands, "radiometry": json.dumps(dict(config.radiometry), sort_keys=True)}
+        if input_spec(config).multispectral
+        else {}
+    )
 
 
 def _make_optimizer(config: TrainConfig, model: MLRSIRNet) -> torch.optim.Optimizer:
@@ -117,15 +140,23 @@ class Trainer:
         # resolved and validated once, by resolve_config (method_params complete, so
         # config.json records every hyperparameter the run used)
         self.config = config
+        if config.deterministic:
+            set_deterministic()
+        self.inputs = input_spec(config)  # 8-bit RGB or N bands: normalisation, augmentation
         self.paths = RunPaths(run_dir)
         self.progress = progress
-        self.log = log
+        self.dist = dist_current()  # torch.distributed hooks (no-ops in one process)
+        self.progress = progress and self.dist.is_main
+        self.log = log if self.dist.is_main else (lambda message: None)
         self.device = resolve_device(config.device)
         self.paths.root.mkdir(parents=True, exist_ok=True)
         self._check_config_matches()
-        write_json_atomic(self.paths.config, self.config.to_dict())
-        self.data = data or prepare_data(config, self.paths.split, progress=progress)
-        if data is not None and not self.paths.split.is_file():
+        if not self.dist.is_main:
+            self.dist.barrier()  # rank 0 writes config, split and feature cache first
+        else:
+            write_json_atomic(self.paths.config, self.config.to_dict())
+        self.data = data or prepare_data(config, self.paths.split, progress=self.progress)
+        if data is not None and not self.paths.split.is_file() and self.dist.is_main:
             from mlrsir.data.splits import save_split
 
             save_split(self.data.split, self.paths.split)
@@ -147,12 +178,21 @@ class Trainer:
                 self.features = torch.from_numpy(
                     np.ascontiguousarray(
                         load_or_compute_aggregates(
-                            self.model, self.data.images, key, views=views, device=self.device, progress=progress
+                            self.model,
+                            self.data.images,
+                            key,
+                            views=views,
+                            device=self.device,
+                            progress=self.progress,
+                            normalize=self.inputs.normalize,
                         )
                     )
                 )
                 if feature_cache is not None:
                     feature_cache[cache_key] = self.features
+        if self.dist.is_main:
+            self.dist.barrier()
+        self.dist.prepare_model(self.model, self.device)
         self.optimizer = _make_optimizer(config, self.model)
         self.labels = torch.from_numpy(self.data.labels.astype(np.float32))
         self._needs_refit = bool(getattr(self.method, "needs_refit", self.method.retrieval == "aqd"))
@@ -185,6 +225,8 @@ class Trainer:
         self.log(f"resumed from {self.paths.checkpoint} at iteration {self.step}/{self.config.iterations}")
 
     def _save_checkpoint(self) -> None:
+        if not self.dist.is_main:
+            return
         save_checkpoint(
             self.paths.checkpoint,
             model=self.model,
@@ -198,15 +240,17 @@ class Trainer:
         pos = batch_positions(len(self.train_idx), self.config.batch_size, self.config.seed, step)
         idx = torch.from_numpy(self.train_idx[pos])
         gen = step_generator(self.config.seed, step)
+        mine = self.dist.shard(len(idx))  # all rows in one process; a disjoint share per rank
         if self.features is not None:
             views = torch.randint(0, self.features.shape[1], (len(idx),), generator=gen)
-            x = self.features[idx, views].float().to(self.device)
+            x = self.features[idx[mine], views[mine]].float().to(self.device)
             out = self.model.head(x)
         else:
             raw = torch.from_numpy(self.data.images[idx.numpy()])
             if self.config.augment:
-                raw = augment_batch(raw, gen, color_jitter=self.config.color_jitter)
-            out = self.model(to_float_normalized(raw).to(self.device))
+                raw = self.inputs.augment(raw, gen, self.config.color_jitter)
+            out = self.model(self.inputs.normalize(raw[mine]).to(self.device))
+        out = self.dist.gather_rows(out, len(idx))  # global batch, global-loss gradients
         return out, self.labels[idx].to(self.device)
 
     @torch.no_grad()
@@ -220,13 +264,16 @@ class Trainer:
             if self.features is not None:
                 out = self.model.head(self.features[torch.from_numpy(idx), 0].float().to(self.device))
             else:
-                out = self.model(to_float_normalized(torch.from_numpy(self.data.images[idx])).to(self.device))
+                out = self.model(self.inputs.normalize(torch.from_numpy(self.data.images[idx])).to(self.device))
             chunks.append(out.float().cpu().numpy())
         return np.concatenate(chunks) if chunks else np.zeros((0, self.method.out_dim), np.float32)
 
     def _refit(self) -> None:
-        out = self.outputs(self.train_idx)
-        self.method.refit(out, self.data.labels[self.train_idx])
+        if self.dist.is_main or not self._needs_refit:
+            out = self.outputs(self.train_idx)
+            self.method.refit(out, self.data.labels[self.train_idx])
+        if self._needs_refit:
+            self.dist.broadcast_method(self.method)  # every rank uses rank 0's codebooks
 
     # -- main loop ---------------------------------------------------------------------
     def fit(self) -> None:
@@ -258,6 +305,7 @@ class Trainer:
                 )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            self.dist.average_gradients(self.model)
             self.optimizer.step()
             self.step += 1
             images_seen += len(labels)
@@ -279,14 +327,15 @@ class Trainer:
         self._save_checkpoint()
 
     def evaluate(self, curves: bool = True) -> dict[str, Any]:
-        """Retrieval metrics of the protocol (queries vs database) for the current weights."""
+        """Retrieval metrics of the protocol (queries vs database) for the current weights:
+        :func:`~mlrsir.metrics.protocol.evaluate_method` (headline ``map``, per-query AP,
+        asymmetric tie-break/asymmetric mAP for hashing methods, distinct database codes)
+        plus the ``all_but_query_*`` columns (database = queries ∪ database minus the query)."""
         out = self.outputs()
-        db = self.method.encode_database(out[self.db_idx])
-        dist = self.method.distances(out[self.query_idx], db)
-        bits = self.config.bits if self.method.retrieval == "hamming" else None
-        return evaluate_distances(
-            dist, self.data.labels[self.query_idx], self.data.labels[self.db_idx], bits=bits, curves=curves
-        )
+        labels, q, db = self.data.labels, self.query_idx, self.db_idx
+        metrics = evaluate_method(self.method, out[q], out[db], labels[q], labels[db], curves=curves)
+        metrics.update(all_but_query_metrics(self.method, out, labels, self.query_idx, self.db_idx))
+        return metrics
 
     def save_final(self, metrics: dict[str, Any]) -> None:
         save_tensors(self.model.state_dict(), self.paths.model)
@@ -302,14 +351,32 @@ class Trainer:
                 "iterations": self.step,
                 "history": self.history[-50:],
                 "eval_split": self.config.eval_split,
+                "protocol": self.config.protocol,
+                "unseen_scenes": getattr(self.data.split, "unseen_scenes", None),
+                "deterministic": self.config.deterministic,
                 "num_train": int(len(self.train_idx)),
                 "num_queries": int(len(self.query_idx)),
                 "num_database": int(len(self.db_idx)),
                 "dataset_note": self.data.dataset.NOTE,
                 "classes": list(self.data.dataset.classes),
+                "inputs": self.inputs.describe(),
             },
         )
         write_json_atomic(self.paths.metrics, metrics)
+
+
+def _reevaluate(config, run_dir, old_metrics, data, progress, log, feature_cache) -> dict[str, Any]:
+    """A finished run whose metrics predate the per-query columns: its saved final weights
+    (and codebooks) evaluated again with today's metrics; training time kept."""
+    log(f"{RunPaths(run_dir).root}: finished run without per-query metrics, re-evaluating its weights")
+    trainer = Trainer(config, run_dir, data=data, progress=progress, log=log, feature_cache=feature_cache)
+    trainer.model.load_state_dict(load_tensors(trainer.paths.model))
+    if trainer.paths.method.is_file():
+        trainer.method.load_state_dict(load_tensors(trainer.paths.method))
+    metrics = trainer.evaluate(curves=True)
+    metrics["train_seconds"] = old_metrics.get("train_seconds")
+    write_json_atomic(trainer.paths.metrics, metrics)
+    return metrics
 
 
 def train(
@@ -325,11 +392,16 @@ def train(
     paths = RunPaths(run_dir)
     if paths.is_finished() and paths.config.is_file():
         if not config_differences(TrainConfig.load(paths.config), config):
-            log(f"{paths.root}: finished run found, reusing its metrics")
-            return json.loads(paths.metrics.read_text())
+            metrics = json.loads(paths.metrics.read_text())
+            if "per_query_ap" in metrics:
+                log(f"{paths.root}: finished run found, reusing its metrics")
+                return metrics
+            return _reevaluate(config, run_dir, metrics, data, progress, log, feature_cache)
     trainer = Trainer(config, run_dir, data=data, progress=progress, log=log, feature_cache=feature_cache)
     trainer.fit()
-    metrics = trainer.evaluate(curves=True)
-    metrics["train_seconds"] = trainer.train_seconds
-    trainer.save_final(metrics)
-    return metrics
+    metrics = None
+    if trainer.dist.is_main:  # one evaluation and one writer; the other ranks get its metrics
+        metrics = trainer.evaluate(curves=True)
+        metrics["train_seconds"] = trainer.train_seconds
+        trainer.save_final(metrics)
+    return trainer.dist.broadcast_object(metrics)

@@ -31,9 +31,11 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from mlrsir import __version__
+from mlrsir.data.images import ImageTooLargeError
 from mlrsir.errors import ConfigError, DataError
 from mlrsir.inference.fingerprint import check_encoder_compatible
-from mlrsir.web import routes_items, routes_search
+from mlrsir.web import imaging, routes_items, routes_scenes, routes_search
+from mlrsir.web.hosts import HostCheckMiddleware, allowed_host_names
 from mlrsir.web.limits import BodySizeLimitMiddleware
 from mlrsir.web.schemas import error_response
 from mlrsir.web.service import ItemNotFound, RetrievalService
@@ -63,10 +65,10 @@ def _open_index(index_path: Path):
     return CodeIndex.open(index_path, readonly=True)
 
 
-def _load_encoder(run_dir: Path):
+def _load_encoder(run_dir: Path, runtime: str = "auto"):
     from mlrsir.inference.encoder import load_encoder
 
-    return load_encoder(run_dir)
+    return load_encoder(run_dir, runtime=runtime)
 
 
 def _archive_root(index, index_path: Path) -> Path | None:
@@ -89,6 +91,10 @@ def create_app(
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     run_dir=None,
     archive_root=None,
+    allowed_hosts=(),
+    max_image_pixels: int | None = None,
+    max_concurrent_decodes: int | None = None,
+    runtime: str = "auto",
 ) -> FastAPI:
     """Build the web application.
 
@@ -100,6 +106,14 @@ def create_app(
         max_upload_bytes: largest accepted upload; larger ones get HTTP 413.
         run_dir: override of the run directory recorded in the index.
         archive_root: folder that relative image paths in the index refer to.
+        allowed_hosts: host names accepted in the ``Host`` header besides the loopback
+            names (``localhost``, ``127.0.0.1``, ``[::1]``); other hosts get 400
+            (:mod:`mlrsir.web.hosts`, DNS rebinding). Tests using ``TestClient`` pass
+            ``"testserver"`` or a loopback ``base_url``.
+        max_image_pixels: largest decoded upload in pixels (default
+            :data:`mlrsir.web.imaging.MAX_UPLOAD_PIXELS`); larger ones get 413.
+        max_concurrent_decodes: uploads decoded at once (default
+            :data:`mlrsir.web.imaging.MAX_CONCURRENT_DECODES`); more wait their turn.
 
     Raises:
         IndexStoreError, ConfigError: index missing/corrupt, no run directory, or encoder and
@@ -114,7 +128,8 @@ def create_app(
         source = run_dir or index.run_dir
         if not source:
             raise ConfigError(f"{index_path}: the index records no run directory; pass --run-dir")
-        encoder = _load_encoder(Path(source))
+        # tests replace _load_encoder by a one-argument stand-in: pass runtime only when chosen
+        encoder = _load_encoder(Path(source)) if runtime == "auto" else _load_encoder(Path(source), runtime)
     check_encoder_compatible(encoder, index, where=index_path)
     service = RetrievalService(
         index, encoder, archive_root=archive_root or _archive_root(index, index_path), index_runner=runner
@@ -128,16 +143,26 @@ def create_app(
         redoc_url=None,
         lifespan=_lifespan,
     )
-    app.state.web = WebState(service=service, max_upload_bytes=int(max_upload_bytes), owns_index=owns_index)
+    decoder = imaging.UploadDecoder(
+        max_pixels=int(max_image_pixels or imaging.MAX_UPLOAD_PIXELS),
+        max_concurrent=int(max_concurrent_decodes or imaging.MAX_CONCURRENT_DECODES),
+    )
+    app.state.web = WebState(
+        service=service, max_upload_bytes=int(max_upload_bytes), owns_index=owns_index, decoder=decoder
+    )
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=int(max_upload_bytes) + MULTIPART_OVERHEAD_BYTES)
     app.middleware("http")(_security_headers)
+    app.add_middleware(HostCheckMiddleware, allowed=allowed_host_names(allowed_hosts))
     app.add_exception_handler(ItemNotFound, _status_handler(404))
     app.add_exception_handler(DataError, _status_handler(400))
+    app.add_exception_handler(ImageTooLargeError, _status_handler(413))
+    app.add_exception_handler(imaging.ServerBusy, _status_handler(503))
     app.add_exception_handler(ConfigError, _status_handler(400))
     app.add_api_route("/", page, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(routes_items.router)
     app.include_router(routes_search.router)
+    app.include_router(routes_scenes.router)
     return app
 
 

@@ -8,7 +8,10 @@ the upload-specific parts (client file names in messages) and the response encod
 from __future__ import annotations
 
 import base64
+import ctypes
+import ctypes.util
 import io
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +36,105 @@ BROWSER_FORMATS = {
 """Files with these suffixes are served as they are; others are converted to PNG."""
 
 
-def decode_upload(data: bytes, filename: str | None) -> Image.Image:
+MAX_UPLOAD_PIXELS = 40_000_000
+"""Default largest decoded upload (40 megapixels, ``mlrsir serve --max-upload-megapixels``),
+well below Pillow's bomb limit (~89 MP): one 40 MP RGB decode takes ~120 MB. JPEGs are
+decoded at reduced scale first (below), so this bites on PNG/TIFF/WebP uploads."""
+
+MAX_CONCURRENT_DECODES = 2
+"""Default number of uploads decoded at once (``mlrsir serve --max-concurrent-decodes``);
+others wait up to :data:`DECODE_WAIT_S` for a slot, then get 503."""
+
+DECODE_WAIT_S = 60.0
+
+WORKING_SIZE = 1024
+"""Longest side of an upload after decoding: JPEGs are decoded at 1/2..1/8 scale down to
+no less than this (``Image.draft``) and larger results are shrunk to it. The model input
+(~100-224 px) and the attention overlay (384 px) need no more; an upload larger than
+this can therefore give a code slightly different from the same file read from disk."""
+
+TRIM_AFTER_PIXELS = 4_000_000
+"""After decoding an image of more pixels than this, hand freed memory back to the OS."""
+
+
+class ServerBusy(RuntimeError):
+    """No decode slot became free in time (HTTP 503)."""
+
+
+def _load_malloc_trim():
+    """glibc's ``malloc_trim`` (returns freed heap memory to the OS), or None elsewhere."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def release_memory() -> None:
+    """Return freed memory to the OS where the C library allows it (glibc ``malloc_trim(0)``)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+class UploadDecoder:
+    """Decodes uploads with bounded memory: a pixel cap, reduced-scale JPEG decoding,
+    at most ``max_concurrent`` decodes at once, and the large buffers freed right after.
+
+    Args:
+        max_pixels: largest decoded image in pixels; larger ones raise
+            :class:`~mlrsir.data.images.ImageTooLargeError` (413).
+        max_concurrent: decodes running at once; others wait up to ``wait_s`` seconds,
+            then :class:`ServerBusy` (503).
+        working_size: longest side of the returned image (see :data:`WORKING_SIZE`).
+    """
+
+    def __init__(
+        self,
+        max_pixels: int = MAX_UPLOAD_PIXELS,
+        max_concurrent: int = MAX_CONCURRENT_DECODES,
+        *,
+        working_size: int = WORKING_SIZE,
+        wait_s: float = DECODE_WAIT_S,
+    ):
+        if max_pixels < 1 or max_concurrent < 1:
+            raise ValueError("max_pixels and max_concurrent must be >= 1")
+        self.max_pixels = int(max_pixels)
+        self.max_concurrent = int(max_concurrent)
+        self.working_size = int(working_size)
+        self.wait_s = float(wait_s)
+        self._slots = threading.BoundedSemaphore(self.max_concurrent)
+
+    def __call__(self, data: bytes, filename: str | None) -> Image.Image:
+        """Decode an upload (see :func:`decode_upload`); the result's ``info["original_size"]``
+        is the size the file declares."""
+        if not self._slots.acquire(timeout=self.wait_s):
+            raise ServerBusy(f"server busy: {self.max_concurrent} uploads are being decoded, try again shortly")
+        decoded_pixels = 0
+        try:
+            image = decode_upload(data, filename, max_pixels=self.max_pixels, draft_size=self.working_size)
+            decoded_pixels = image.width * image.height
+            if max(image.size) > self.working_size:
+                small = image.copy()
+                small.thumbnail((self.working_size, self.working_size), Image.Resampling.BILINEAR)
+                small.info["original_size"] = image.info.get("original_size", image.size)
+                image.close()
+                image = small
+            return image
+        finally:
+            self._slots.release()
+            if decoded_pixels > TRIM_AFTER_PIXELS:
+                release_memory()
+
+
+def decode_upload(
+    data: bytes, filename: str | None, *, max_pixels: int | None = None, draft_size: int | None = None
+) -> Image.Image:
     """Decode uploaded bytes into an RGB PIL image, in memory.
 
     Decoding is :func:`mlrsir.data.images.decode_rgb`, i.e. exactly what
@@ -55,7 +156,7 @@ def decode_upload(data: bytes, filename: str | None) -> Image.Image:
     name = Path(filename or "upload").name or "upload"
     if not data:
         raise DataError(f"{name}: the uploaded file is empty")
-    return decode_rgb(data, name)
+    return decode_rgb(data, name, max_pixels=max_pixels, draft_size=draft_size)
 
 
 def thumbnail_bytes(image: Image.Image, size: int = THUMBNAIL_SIZE) -> bytes:

@@ -66,6 +66,16 @@ def thumbnail(item_id: int, state: WebState = Depends(get_state)):
 
 
 @router.get(
+    "/api/items/{item_id:int}/attention",
+    responses={**ERROR_RESPONSES, 200: {"content": {"image/png": {}}}},
+    response_class=Response,
+    summary="PNG: the CBAM spatial attention map of the item blended over its image",
+)
+def attention(item_id: int, state: WebState = Depends(get_state)):
+    return Response(state.service.item_attention_png(item_id), media_type="image/png", headers=CACHE_HEADERS)
+
+
+@router.get(
     "/api/items/{item_id:int}/image",
     responses={**ERROR_RESPONSES, 200: {"content": {"image/*": {}}}},
     response_class=Response,

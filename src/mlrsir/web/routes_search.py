@@ -1,6 +1,8 @@
-"""``POST /api/search``: query by uploaded image (multipart field ``image``) or by
-``item_id`` of an indexed image (form field, JSON body or query parameter), with ``k``,
-``radius``, ``labels`` (repeatable), ``include_self``, ``attention``.
+"""``POST /api/search``: query by uploaded image (multipart field ``image``), by
+``item_id`` of an indexed image (form field, JSON body or query parameter) or by a place
+``at`` = ``[lon, lat]`` (JSON; ``"lon,lat"`` in a form or query string: the indexed scene
+tile containing it), with ``k``, ``radius``, ``labels`` (repeatable), ``include_self``,
+``attention``, ``bbox`` = ``[lon_min, lat_min, lon_max, lat_max]``.
 
 Uploads above the app's ``max_upload_bytes`` get 413, undecodable ones 400 with the
 reason; they are decoded in memory (:func:`mlrsir.web.imaging.decode_upload`).
@@ -11,6 +13,7 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -83,6 +86,10 @@ async def search(request: Request, state: WebState = Depends(get_state)):
     if upload is not None and params.item_id is not None:
         return error_response(400, "send either an image file or an item_id, not both")
     service = state.service
+    if params.at is not None:
+        if upload is not None or params.item_id is not None:
+            return error_response(400, "send one query: an image file, an item_id or a point 'at' [lon, lat]")
+        return await run_in_threadpool(service.search_at, params)
     if upload is None:
         if params.item_id is None:
             return error_response(
@@ -93,9 +100,42 @@ async def search(request: Request, state: WebState = Depends(get_state)):
     data = await upload.read(limit + 1)
     if len(data) > limit:
         return error_response(413, f"{upload.filename or 'upload'}: file too large, the limit is {limit} bytes")
-    image = await run_in_threadpool(imaging.decode_upload, data, upload.filename)
+    image = await run_in_threadpool(state.decoder, data, upload.filename)
+    del data
     decode_ms = (time.perf_counter() - t0) * 1000
-    return await run_in_threadpool(service.search_upload, image, upload.filename or "upload", params, decode_ms)
+    try:
+        return await run_in_threadpool(service.search_upload, image, upload.filename or "upload", params, decode_ms)
+    finally:
+        image.close()
+        del image
+        await upload.close()
+        # the decode and the query's model pass freed tens of MB in this worker thread's
+        # malloc arena; hand them back to the OS so the server returns to its warm level
+        await run_in_threadpool(imaging.release_memory)
+
+
+@router.post(
+    "/api/attention",
+    response_class=Response,
+    responses={
+        **ERROR_RESPONSES,
+        200: {"content": {"image/png": {}}},
+        413: {"model": ErrorResponse, "description": "Upload too large."},
+    },
+    summary="PNG: the CBAM spatial attention map of an uploaded image (multipart field `image`) over it",
+)
+async def attention(request: Request, state: WebState = Depends(get_state)):
+    _values, upload = await read_search_request(request)
+    if upload is None:
+        return error_response(400, "send an image file (multipart field 'image')")
+    limit = state.max_upload_bytes
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        return error_response(413, f"{upload.filename or 'upload'}: file too large, the limit is {limit} bytes")
+    image = await run_in_threadpool(state.decoder, data, upload.filename)
+    del data
+    png = await run_in_threadpool(state.service.attention_png, image)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 async def read_search_request(request: Request) -> tuple[dict, UploadFile | None]:
@@ -112,12 +152,21 @@ async def read_search_request(request: Request) -> tuple[dict, UploadFile | None
             body = await request.json()
         except ValueError:
             raise DataError("request body: not valid JSON") from None
+        except RecursionError:
+            raise DataError("request body: JSON nested too deeply") from None
         if not isinstance(body, dict):
             raise DataError("request body: expected a JSON object")
-        extra = body.pop("labels", [])
-        labels += [extra] if isinstance(extra, str) else list(extra or [])
+        extra = body.pop("labels", None)
+        if isinstance(extra, str):
+            labels.append(extra)
+        elif isinstance(extra, list):
+            labels += extra
+        elif extra is not None:
+            labels = extra  # not a list: SearchParams answers 422 naming `labels`
         values.update({k: v for k, v in body.items() if v is not None and v != ""})
     elif content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        if content_type.startswith("multipart/form-data"):
+            check_multipart_complete(await request.body(), content_type)
         form = await request.form()
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
@@ -128,5 +177,23 @@ async def read_search_request(request: Request) -> tuple[dict, UploadFile | None
                 labels.append(value)
             elif value != "":
                 values[key] = value
-    values["labels"] = list(dict.fromkeys(label.strip() for label in labels if label.strip()))
+    if isinstance(labels, list) and all(isinstance(label, str) for label in labels):
+        labels = list(dict.fromkeys(label.strip() for label in labels if label.strip()))
+    values["labels"] = labels  # anything else is refused by SearchParams (422)
     return values, upload
+
+
+def check_multipart_complete(body: bytes, content_type: str) -> None:
+    """Refuse a multipart body that does not end with its closing boundary (truncated upload).
+
+    Without this check the parser returns whatever parts it saw, and a request cut off
+    inside the image part would be answered as if no image had been sent.
+    """
+    from starlette.formparsers import parse_options_header
+
+    _, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary", b"")
+    if not boundary:
+        raise DataError("malformed request: multipart/form-data without a boundary")
+    if not body.rstrip(b"\r\n").endswith(b"--" + boundary + b"--"):
+        raise DataError("malformed request: the multipart body is truncated (no closing boundary)")

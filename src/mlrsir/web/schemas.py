@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 MAX_K = 500
 DEFAULT_K = 24
+MAX_ITEM_ID = 2**63 - 1
+"""Largest item id (SQLite's INTEGER range); larger ids are refused with 422, not looked up."""
 
 
 class SearchParams(BaseModel):
     """Search options; sent as query parameters, form fields or a JSON body."""
 
     item_id: int | None = Field(
-        None, ge=0, description="Id of an indexed image to use as the query (instead of uploading an image)."
+        None,
+        ge=0,
+        le=MAX_ITEM_ID,
+        description="Id of an indexed image to use as the query (instead of uploading an image).",
     )
     k: int = Field(DEFAULT_K, ge=1, le=MAX_K, description="Number of results to return (1-500).")
     radius: int | None = Field(
-        None, ge=0, description="Hamming radius: only results at distance <= radius are returned (still at most k)."
+        None,
+        ge=0,
+        le=MAX_ITEM_ID,
+        description="Hamming radius: only results at distance <= radius are returned (still at most k).",
     )
     labels: list[str] = Field(
         default_factory=list,
@@ -28,7 +36,40 @@ class SearchParams(BaseModel):
         False,
         description="When querying by item_id, keep the query item itself in the results (it is left out by default).",
     )
-    attention: bool = Field(True, description="Compute the CBAM spatial attention heat map of the query.")
+    attention: bool = Field(
+        False,
+        description="Also compute the CBAM attention heat map inline (slow; the page fetches it separately from "
+        "GET /api/items/{id}/attention or POST /api/attention).",
+    )
+    at: list[float] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="[lon, lat] (degrees, WGS 84): query with the indexed scene tile containing this point "
+        "(instead of item_id or an upload); the tile itself is included.",
+    )
+    bbox: list[float] | None = Field(
+        None,
+        min_length=4,
+        max_length=4,
+        description="[lon_min, lat_min, lon_max, lat_max]: keep only results whose footprint intersects it.",
+    )
+
+    @field_validator("at", "bbox", mode="before")
+    @classmethod
+    def _comma_list(cls, value):
+        """Form fields and query parameters send ``"lon,lat"`` as one string."""
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",")]
+        return value
+
+    @field_validator("item_id", "k", "radius", mode="before")
+    @classmethod
+    def _no_booleans(cls, value):
+        """JSON ``true``/``false`` is not a number (pydantic would read it as 1/0)."""
+        if isinstance(value, bool):
+            raise ValueError("expected an integer, got a boolean")
+        return value
 
 
 class HealthResponse(BaseModel):
@@ -60,6 +101,22 @@ class RandomResponse(BaseModel):
     id: int = Field(description="A random indexed image id.")
 
 
+class GeoInfo(BaseModel):
+    scene: str = Field(description="Scene id.")
+    window: list[int] = Field(description="[col, row, width, height] in pixels of the scene's finest band.")
+    crs: str = Field(description="Native CRS, e.g. EPSG:32618.")
+    bounds: list[float] = Field(description="[xmin, ymin, xmax, ymax] in the native CRS.")
+    lonlat_bounds: list[float] = Field(description="[lon_min, lat_min, lon_max, lat_max], WGS 84 degrees.")
+    datetime: str | None = Field(None, description="Acquisition date/time (ISO 8601) when known.")
+
+
+class SceneRef(BaseModel):
+    id: str
+    width: int = Field(description="Scene width in pixels of its finest band.")
+    height: int
+    quicklook_url: str = Field(description="PNG quick-look of the whole scene (footprints are drawn over it).")
+
+
 class QueryInfo(BaseModel):
     source: Literal["upload", "item"] = Field(description="Uploaded image or indexed item.")
     item_id: int | None = None
@@ -69,6 +126,7 @@ class QueryInfo(BaseModel):
     labels: list[str] | None = Field(None, description="Labels of the query (indexed items only).")
     code: str = Field(description="The query's binary code as a string of 0/1 characters.")
     image_url: str | None = Field(None, description="URL of the query image (indexed items only).")
+    geo: GeoInfo | None = Field(None, description="Footprint of the query tile (indexed scene tiles only).")
 
 
 class ResultItem(BaseModel):
@@ -81,6 +139,8 @@ class ResultItem(BaseModel):
     relevant: bool | None = Field(None, description="Shares >= 1 label with the query; null when unknown.")
     thumbnail_url: str
     image_url: str
+    geo: GeoInfo | None = Field(None, description="Footprint of a scene tile; null for other images.")
+    scene: SceneRef | None = Field(None, description="The tile's scene and its quick-look; null for other images.")
 
 
 class Timing(BaseModel):

@@ -26,11 +26,11 @@ from PIL import Image
 
 from mlrsir.data.images import read_rgb
 from mlrsir.errors import ConfigError, DataError
-from mlrsir.inference.search import encode_query, search_code, stored_code
+from mlrsir.inference.search import encode_query_with_output, item_at, public_geo, search_code, stored_code
 from mlrsir.metrics.relevance import relevance_matrix
 from mlrsir.web import imaging
 from mlrsir.web.cache import BytesLRU
-from mlrsir.web.schemas import SearchParams
+from mlrsir.web.schemas import MAX_ITEM_ID, SearchParams
 
 
 class ItemNotFound(LookupError):
@@ -68,7 +68,9 @@ class RetrievalService:
         self.encoder = encoder
         self.archive_root = Path(archive_root) if archive_root is not None else None
         self._runner = index_runner or ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlrsir-index")
-        self._encoder_lock = threading.Lock()
+        # bounded inference concurrency: an ONNX Runtime session runs calls from several threads
+        # at once (2 slots), the PyTorch model one at a time (its CBAM keeps the last gate)
+        self._encoder_lock = threading.BoundedSemaphore(2 if getattr(encoder, "runtime", "torch") == "onnx" else 1)
         self.thumbnails = thumbnail_cache or BytesLRU()
         self.bits = int(self._on_index(lambda idx: idx.bits))
         self.fingerprint = dict(self._on_index(lambda idx: idx.fingerprint) or {})
@@ -76,6 +78,8 @@ class RetrievalService:
         self.classes: list[str] = [str(c) for c in classes]
         self._class_pos = {c: i for i, c in enumerate(self.classes)}
         self._label_counts: dict[str, int] | None = None
+        self._scenes: dict[str, dict] | None = None
+        self.quicklooks = BytesLRU()
 
     # ------------------------------------------------------------------ plumbing
     def _on_index(self, fn: Callable[[Any], Any]) -> Any:
@@ -108,6 +112,8 @@ class RetrievalService:
     # ------------------------------------------------------------------ items
     def record(self, item_id: int) -> dict:
         """The stored record of ``item_id`` (id, path, width, height, labels)."""
+        if not 0 <= int(item_id) <= MAX_ITEM_ID:  # outside SQLite's INTEGER range: never stored
+            raise ItemNotFound(f"no indexed item with id {item_id}")
         try:
             return dict(self._on_index(lambda idx: idx.get(int(item_id))))
         except KeyError:
@@ -135,9 +141,106 @@ class RetrievalService:
     def read_item_image(self, item_id: int) -> Image.Image:
         record = self.record(item_id)
         try:
+            if record.get("geo"):  # a tile of a scene: read its window with the index's radiometry
+                return self._read_tile(record)
             return read_rgb(self.resolve_path(record))
         except DataError:
             raise ItemNotFound(f"the image file of item {item_id} cannot be read") from None
+
+    def _radiometry(self):
+        from mlrsir.geo.radiometry import Radiometry
+
+        stored = self._on_index(lambda idx: getattr(idx, "radiometry", None))
+        if stored is None:
+            raise DataError("the index stores no radiometry")
+        return Radiometry.from_dict(stored)
+
+    def _read_tile(self, record: dict) -> Image.Image:
+        from mlrsir.geo.archive import parse_tile_id, read_tile
+
+        parsed = parse_tile_id(record["path"])
+        if parsed is None:
+            raise DataError(f"item {record['id']}: not a tile id")
+        return read_tile(parsed[0], parsed[1], record["geo"].get("bands"), self._radiometry())
+
+    # ------------------------------------------------------------------ scenes
+    def scenes(self) -> dict[str, dict]:
+        """``{scene id: {"source", "bands", "width", "height"}}`` of the indexed scene tiles
+        (read once; sizes from the scene's finest selected band)."""
+        if self._scenes is None:
+            from mlrsir.geo.archive import parse_tile_id
+
+            items = self._on_index(lambda idx: idx.geo_items() if hasattr(idx, "geo_items") else [])
+            found: dict[str, dict] = {}
+            for _item_id, geo in items:
+                sid = str(geo.get("scene"))
+                if sid in found:
+                    continue
+                parsed = parse_tile_id(_path_of(self, _item_id))
+                if parsed is not None:
+                    found[sid] = {"source": parsed[0], "bands": geo.get("bands")}
+            self._scenes = found
+        return self._scenes
+
+    def scene_info(self, scene_id: str) -> dict:
+        """Scene source, bands and grid size; ItemNotFound for an unknown scene id."""
+        info = self.scenes().get(str(scene_id))
+        if info is None:
+            raise ItemNotFound(f"no indexed scene {scene_id!r}")
+        if "width" not in info:
+            from mlrsir.geo.archive import selection
+            from mlrsir.geo.scene import open_scene
+
+            try:
+                scene = open_scene(info["source"])
+                chosen = scene.select(selection(scene, info["bands"]))
+            except (DataError, ConfigError):
+                raise ItemNotFound(f"the files of scene {scene_id!r} cannot be read") from None
+            key = (lambda b: b.pixel_area) if chosen[0].georeferenced else (lambda b: -b.width * b.height)
+            grid = min(chosen, key=key)
+            info.update(width=int(grid.width), height=int(grid.height))
+        return info
+
+    def scene_ref(self, geo: dict | None) -> dict | None:
+        """``{id, width, height, quicklook_url}`` of a result's scene (None without geo)."""
+        if not geo:
+            return None
+        from urllib.parse import quote
+
+        try:
+            info = self.scene_info(geo["scene"])
+        except ItemNotFound:
+            return None
+        return {
+            "id": geo["scene"],
+            "width": info["width"],
+            "height": info["height"],
+            "quicklook_url": f"/api/scenes/{quote(str(geo['scene']), safe='')}/quicklook.png",
+        }
+
+    def quicklook(self, scene_id: str) -> bytes:
+        """PNG quick-look of an indexed scene (longest side <= 1024 px; overviews used when the
+        files have them), rendered with the index's radiometry; cached in memory."""
+        from mlrsir.geo.archive import read_overview
+
+        info = self.scene_info(scene_id)
+
+        def render() -> bytes:
+            try:
+                image, _ = read_overview(info["source"], info["bands"], self._radiometry(), max_side=1024)
+            except (DataError, ConfigError):
+                raise ItemNotFound(f"the files of scene {scene_id!r} cannot be read") from None
+            return imaging.png_bytes(image)
+
+        return self.quicklooks.get_or_create(("quicklook", str(scene_id)), render)
+
+    def search_at(self, params: SearchParams) -> dict:
+        """Search with the indexed tile containing ``params.at`` (lon, lat); the tile itself included."""
+        if params.at is None:
+            raise ConfigError("at: expected [lon, lat]")
+        lon, lat = params.at
+        item_id = self._on_index(lambda idx: item_at(idx, lon, lat))
+        return self.search_item(params.model_copy(update={"item_id": int(item_id), "include_self": True}))
 
     def thumbnail(self, item_id: int) -> bytes:
         """JPEG thumbnail bytes (longest side <= 256 px), cached in memory."""
@@ -198,14 +301,14 @@ class RetrievalService:
         t0 = time.perf_counter()
         params = params.model_copy(update={"labels": self.check_label_filter(params.labels)})
         with self._encoder_lock:
-            code = encode_query(self.encoder, image)
+            code, query_output = encode_query_with_output(self.encoder, image)  # h: re-ranks Hamming ties
         encode_ms = (time.perf_counter() - t0) * 1000
         query = {
             "source": "upload",
             "item_id": None,
             "name": Path(name or "upload").name or "upload",
-            "width": image.width,
-            "height": image.height,
+            "width": image.info.get("original_size", image.size)[0],
+            "height": image.info.get("original_size", image.size)[1],
             "labels": None,
             "image_url": None,
         }
@@ -217,6 +320,7 @@ class RetrievalService:
             exclude_id=None,
             timing={"decode_ms": decode_ms, "encode_ms": encode_ms},
             started=t0,
+            query_output=query_output,
         )
 
     def search_item(self, params: SearchParams) -> dict:
@@ -237,6 +341,7 @@ class RetrievalService:
             "height": item["height"],
             "labels": item["labels"],
             "image_url": item["image_url"],
+            "geo": public_geo(record.get("geo")),
         }
         image = None
         if params.attention:
@@ -249,6 +354,21 @@ class RetrievalService:
         exclude = None if params.include_self else int(params.item_id)
         return self._search(code, query, image, params, exclude_id=exclude, timing={}, started=t0)
 
+    def attention_png(self, image: Image.Image) -> bytes:
+        """PNG of the CBAM spatial attention map blended over ``image`` (``GET
+        /api/items/{id}/attention``, ``POST /api/attention``); ConfigError when the model has none."""
+        try:
+            with self._encoder_lock:
+                att = self.encoder.spatial_attention(image)
+        except Exception as exc:  # e.g. a model without CBAM
+            raise ConfigError(f"no attention map for this model ({type(exc).__name__}: {exc})") from None
+        return imaging.png_bytes(imaging.attention_overlay(image, att))
+
+    def item_attention_png(self, item_id: int) -> bytes:
+        """:meth:`attention_png` of an indexed item's image (not cached: a PNG per item would
+        crowd the thumbnails out of the memory budget; the browser caches it)."""
+        return self.attention_png(self.read_item_image(item_id))
+
     def _search(
         self,
         code: np.ndarray,
@@ -259,12 +379,20 @@ class RetrievalService:
         exclude_id: int | None,
         timing: dict,
         started: float,
+        query_output: np.ndarray | None = None,
     ) -> dict:
         query["code"] = "".join("1" if b else "0" for b in code[0])
         t_search = time.perf_counter()
         rows = self._on_index(
             lambda idx: search_code(
-                idx, code, k=params.k, radius=params.radius, label_filter=params.labels, exclude_id=exclude_id
+                idx,
+                code,
+                k=params.k,
+                radius=params.radius,
+                label_filter=params.labels,
+                exclude_id=exclude_id,
+                bbox=params.bbox,
+                query_output=query_output,
             )
         )
         timing["search_ms"] = (time.perf_counter() - t_search) * 1000
@@ -286,6 +414,8 @@ class RetrievalService:
                     "relevant": None,
                     "thumbnail_url": item["thumbnail_url"],
                     "image_url": item["image_url"],
+                    "geo": row.get("geo"),
+                    "scene": self.scene_ref(row.get("geo")),
                 }
             )
 
@@ -325,3 +455,7 @@ class RetrievalService:
             "attention_url": attention_url,
             "attention_error": attention_error,
         }
+
+
+def _path_of(service: RetrievalService, item_id: int) -> str:
+    return str(service.record(item_id)["path"])

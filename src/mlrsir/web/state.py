@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
+from mlrsir.web.imaging import UploadDecoder
 from mlrsir.web.service import RetrievalService
 
 
@@ -19,11 +20,13 @@ class WebState:
     service: search and item access over the index and the encoder.
     max_upload_bytes: largest accepted upload; larger ones get HTTP 413.
     owns_index: the app opened the index itself and closes it at shutdown.
+    decoder: decodes uploads with a pixel cap and a bound on concurrent decodes.
     """
 
     service: RetrievalService
     max_upload_bytes: int
     owns_index: bool
+    decoder: UploadDecoder = field(default_factory=UploadDecoder)
 
 
 def get_state(request: Request) -> WebState:

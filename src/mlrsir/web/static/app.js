@@ -12,10 +12,11 @@
     labelFilter: $("label-filter"), clearFilter: $("clear-filter"), error: $("error"),
     errorText: $("error-text"), errorClose: $("error-close"), stats: $("stats"), loading: $("loading"),
     legend: $("legend"), empty: $("empty"), emptyTitle: $("empty-title"), emptyText: $("empty-text"), grid: $("grid"),
+    atForm: $("at-form"), atLon: $("at-lon"), atLat: $("at-lat"), scenes: $("scenes"),
   };
 
   const state = {
-    query: null,          // {file: File} or {itemId: number}
+    query: null,          // {file: File}, {itemId: number} or {at: [lon, lat]}
     selected: new Set(),  // label filter
     requestSeq: 0,
     objectUrl: null,
@@ -135,6 +136,7 @@
     clearError();
     const form = new FormData();
     if (state.query.file) form.append("image", state.query.file, state.query.file.name);
+    else if (state.query.at) form.append("at", state.query.at.join(","));
     else form.append("item_id", String(state.query.itemId));
     const k = parseInt(el.k.value, 10);
     if (Number.isFinite(k)) form.append("k", String(Math.min(500, Math.max(1, k))));
@@ -146,6 +148,7 @@
       if (seq !== state.requestSeq) return;  // a newer query is running
       renderQuery(data);
       renderResults(data);
+      loadAttention(data, seq);  // after the results are shown: the search itself stays fast
     } catch (err) {
       if (seq !== state.requestSeq) return;
       showError(err.message);
@@ -160,16 +163,8 @@
     el.queryCard.hidden = false;
     el.queryImg.hidden = false;
     el.queryImg.src = q.image_url || state.objectUrl || "";
-    el.queryName.textContent = `${q.name} · ${q.width}×${q.height}`;
-    if (data.attention_url) {
-      el.attentionImg.src = data.attention_url;
-      el.attentionImg.hidden = false;
-      el.attentionMissing.hidden = true;
-    } else {
-      el.attentionImg.hidden = true;
-      el.attentionMissing.hidden = false;
-      el.attentionMissing.textContent = data.attention_error || "no attention map";
-    }
+    el.queryName.textContent = `${q.name} · ${q.width}×${q.height}` + (q.geo ? ` · ${lonLatText(q.geo)}` : "");
+    showAttention(data.attention_url, data.attention_url ? null : "computing the attention map…");
     el.queryLabels.replaceChildren();
     if (q.labels && q.labels.length) {
       for (const label of q.labels) el.queryLabels.append(make("span", "chip query", label));
@@ -179,13 +174,113 @@
     el.queryCode.textContent = q.code;
   }
 
+  function showAttention(src, message) {
+    if (state.attentionUrl && state.attentionUrl !== src) URL.revokeObjectURL(state.attentionUrl);
+    state.attentionUrl = src && src.startsWith("blob:") ? src : null;
+    el.attentionImg.hidden = !src;
+    el.attentionMissing.hidden = !!src;
+    if (src) el.attentionImg.src = src;
+    else el.attentionMissing.textContent = message || "no attention map";
+  }
+
+  // The CBAM attention map: its own request (GET for indexed items, POST for uploads).
+  async function loadAttention(data, seq) {
+    if (data.attention_url) return;
+    const q = data.query;
+    let request;
+    if (q.item_id !== null && q.item_id !== undefined) request = fetch(`/api/items/${q.item_id}/attention`);
+    else if (state.query && state.query.file) {
+      const form = new FormData();
+      form.append("image", state.query.file, state.query.file.name);
+      request = fetch("/api/attention", { method: "POST", body: form });
+    } else {
+      showAttention(null, "no attention map");
+      return;
+    }
+    try {
+      const response = await request;
+      if (seq !== state.requestSeq) return;
+      if (!response.ok) {
+        let message = `no attention map (HTTP ${response.status})`;
+        try { message = (await response.json()).detail || message; } catch (_e) { /* not JSON */ }
+        showAttention(null, message);
+        return;
+      }
+      const blob = await response.blob();
+      if (seq !== state.requestSeq) return;
+      showAttention(URL.createObjectURL(blob));
+    } catch (err) {
+      if (seq === state.requestSeq) showAttention(null, `no attention map (${err.message})`);
+    }
+  }
+
   function stat(label, value, extraClass) {
     const node = make("span", "stat" + (extraClass ? " " + extraClass : ""));
     node.append(make("span", "", label + " "), make("strong", "", value));
     return node;
   }
 
+  // ---------------------------------------------------------------- scenes and footprints
+  function lonLatText(geo) {
+    const b = geo.lonlat_bounds;
+    const lon = (b[0] + b[2]) / 2, lat = (b[1] + b[3]) / 2;
+    return `${Math.abs(lat).toFixed(4)}°${lat >= 0 ? "N" : "S"} ${Math.abs(lon).toFixed(4)}°${lon >= 0 ? "E" : "W"}`;
+  }
+
+  // A quick-look of the scene with footprint boxes at pixel windows (percent of the scene size).
+  function sceneFigure(scene, boxes, className) {
+    const fig = make("div", className);
+    const img = make("img");
+    img.alt = `quick-look of scene ${scene.id}`;
+    img.src = scene.quicklook_url;
+    fig.append(img);
+    for (const b of boxes) {
+      const [c, r, w, h] = b.window;
+      const box = make(b.onClick ? "button" : "span", "footprint" + (b.query ? " query" : ""), b.text || "");
+      if (b.onClick) { box.type = "button"; box.addEventListener("click", b.onClick); }
+      if (b.title) box.title = b.title;
+      box.style.left = `${(100 * c) / scene.width}%`;
+      box.style.top = `${(100 * r) / scene.height}%`;
+      box.style.width = `${(100 * w) / scene.width}%`;
+      box.style.height = `${(100 * h) / scene.height}%`;
+      fig.append(box);
+    }
+    return fig;
+  }
+
+  function searchItem(id) {
+    state.query = { itemId: id };
+    window.scrollTo({ top: 0, behavior: "smooth" });
+    search();
+  }
+
+  function renderScenes(data) {
+    el.scenes.replaceChildren();
+    const byScene = new Map();
+    for (const r of data.results) {
+      if (!r.geo || !r.scene) continue;
+      if (!byScene.has(r.scene.id)) byScene.set(r.scene.id, { scene: r.scene, boxes: [] });
+      byScene.get(r.scene.id).boxes.push({
+        window: r.geo.window, text: String(r.rank), title: `#${r.rank} · d = ${r.distance} · ${lonLatText(r.geo)}`,
+        onClick: () => searchItem(r.id),
+      });
+    }
+    const q = data.query;
+    if (q.geo && byScene.has(q.geo.scene)) {
+      byScene.get(q.geo.scene).boxes.unshift({ window: q.geo.window, query: true, title: "query tile" });
+    }
+    for (const { scene, boxes } of byScene.values()) {
+      const card = make("section", "scene-card");
+      card.append(make("h3", "", `Scene ${scene.id}`),
+        make("p", "hint", `${boxes.filter((b) => !b.query).length} hits; numbers are ranks, the dashed box is the query. Click a box to search from it.`),
+        sceneFigure(scene, boxes, "scene-figure"));
+      el.scenes.append(card);
+    }
+    el.scenes.hidden = byScene.size === 0;
+  }
+
   function renderResults(data) {
+    renderScenes(data);
     el.grid.replaceChildren();
     el.stats.replaceChildren();
     const results = data.results;
@@ -232,16 +327,19 @@
     img.src = r.thumbnail_url;
     thumb.append(img, make("span", "rank", `#${r.rank}`), make("span", "dist", `d = ${r.distance}`));
     thumb.querySelector(".dist").title = "Hamming distance to the query code";
-    thumb.addEventListener("click", () => {
-      state.query = { itemId: r.id };
-      window.scrollTo({ top: 0, behavior: "smooth" });
-      search();
-    });
+    thumb.addEventListener("click", () => searchItem(r.id));
 
     const body = make("div", "result-body");
     const name = make("div", "result-name", r.path);
     name.title = r.path;
     body.append(name);
+    if (r.geo) {
+      const where = make("div", "result-geo", lonLatText(r.geo));
+      where.title = `${r.geo.crs} bounds ${r.geo.bounds.map((v) => v.toFixed(0)).join(", ")}` +
+        (r.geo.datetime ? ` · acquired ${r.geo.datetime}` : "");
+      body.append(where);
+      if (r.scene) body.append(sceneFigure(r.scene, [{ window: r.geo.window }], "mini-scene"));
+    }
     const chips = make("div", "chips");
     const shared = new Set(r.shared_labels);
     for (const label of r.labels || []) {
@@ -278,6 +376,16 @@
   window.addEventListener("drop", (ev) => ev.preventDefault());
 
   el.randomBtn.addEventListener("click", queryRandom);
+  el.atForm.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const lon = parseFloat(el.atLon.value), lat = parseFloat(el.atLat.value);
+    if (!Number.isFinite(lon) || !Number.isFinite(lat)) {
+      showError("Enter a longitude (-180..180) and a latitude (-90..90) in degrees.");
+      return;
+    }
+    state.query = { at: [lon, lat] };
+    search();
+  });
   el.k.addEventListener("change", rerun);
   el.radius.addEventListener("change", rerun);
   el.clearFilter.addEventListener("click", () => {

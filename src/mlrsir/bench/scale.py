@@ -1,0 +1,378 @@
+"""Search at scale behind ``mlrsir bench search --codes ... --backends ...``.
+
+For every database size ``n``, code length and kind of codes (``random``: uniform in
+{0,1}^bits; ``realistic``: real UCM codes grown by per-bit flips, see
+:mod:`mlrsir.bench.realistic`), the same ``Q`` queries are searched (top-``k``) by each
+back-end of :mod:`mlrsir.index.backends`:
+
+* ``flat`` (exact, faiss ``IndexBinaryFlat`` on padded codes) runs first and gives the
+  exact distances; at ``n >= big_n`` it is timed on the first ``big_n_queries`` queries only
+  (a full scan of 1e8 codes costs tens of ms per query), and recall of every back-end is
+  then measured on those queries.
+* ``mih``, ``ivf``, ``hnsw``: build seconds, resident memory, queries/s, recall@k against
+  the exact result with ties (:func:`recall_at_k`), speed-up over ``flat`` in the same run.
+  ``hnsw`` above ``hnsw_max_n`` items is skipped (its build is far too slow on 2 cores).
+
+With ``--query-budget S``, every back-end (flat included) is timed on a prefix of the
+queries sized to take about ``S`` seconds (column ``queries``), and recall is measured on
+the queries both it and flat ran (``recall_queries`` in the JSON).
+
+Timed is the back-end's search on packed queries (the faiss call plus the re-ranking by
+(distance, position) the index does), not the conversion of results to Python lists.
+Resident MB is the growth of this process's resident set while the back-end is built (the
+structure; the packed database it is built from is not counted), next to the back-end's
+own estimate of its bytes. queries/CPU-s divides by this process's CPU time (all threads),
+less sensitive to the other processes of a shared machine than queries/s (wall clock).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+
+import numpy as np
+
+from mlrsir.errors import ConfigError
+
+
+def recall_at_k(approx_dist, exact_dist, k: int) -> float:
+    """Recall@k against exact search **with ties**, averaged over queries.
+
+    Per query, let ``E`` be the multiset of the exact top-``k`` distances (the ``k``
+    smallest distances to the database, ``min(k, n)`` of them) and ``A`` the multiset of the
+    first ``k`` distances the approximate search returned (sorted; empty slots, ``< 0``,
+    dropped). The query's recall is ``|A ∩ E| / |E|`` with multiset intersection (each
+    distance counted ``min(count in A, count in E)`` times). So a returned item is right when
+    its distance fills a slot of the exact top-``k``, whichever member of a tied group it is;
+    the result is correct (recall 1) exactly when its distances equal the exact ones.
+
+    Example (k = 4): exact distances ``[0, 1, 1, 2]``, returned ``[0, 1, 2, 2]``: the
+    intersection is ``{0, 1, 2}``, recall 3/4.
+
+    Args:
+        approx_dist: per query, the returned distances (array or list; ``-1`` = empty slot).
+        exact_dist: per query, the exact sorted distances (at least ``min(k, n)`` of them).
+        k: the k of recall@k.
+    """
+    scores = []
+    for got, ref in zip(approx_dist, exact_dist):
+        ref = np.sort(np.asarray(ref, dtype=np.int64))[:k]
+        ref = ref[ref >= 0]
+        if ref.size == 0:
+            scores.append(1.0)
+            continue
+        got = np.asarray(got, dtype=np.int64)
+        got = np.sort(got[got >= 0])[:k]
+        top = int(max(ref.max(), got.max() if got.size else 0)) + 1
+        match = np.minimum(np.bincount(got, minlength=top), np.bincount(ref, minlength=top)).sum()
+        scores.append(match / ref.size)
+    return float(np.mean(scores)) if scores else 1.0
+
+
+def _distances(found, k: int) -> np.ndarray:
+    """``(Q, k)`` int64 distances (``-1`` = empty) from a back-end's ``_search`` output."""
+    if isinstance(found, tuple):
+        return np.asarray(found[1], dtype=np.int64)
+    out = np.full((len(found), k), -1, dtype=np.int64)
+    for i, (_, d) in enumerate(found):
+        out[i, : min(k, d.size)] = d[:k]
+    return out
+
+
+def _rss_bytes(trim: bool = False) -> int:
+    """``VmRSS`` of this process; ``trim`` first hands freed heap back to the OS (glibc's
+    ``malloc_trim``) so that a later difference measures new allocations only."""
+    if trim:
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def peak_rss_bytes() -> int:
+    """``VmHWM`` of this process (peak resident set)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _codes(kind, n, nq, bits, rng, real) -> tuple[np.ndarray, np.ndarray, str]:
+    from mlrsir.bench.realistic import grow_codes, measure_flip_rate
+    from mlrsir.bench.search import _random_packed
+
+    if kind == "random":
+        return _random_packed(rng, n, bits), _random_packed(rng, nq, bits), "uniform in {0,1}^bits"
+    material = real.get(bits)
+    if material is None:
+        raise ConfigError(f"realistic {bits}-bit codes need real {bits}-bit codes (--real-codes/--run)")
+    rate = measure_flip_rate(material["codes"], material["groups"])
+    note = (
+        f"{material['codes'].shape[0]} real codes of run {material['run']} "
+        f"({int(material['groups'].max()) + 1} images x views), per-bit flip rate mean {rate.mean():.4f} "
+        f"(min {rate.min():.4f}, max {rate.max():.4f})"
+    )
+    return grow_codes(material["codes"], rate, n, rng), grow_codes(material["codes"], rate, nq, rng), note
+
+
+def run_scale_bench(
+    *,
+    ns=(1_000_000,),
+    bits=(32, 48),
+    codes=("random", "realistic"),
+    backends=("flat", "mih", "ivf", "hnsw"),
+    queries=1000,
+    k=100,
+    real=None,
+    big_n=100_000_000,
+    big_n_queries=100,
+    hnsw_max_n=1_000_000,
+    query_budget_s=None,
+    probe=20,
+    options=None,
+    seed=0,
+    threads=None,
+    log=print,
+) -> dict:
+    """Run the scale benchmark; returns ``{"config", "rows", "notes"}`` (JSON-able).
+
+    ``real``: ``{bits: {"codes", "groups", "run"}}`` real codes for ``realistic``;
+    ``options``: ``{backend: {option: value}}`` passed to :func:`make_backend`;
+    ``query_budget_s``: when given, each back-end is timed on a prefix of the queries sized
+    to take about that long (at least ``probe``), and recall uses the queries both flat and
+    the back-end ran.
+    """
+    import faiss
+
+    from mlrsir.index.backends import canonical_backend, make_backend
+
+    if threads:
+        faiss.omp_set_num_threads(int(threads))
+    options = options or {}
+    real = real or {}
+    rows: list[dict] = []
+    notes: list[str] = []
+    config = {
+        "n": list(ns),
+        "bits": list(bits),
+        "codes": list(codes),
+        "backends": list(backends),
+        "queries": queries,
+        "k": k,
+        "seed": seed,
+        "big_n": big_n,
+        "big_n_queries": big_n_queries,
+        "query_budget_s": query_budget_s,
+        "cpu_count": os.cpu_count(),
+        "threads": faiss.omp_get_max_threads(),
+        "load_average": list(os.getloadavg()),
+        "options": options,
+    }
+    order = ["flat"] + [b for b in backends if canonical_backend(b) != "faiss"]
+    for n in ns:
+        for b in bits:
+            for kind in codes:
+                rng = np.random.default_rng([seed, n, b, len(kind)])
+                t0 = time.perf_counter()
+                db, q, note = _codes(kind, n, queries, b, rng, real)
+                log(f"n={n} bits={b} {kind}: codes generated in {time.perf_counter() - t0:.1f} s")
+                note = f"{kind} {b}-bit codes: {note}"
+                if note not in notes:
+                    notes.append(note)
+                ids = np.arange(n, dtype=np.int64)
+                exact = None
+                flat_qps = None
+                nq_exact = min(queries, big_n_queries) if n >= big_n else queries
+                for name in order:
+                    canon = canonical_backend(name)
+                    if canon == "hnsw" and n > hnsw_max_n:
+                        rows.append(
+                            {"n": n, "bits": b, "codes": kind, "backend": "hnsw", "skipped": f"n > {hnsw_max_n}"}
+                        )
+                        log(f"  hnsw skipped (n > {hnsw_max_n})")
+                        continue
+                    gc.collect()
+                    rss0 = _rss_bytes(trim=True)
+                    t0 = time.perf_counter()
+                    engine = make_backend(canon, b, n=n, **options.get(canon, {})).build(db, ids)
+                    build_s = time.perf_counter() - t0
+                    resident = max(0, _rss_bytes() - rss0)
+                    nq = nq_exact if canon == "faiss" else queries
+                    if query_budget_s:  # time a prefix of the queries sized to the budget
+                        t0 = time.perf_counter()
+                        engine._search(q[:probe], k, None)
+                        per_query = max((time.perf_counter() - t0) / probe, 1e-9)
+                        nq = int(min(nq, max(probe, query_budget_s / per_query)))
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    found = engine._search(q[:nq], k, None)
+                    wall = max(time.perf_counter() - t0, 1e-9)
+                    cpu = max(time.process_time() - c0, 1e-9)
+                    dist = _distances(found, k)
+                    if canon == "faiss":
+                        exact = dist
+                        nq_exact = nq
+                        recall = 1.0
+                    else:
+                        recall = recall_at_k(dist[:nq_exact], exact[: dist.shape[0]], k)
+                    qps = nq / wall
+                    if canon == "faiss":
+                        flat_qps = qps
+                    row = {
+                        "n": n,
+                        "bits": b,
+                        "codes": kind,
+                        "backend": canon if canon != "faiss" else "flat",
+                        "parameters": engine.describe(),
+                        "build_s": build_s,
+                        "resident_mb": resident / 2**20,
+                        "estimated_mb": engine.memory_bytes() / 2**20,
+                        "queries_timed": nq,
+                        "queries_per_s": qps,
+                        "queries_per_cpu_s": nq / cpu,
+                        "recall_at_k": recall,
+                        "recall_queries": min(nq, nq_exact),
+                        "speedup_vs_flat": qps / flat_qps,
+                        "peak_rss_mb": peak_rss_bytes() / 2**20,
+                    }
+                    rows.append(row)
+                    log(
+                        f"  {row['parameters']}: build {build_s:.1f} s, {row['resident_mb']:.0f} MB, "
+                        f"{qps:.0f} q/s ({nq} queries), recall@{k} {recall:.4f}, x{row['speedup_vs_flat']:.1f} vs flat"
+                    )
+                    del engine, found
+                    gc.collect()
+                del db, q
+                gc.collect()
+    if any(n >= big_n for n in ns):
+        notes.append(
+            f"at n >= {big_n}, flat is timed on the first {big_n_queries} queries only and recall of every "
+            f"back-end is measured on those {big_n_queries} queries"
+        )
+    config["load_average_end"] = list(os.getloadavg())
+    config["peak_rss_mb"] = peak_rss_bytes() / 2**20
+    return {"config": config, "rows": rows, "notes": notes}
+
+
+def to_markdown(result: dict) -> str:
+    """Markdown table of a :func:`run_scale_bench` result."""
+    c = result["config"]
+    lines = [
+        f"# mlrsir bench search at scale: top-{c['k']}, {c['queries']} queries, {c['cpu_count']} CPU cores, "
+        f"{c['threads']} faiss threads",
+        "",
+        f"Load average (1, 5, 15 min) at start {', '.join(f'{x:.1f}' for x in c['load_average'])}, at end "
+        f"{', '.join(f'{x:.1f}' for x in c['load_average_end'])} (other processes share the 2 cores). "
+        "recall@k is against exact search with ties (mlrsir.bench.scale.recall_at_k).",
+        "",
+        "| n | bits | codes | back-end | build s | resident MB | est. MB | queries/s | queries/CPU-s "
+        "| queries | recall@k | x flat |",
+        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["rows"]:
+        if "skipped" in r:
+            lines.append(
+                f"| {r['n']:.0e} | {r['bits']} | {r['codes']} | {r['backend']} | skipped: {r['skipped']} "
+                "| | | | | | | |"
+            )
+            continue
+        lines.append(
+            f"| {r['n']:.0e} | {r['bits']} | {r['codes']} | {r['parameters']} | {r['build_s']:.1f} | "
+            f"{r['resident_mb']:.0f} | {r['estimated_mb']:.0f} | {r['queries_per_s']:.0f} | "
+            f"{r['queries_per_cpu_s']:.0f} | {r['queries_timed']} | {r['recall_at_k']:.4f} | "
+            f"{r['speedup_vs_flat']:.1f} |"
+        )
+    lines += ["", "Notes:", ""] + [f"- {note}" for note in result["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(result: dict, path) -> None:
+    """PNG of queries/s against n (log-log), one line per (back-end, bits, codes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    keys = sorted({(r["backend"], r["bits"], r["codes"]) for r in result["rows"] if "skipped" not in r})
+    for backend, b, kind in keys:
+        pts = sorted(
+            (r["n"], r["queries_per_s"])
+            for r in result["rows"]
+            if "skipped" not in r and (r["backend"], r["bits"], r["codes"]) == (backend, b, kind)
+        )
+        ax.plot(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            marker="o",
+            linestyle="-" if kind == "realistic" else "--",
+            label=f"{backend} {b}b {kind}",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("database size n (codes)")
+    ax.set_ylabel(f"queries/s, top-{result['config']['k']}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def measure_index_store(path, n: int, bits: int = 48, chunk: int = 200_000, seed: int = 0, log=print) -> dict:
+    """The whole index (SQLite metadata + codes, :class:`~mlrsir.index.store.CodeIndex`) at
+    ``n`` items: bulk-insert seconds, file size, open seconds (without and with the full
+    verification), seconds and resident memory to load the codes for search, peak memory.
+
+    Items are synthetic: path ``/tiles/<i>.tif``, 256 x 256, two labels, random codes.
+    """
+    from pathlib import Path
+
+    from mlrsir.index.store import CodeIndex
+
+    rng = np.random.default_rng(seed)
+    path = Path(path)
+    out: dict = {"n": n, "bits": bits, "load_average": list(os.getloadavg())}
+    fingerprint = {"scale-bench": True}
+    t0 = time.perf_counter()
+    with CodeIndex.create(path, bits=bits, fingerprint=fingerprint, run_dir=None, classes=["a", "b"]) as index:
+        for start in range(0, n, chunk):
+            size = min(chunk, n - start)
+            records = [
+                {"path": f"/tiles/{start + i:09d}.tif", "width": 256, "height": 256, "labels": ["a", "b"]}
+                for i in range(size)
+            ]
+            index.add(records, rng.integers(0, 2, (size, bits), dtype=np.uint8))
+            if (start // chunk) % 10 == 0:
+                log(f"  store: {start + size} items, {time.perf_counter() - t0:.0f} s")
+    out["insert_s"] = time.perf_counter() - t0
+    out["file_mb"] = sum(f.stat().st_size for f in path.iterdir() if f.is_file()) / 2**20
+    log(f"  store: inserted in {out['insert_s']:.0f} s, {out['file_mb']:.0f} MB")
+    for verify in (False, True):
+        gc.collect()
+        rss0 = _rss_bytes()
+        t0 = time.perf_counter()
+        index = CodeIndex.open(path, readonly=True, verify=verify)
+        key = "open_verify_s" if verify else "open_s"
+        out[key] = time.perf_counter() - t0
+        out[key.replace("_s", "_rss_mb")] = (_rss_bytes() - rss0) / 2**20
+        log(f"  store: open (verify={verify}) {out[key]:.1f} s")
+        if not verify:
+            t0 = time.perf_counter()
+            index.search(np.zeros((1, bits), np.uint8), k=100, backend="flat")
+            out["first_search_s"] = time.perf_counter() - t0
+            out["loaded_rss_mb"] = (_rss_bytes() - rss0) / 2**20
+            out["peak_rss_mb_after_load"] = peak_rss_bytes() / 2**20
+            log(f"  store: first search {out['first_search_s']:.1f} s, {out['loaded_rss_mb']:.0f} MB")
+        index.close()
+        del index
+    out["load_average_end"] = list(os.getloadavg())
+    return out

@@ -1,0 +1,56 @@
+"""``mlrsir export``: the encoder of a finished run as ONNX (``RUN/model.onnx`` + ``.json``).
+
+``encode``, ``index build/add``, ``search`` and ``serve`` then run it with ONNX Runtime
+(``--runtime auto``, the default, picks it while it matches the run's weights); see
+:mod:`mlrsir.inference.onnx_export`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="export a run's encoder as ONNX (RUN/model.onnx) for fast CPU inference")
+    p.add_argument("--run", required=True, help="a finished run directory")
+    p.add_argument("--format", choices=["onnx"], default="onnx", help="export format (default onnx)")
+    p.add_argument("--out", help="ONNX file to write (default RUN/model.onnx, the one the runtimes look for)")
+    p.add_argument("--fixed-batch", type=int, help="export with this fixed batch size (default: dynamic batch)")
+    p.add_argument("--quantize", choices=["int8"], help="dynamic int8 quantization (check the codes agree first)")
+    p.add_argument("--no-check", action="store_true", help="skip comparing the export's codes with PyTorch's")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlrsir.errors import ConfigError
+    from mlrsir.inference.onnx_export import export_onnx
+
+    if args.fixed_batch is not None and args.fixed_batch < 1:
+        raise ConfigError(f"--fixed-batch must be >= 1, got {args.fixed_batch}")
+    path = export_onnx(args.run, out=args.out, fixed_batch=args.fixed_batch, quantize=args.quantize)
+    if not args.no_check:
+        share, worst = check_export(args.run, path)
+        print(f"check: {share * 100:.3f} % of code bits agree with PyTorch on 64 random images (max |h| {worst:.1e})")
+    return 0
+
+
+def check_export(run_dir, onnx_file, n: int = 64, seed: int = 0) -> tuple[float, float]:
+    """Codes of ``n`` random images from the export vs the PyTorch model:
+    ``(share of agreeing bits, max |h| among disagreeing bits)``."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+    import torch
+
+    from mlrsir.inference.encoder import load_encoder
+    from mlrsir.inference.onnx_runtime import OnnxModel
+
+    enc = load_encoder(run_dir, runtime="torch")
+    size = enc.image_size
+    images = np.random.default_rng(seed).integers(0, 256, size=(n, 3, size, size), dtype=np.uint8)
+    _, h_t = enc.encode_uint8(torch.from_numpy(images))
+    meta = json.loads(Path(str(onnx_file) + ".json").read_text())
+    h_o, _ = OnnxModel(onnx_file, fixed_batch=meta.get("fixed_batch")).run(images)
+    differ = (h_t > 0) != (h_o > 0)
+    return 1.0 - float(differ.mean()), float(np.abs(h_t[differ]).max()) if differ.any() else 0.0

@@ -1,0 +1,113 @@
+"""Issue 16 additions to ``mlrsir index`` and ``mlrsir search`` (kept out of the busy modules).
+
+* ``mlrsir index duplicates --index IDX --radius R [--json] [--limit N]``: groups of
+  near-duplicate items (connected components of "Hamming distance <= R",
+  :mod:`mlrsir.index.duplicates`).
+* :func:`store_predictions`: after ``index build|add``, predicted label scores for the
+  new items (label transfer from the run's training codes, :mod:`mlrsir.index.predicted`);
+  skipped with a note when the run has no ``codes.npz`` or no labels.
+* ``mlrsir search --labels a,b [--all|--any]``: :func:`search_labels`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+
+def register_duplicates(sub) -> None:
+    dup = sub.add_parser("duplicates", help="list groups of near-duplicate items (Hamming radius)")
+    dup.add_argument("--index", required=True)
+    dup.add_argument("--radius", type=int, default=0, help="Hamming radius R (default 0: identical codes)")
+    dup.add_argument("--limit", type=int, default=50, help="groups printed (default 50; --json prints all)")
+    dup.add_argument("--json", action="store_true")
+    dup.set_defaults(func=run_duplicates)
+
+
+def run_duplicates(args) -> int:
+    from mlrsir.codes import pack_codes
+    from mlrsir.index.duplicates import duplicate_groups
+    from mlrsir.index.store import CodeIndex
+
+    with CodeIndex.open(args.index, readonly=True, verify=False) as index:
+        start = time.perf_counter()
+        ids = index.ids()
+        groups = duplicate_groups(ids, pack_codes(index.codes()), index.bits, args.radius)
+        seconds = time.perf_counter() - start
+        shown = groups if args.json else groups[: max(0, args.limit)]
+        records = index.get_many([i for g in shown for i in g])
+    if args.json:
+        print(
+            json.dumps([[{"id": i, "path": records[i]["path"]} for i in g if i in records] for g in groups], indent=2)
+        )
+        return 0
+    covered = sum(len(g) for g in groups)
+    print(
+        f"{len(groups)} groups of near duplicates (Hamming radius {args.radius}) covering {covered} of "
+        f"{len(ids)} items; {seconds:.2f} s"
+    )
+    for n, group in enumerate(shown, 1):
+        print(f"group {n} ({len(group)} items):")
+        for i in group:
+            if i in records:
+                print(f"  {i}  {records[i]['path']}")
+    if len(groups) > len(shown):
+        print(f"... {len(groups) - len(shown)} more groups (--limit, --json)")
+    return 0
+
+
+def store_predictions(index, log=print) -> int:
+    """Predicted labels for items without them; 0 (and a note) when the run cannot predict."""
+    from mlrsir.errors import MlrsirError
+    from mlrsir.index.predicted import update_predictions
+
+    try:
+        n = update_predictions(index)
+    except (MlrsirError, KeyError, ValueError) as exc:
+        log(f"note: no predicted labels stored ({exc})")
+        return 0
+    if n:
+        log(f"stored predicted labels for {n} items (label transfer from {index.run_dir})")
+    return n
+
+
+def add_label_search_arguments(parser, what) -> None:
+    what.add_argument("--labels", help="search by labels (no query image): comma-separated, e.g. ship,dock")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--all", dest="label_mode", action="store_const", const="all", help="items with all labels")
+    mode.add_argument("--any", dest="label_mode", action="store_const", const="any", help="items with any label")
+    parser.set_defaults(label_mode="all")
+
+
+def search_labels(args) -> int:
+    from mlrsir.index.predicted import rank_by_labels
+    from mlrsir.index.store import CodeIndex
+
+    wanted = [x.strip() for x in args.labels.split(",") if x.strip()]
+    with CodeIndex.open(args.index, readonly=True) as index:
+        rows = rank_by_labels(index, wanted, mode=args.label_mode, k=args.k)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no results")
+        return 0
+    print(f"items ranked by {args.label_mode} of {', '.join(wanted)} (score: ground truth 1/0, else predicted)")
+    print(f"{'rank':>4}  {'score':>6}  source        path  labels")
+    for row in rows:
+        labels = row["labels"] if row["labels"] is not None else row["predicted_labels"]
+        print(
+            f"{row['rank']:>4}  {row['score']:>6.3f}  {row['label_source']:<12}  {row['path']}  "
+            f"{', '.join(labels or []) or '-'}"
+        )
+    return 0
+
+
+def label_filter_note(index, labels) -> str | None:
+    """The line saying which labels the filter used (None without a filter)."""
+    if not labels:
+        return None
+    from mlrsir.index.predicted import label_filter_ids
+
+    _, source = label_filter_ids(index, labels)
+    return f"label filter {', '.join(labels)}: {source.replace('_', ' ')} labels"

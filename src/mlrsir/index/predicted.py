@@ -1,0 +1,249 @@
+"""Predicted label scores of indexed items, in their own table (created when absent).
+
+::
+
+    predicted_labels(item_id INTEGER PRIMARY KEY, scores BLOB)  -- float32 (C,) in index class order
+    predicted_labels_meta(key TEXT PRIMARY KEY, value TEXT)    -- JSON: classes, k, weighting,
+                                                               -- threshold, run_dir, source
+
+Scores come from :class:`mlrsir.inference.label_prediction.LabelTransfer` (label transfer
+from the run's training codes) and are computed from the stored codes, so
+:func:`update_predictions` can fill items added by any earlier build/add. The table is
+outside the item checksum (it is derived data: rebuilt from the codes at any time with
+``mlrsir labels predict --index IDX``); rows of removed items are ignored and pruned by
+the next update. A separate table keeps this apart from the ``items`` schema and its
+migrations.
+
+Label search (:func:`rank_by_labels`): items ranked by the labels' scores, ground-truth
+labels (when an item has them) taking precedence as scores 1/0: ``mode="all"`` ranks by
+the minimum score over the wanted labels, ``"any"`` by the maximum (ties: mean, then id).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from mlrsir.data.labels import normalize_class_name
+from mlrsir.errors import ConfigError
+
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS predicted_labels (item_id INTEGER PRIMARY KEY, scores BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS predicted_labels_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
+
+def _has_table(index) -> bool:
+    with index._lock:
+        row = index._conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'predicted_labels'"
+        ).fetchone()
+    return row is not None
+
+
+def prediction_meta(index) -> dict | None:
+    """The stored parameters (``classes``, ``k``, ``weighting``, ``threshold``, ...) or None."""
+    if not _has_table(index):
+        return None
+    with index._lock:
+        rows = index._conn.execute("SELECT key, value FROM predicted_labels_meta").fetchall()
+    return {k: json.loads(v) for k, v in rows} or None
+
+
+def update_predictions(index, transfer=None, *, recompute: bool = False, chunk: int = 20000) -> int:
+    """Store label scores for every item without them (all items with ``recompute``);
+    returns how many were written. ``transfer`` defaults to the index run's
+    (:func:`mlrsir.inference.label_prediction.load_transfer`)."""
+    from mlrsir.inference.label_prediction import load_transfer
+
+    if transfer is None:
+        if not index.run_dir:
+            raise ConfigError(f"{index.db_path}: the index records no run directory to predict labels with")
+        transfer = load_transfer(index.run_dir)
+    meta = {
+        "classes": list(transfer.classes),
+        "k": transfer.k,
+        "weighting": transfer.weighting,
+        "threshold": transfer.threshold,
+        "run_dir": index.run_dir,
+        "source": transfer.source,
+    }
+    ids = index.ids()
+    with index._lock:
+        index._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for ddl in _DDL:
+                index._conn.execute(ddl)
+            old = prediction_meta_unlocked(index._conn)
+            if recompute or (old and old.get("classes") != meta["classes"]):
+                index._conn.execute("DELETE FROM predicted_labels")
+            have = {r[0] for r in index._conn.execute("SELECT item_id FROM predicted_labels")}
+            stale = sorted(have - {int(i) for i in ids})
+            index._conn.executemany("DELETE FROM predicted_labels WHERE item_id = ?", [(i,) for i in stale])
+            index._conn.executemany(
+                "INSERT OR REPLACE INTO predicted_labels_meta VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in meta.items()],
+            )
+            index._conn.execute("COMMIT")
+        except BaseException:
+            index._conn.execute("ROLLBACK")
+            raise
+    todo = np.array([i for i in ids if int(i) not in have or recompute], dtype=np.int64)
+    written = 0
+    for start in range(0, len(todo), chunk):
+        part = todo[start : start + chunk]
+        scores = transfer.scores(index.codes(ids=part)).astype(np.float32)
+        with index._lock:
+            index._conn.execute("BEGIN IMMEDIATE")
+            try:
+                index._conn.executemany(
+                    "INSERT OR REPLACE INTO predicted_labels VALUES (?, ?)",
+                    [(int(i), s.tobytes()) for i, s in zip(part, scores)],
+                )
+                index._conn.execute("COMMIT")
+            except BaseException:
+                index._conn.execute("ROLLBACK")
+                raise
+        written += len(part)
+    return written
+
+
+def prediction_meta_unlocked(conn) -> dict:
+    return {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM predicted_labels_meta").fetchall()}
+
+
+def predicted_scores(index, ids=None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``(ids (n,) int64, scores (n, C) float32, classes)`` of the items with predictions
+    (all, or those of ``ids`` that have them), id order."""
+    meta = prediction_meta(index)
+    if meta is None:
+        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32), []
+    classes = list(meta["classes"])
+    with index._lock:
+        rows = index._conn.execute("SELECT item_id, scores FROM predicted_labels ORDER BY item_id").fetchall()
+    got = np.array([r[0] for r in rows], dtype=np.int64)
+    scores = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), len(classes))
+    if ids is not None:
+        keep = np.isin(got, np.asarray(list(ids), dtype=np.int64))
+        got, scores = got[keep], scores[keep]
+    return got, scores, classes
+
+
+def predicted_labels_of(index, ids) -> dict[int, dict]:
+    """``{id: {"labels": [...], "scores": {label: score}}}`` for ids with predictions."""
+    meta = prediction_meta(index)
+    if meta is None:
+        return {}
+    got, scores, classes = predicted_scores(index, ids)
+    t = float(meta.get("threshold", 0.5))
+    return {
+        int(i): {
+            "labels": [c for c, v in zip(classes, s) if v >= t],
+            "scores": {c: round(float(v), 4) for c, v in zip(classes, s)},
+        }
+        for i, s in zip(got, scores)
+    }
+
+
+def _label_columns(classes: list[str], wanted) -> list[int]:
+    names = [normalize_class_name(c) for c in classes]
+    cols = []
+    for label in wanted:
+        key = normalize_class_name(label)
+        if key not in names:
+            raise ConfigError(f"label {label!r}: not one of the index's classes ({', '.join(classes)})")
+        cols.append(names.index(key))
+    return cols
+
+
+def label_score_matrix(index, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """``(ids, scores (n, L), from_truth (n,) bool, classes)`` for the wanted labels: an
+    item's ground-truth labels (1/0) when it has them, else its predicted scores; items
+    with neither are left out."""
+    meta = prediction_meta(index)
+    classes = list(meta["classes"]) if meta else list(index.classes or [])
+    if not classes:
+        raise ConfigError(f"{index.path}: the index knows no classes (no labels and no predictions)")
+    cols = _label_columns(classes, labels)
+    pid, pscores, _ = predicted_scores(index)
+    by_id = {int(i): pscores[n, cols] for n, i in enumerate(pid)}
+    ids, rows, truth = [], [], []
+    wanted = [normalize_class_name(classes[c]) for c in cols]
+    for item in index.iter_items():
+        if item["labels"] is not None:
+            have = {normalize_class_name(x) for x in item["labels"]}
+            rows.append(np.array([1.0 if w in have else 0.0 for w in wanted], np.float32))
+            truth.append(True)
+        elif item["id"] in by_id:
+            rows.append(by_id[item["id"]])
+            truth.append(False)
+        else:
+            continue
+        ids.append(item["id"])
+    scores = np.vstack(rows) if rows else np.zeros((0, len(cols)), np.float32)
+    return np.array(ids, np.int64), scores, np.array(truth, bool), classes
+
+
+def rank_by_labels(index, labels, *, mode: str = "all", k: int = 20) -> list[dict]:
+    """Items ranked by their scores for ``labels`` (module doc); rows ``{rank, id, score,
+    label_source ("ground_truth" | "predicted"), path, width, height, labels,
+    predicted_labels}``."""
+    if mode not in ("all", "any"):
+        raise ConfigError(f"mode {mode!r}: expected 'all' or 'any'")
+    labels = [str(x) for x in labels if str(x).strip()]
+    if not labels:
+        raise ConfigError("search by labels needs at least one label")
+    ids, scores, truth, _classes = label_score_matrix(index, labels)
+    if len(ids) == 0:
+        return []
+    main = scores.min(1) if mode == "all" else scores.max(1)
+    order = np.lexsort((ids, -scores.mean(1), -main))[: int(k)]
+    records = index.get_many(ids[order].tolist())
+    predicted = predicted_labels_of(index, ids[order].tolist())
+    rows = []
+    for j in order:
+        item_id = int(ids[j])
+        record = records.get(item_id)
+        if record is None:
+            continue
+        rows.append(
+            {
+                "rank": len(rows) + 1,
+                "id": item_id,
+                "score": round(float(main[j]), 4),
+                "label_source": "ground_truth" if truth[j] else "predicted",
+                "path": record["path"],
+                "width": record.get("width"),
+                "height": record.get("height"),
+                "labels": record.get("labels"),
+                "predicted_labels": predicted.get(item_id, {}).get("labels"),
+            }
+        )
+    return rows
+
+
+def ids_with_labels_predicted(index, labels) -> tuple[np.ndarray, str]:
+    """The label filter over predicted labels where items have no ground truth: ids of
+    items carrying all ``labels`` (truth, or predicted score >= threshold), and which
+    source was used: ``"ground_truth"``, ``"predicted"`` or ``"mixed"``."""
+    meta = prediction_meta(index)
+    try:
+        ids, scores, truth, _ = label_score_matrix(index, labels)
+    except ConfigError:  # a label no item can carry: no results, as for the stored-label filter
+        return np.zeros(0, np.int64), "predicted"
+    t = float(meta.get("threshold", 0.5)) if meta else 0.5
+    keep = (scores >= np.where(truth, 1.0, t)[:, None]).all(1) if len(ids) else np.zeros(0, bool)
+    used = set(np.where(truth, "ground_truth", "predicted").tolist())
+    source = "mixed" if len(used) > 1 else (used.pop() if used else "ground_truth")
+    return ids[keep], source
+
+
+def label_filter_ids(index, labels) -> tuple[np.ndarray, str]:
+    """Ids passing the label filter and the labels used: ``"ground_truth"`` when the index
+    holds no predictions (the stored labels only, as before), else
+    :func:`ids_with_labels_predicted` (ground truth where an item has it, predicted
+    labels elsewhere; ``"predicted"`` or ``"mixed"``)."""
+    if prediction_meta(index) is None:
+        return index._ids_with_labels(list(labels)), "ground_truth"
+    return ids_with_labels_predicted(index, labels)

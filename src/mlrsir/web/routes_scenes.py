@@ -1,0 +1,33 @@
+"""``GET /api/scenes/{scene_id}/quicklook.png``: quick-look of an indexed satellite scene.
+
+The scene is addressed by its id as stored with its tiles (never by a path from the
+request); the PNG (longest side <= 1024 px) is rendered from the raster with the index's
+radiometry, using the files' overviews when present (else a decimated read), and cached
+in memory. Footprints are drawn over it by the page from each result's ``geo.window`` and
+``scene.width``/``scene.height``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from mlrsir.web.schemas import ERROR_RESPONSES
+from mlrsir.web.state import WebState, get_state
+
+router = APIRouter()
+RESPONSES: dict[int | str, dict[str, Any]] = {**dict(ERROR_RESPONSES.items()), 200: {"content": {"image/png": {}}}}
+
+
+@router.get(
+    "/api/scenes/{scene_id}/quicklook.png",
+    responses=RESPONSES,
+    response_class=Response,
+    summary="PNG quick-look of an indexed scene",
+)
+async def quicklook(scene_id: str, state: WebState = Depends(get_state)):
+    data = await run_in_threadpool(state.service.quicklook, scene_id)
+    return Response(data, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})

@@ -1,0 +1,45 @@
+"""Paired bootstrap over queries and the win rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlrsir.report.stats import BootstrapResult, compare_methods, paired_bootstrap, verdict
+
+
+def test_identical_aps_give_a_zero_interval():
+    ap = np.random.default_rng(0).uniform(size=300)
+    res = paired_bootstrap(ap - ap)
+    assert (res.mean, res.low, res.high) == (0.0, 0.0, 0.0)
+    assert verdict(res) == "not separated"
+
+
+def test_a_constant_shift_gives_an_interval_equal_to_the_shift():
+    ap = np.random.default_rng(1).uniform(size=300)
+    res = paired_bootstrap([(ap + 0.05) - ap, (ap[:100] + 0.05) - ap[:100]])
+    assert res.mean == pytest.approx(0.05) and res.low == pytest.approx(0.05) and res.high == pytest.approx(0.05)
+    assert res.num_seeds == 2 and res.num_queries == 400 and verdict(res) == "win"
+
+
+def test_noisy_difference_interval_and_verdicts():
+    rng = np.random.default_rng(2)
+    noise = rng.normal(0.0, 0.1, size=500)
+    res = paired_bootstrap(noise, n_resamples=2000)
+    assert res.low < res.mean < res.high and verdict(res) == "not separated"
+    assert res == paired_bootstrap(noise, n_resamples=2000)  # deterministic given its seed
+    assert verdict(BootstrapResult(-0.1, -0.2, -0.05, 10, 1)) == "loss"
+
+
+def test_compare_methods_pairs_by_bits_and_seed():
+    q = np.linspace(0.2, 0.8, 50)
+    rows = [{"method": "mlrsir", "bits": 32, "seed": s, "per_query_ap": list(q + 0.1)} for s in range(2)] + [
+        {"method": "dtq", "bits": 32, "seed": 0, "per_query_ap": list(q)},
+        {"method": "dhn", "bits": 32, "seed": 1, "per_query_ap": list(q + 0.1)},
+        {"method": "dch", "bits": 12, "seed": 0, "per_query_ap": list(q)},  # no MLRSIR-NET at 12 bits
+    ]
+    out = {c["baseline"]: c for c in compare_methods(rows, n_resamples=500)}
+    assert set(out) == {"dtq", "dhn"}
+    assert out["dtq"]["verdict"] == "win" and out["dtq"]["num_seeds"] == 1
+    assert out["dtq"]["mean"] == pytest.approx(0.1)
+    assert out["dhn"]["verdict"] == "not separated" and out["dhn"]["high"] == pytest.approx(0.0)
