@@ -4,7 +4,8 @@ machine against the 1-process run of the same global batch.
 Tolerances: the per-step loss of the 2-process run matches the 1-process run to 1e-5
 relative (only the float summation order of the gradient all-reduce differs); final
 weights to 1e-4 absolute; both ranks hold bit-identical weights. Tiny runs: UCM-like
-fixture, random-init EfficientNet-Lite0 at 32 px.
+fixture, random-init EfficientNet-Lite0 at 32 px, 8 iterations; the 2-process jobs share
+one spawned group (fixture ``two_process_runs``) to keep the module within ~1 minute.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def config(root, **kw):
         root=str(root),
         weights="none",
         image_size=32,
-        iterations=12,
+        iterations=8,
         checkpoint_every=4,
         batch_size=8,
         bits=16,
@@ -100,6 +101,27 @@ def _two(cfg, run_dir, out_dir, fail_at=None):
     )
 
 
+def _rank_jobs(jobs: list[dict]) -> None:
+    """Several training jobs one after the other in ONE spawned group (spawning and
+    importing torch twice costs more than these tiny runs). A job with ``fail_at`` must
+    stop with the injected failure (raised on every rank at the same step, before any
+    collective of that step's backward); the checkpoint step left behind is recorded."""
+    for job in jobs:
+        if job.get("fail_at") is None:
+            _rank_main(job["cfg"], job["run_dir"], job["out_dir"])
+            continue
+        try:
+            _rank_main(job["cfg"], job["run_dir"], job["out_dir"], job["fail_at"])
+        except RuntimeError as exc:
+            assert "injected failure" in str(exc)
+        else:
+            raise AssertionError("the injected failure did not happen")
+        if current().is_main:
+            state = json.loads(open(f"{job['run_dir']}/checkpoint/state.json").read())
+            with open(f"{job['out_dir']}/failed.json", "w") as handle:
+                json.dump({"checkpoint_step": state["step"]}, handle)
+
+
 @pytest.fixture(scope="module")
 def reference(ucm, tmp_path_factory):
     """The 1-process run of the frozen default preset (shared by the tests below)."""
@@ -107,35 +129,71 @@ def reference(ucm, tmp_path_factory):
     return _single(config(ucm), base / "run", base / "out")
 
 
-def test_frozen_two_processes_match_one_process(ucm, tmp_path, reference):
+@pytest.fixture(scope="module")
+def two_process_runs(ucm, tmp_path_factory):
+    """The 2-process jobs of the tests below, run in one spawned group: the frozen preset
+    (compared with ``reference``), a DQN run (codebooks), a run failing after its step-4
+    checkpoint and its resumption. ``{name: (out folder, run folder)}``."""
+    base = tmp_path_factory.mktemp("two")
+    jobs, folders = [], {}
+    plan = [
+        ("frozen", config(ucm), None),
+        ("dqn", config(ucm, method="dqn", iterations=4, refit_every=2), None),
+        ("failing", config(ucm), 6),  # the checkpoint of step 4 is kept
+        ("resumed", config(ucm), None),  # same run folder as "failing"
+    ]
+    for name, cfg, fail_at in plan:
+        run_dir = base / ("resume" if name in ("failing", "resumed") else name) / "run"
+        out_dir = base / name
+        out_dir.mkdir(parents=True, exist_ok=True)
+        folders[name] = (out_dir, run_dir)
+        jobs.append({"cfg": cfg.to_dict(), "run_dir": str(run_dir), "out_dir": str(out_dir), "fail_at": fail_at})
+    launch_local(2, _rank_jobs, (jobs,))
+    return folders
+
+
+def _load(folder):
+    return (
+        np.load(folder / "rank0.npz"),
+        np.load(folder / "rank1.npz"),
+        json.loads((folder / "metrics.json").read_text()),
+    )
+
+
+def test_frozen_two_processes_match_one_process(ucm, reference, two_process_runs):
     cfg = config(ucm)
     one, m1 = reference
-    r0, r1, m2 = _two(cfg, tmp_path / "run2", tmp_path / "o2")
+    out_dir, run_dir = two_process_runs["frozen"]
+    r0, r1, m2 = _load(out_dir)
     assert m2["world"] == 2 and len(r0["losses"]) == cfg.iterations
     np.testing.assert_allclose(r0["losses"], one["losses"], rtol=LOSS_RTOL)
     np.testing.assert_array_equal(r0["weights"], r1["weights"])  # ranks never drift apart
     np.testing.assert_allclose(r0["weights"], one["weights"], atol=WEIGHT_ATOL)
     assert abs(m2["map"] - m1["map"]) <= 0.005
     # only rank 0 wrote the run directory; the checkpoint is there
-    assert (tmp_path / "run2" / "checkpoint" / "state.json").is_file()
+    assert (run_dir / "checkpoint" / "state.json").is_file()
 
 
-def test_resume_after_failure_matches_uninterrupted(ucm, tmp_path, reference):
+def test_resume_after_failure_matches_uninterrupted(ucm, reference, two_process_runs):
     cfg = config(ucm)
     one, _ = reference
-    with pytest.raises(Exception, match="injected failure"):
-        _two(cfg, tmp_path / "run2", tmp_path / "o2", fail_at=6)  # checkpoint at step 4 kept
-    state = json.loads((tmp_path / "run2" / "checkpoint" / "state.json").read_text())
-    assert state["step"] == 4
-    r0, r1, _ = _two(cfg, tmp_path / "run2", tmp_path / "o2")
+    failed_dir, _ = two_process_runs["failing"]
+    assert json.loads((failed_dir / "failed.json").read_text())["checkpoint_step"] == 4
+    r0, r1, _ = _load(two_process_runs["resumed"][0])
     assert len(r0["losses"]) == cfg.iterations - 4
     np.testing.assert_allclose(r0["losses"], one["losses"][4:], rtol=LOSS_RTOL)
     np.testing.assert_allclose(r0["weights"], one["weights"], atol=WEIGHT_ATOL)
+    np.testing.assert_array_equal(r0["weights"], r1["weights"])
 
 
-def test_quantizer_codebooks_identical_on_both_ranks(ucm, tmp_path):
-    cfg = config(ucm, method="dqn", iterations=4, refit_every=2)
-    r0, r1, _ = _two(cfg, tmp_path / "run2", tmp_path / "o2")
+def test_failure_in_a_spawned_rank_is_raised(ucm, tmp_path):
+    """``launch_local`` raises when a rank fails (``mlrsir train --nproc`` exits non-zero)."""
+    with pytest.raises(Exception, match="injected failure"):
+        _two(config(ucm, iterations=2), tmp_path / "run", tmp_path / "out", fail_at=0)
+
+
+def test_quantizer_codebooks_identical_on_both_ranks(two_process_runs):
+    r0, r1, _ = _load(two_process_runs["dqn"][0])
     keys = [k for k in r0.files if k not in ("losses", "weights")]
     assert keys, "DQN has codebooks"
     for key in keys:

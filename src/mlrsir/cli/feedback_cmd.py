@@ -1,6 +1,7 @@
 """``mlrsir feedback simulate --run RUN [--rounds 2] [--mark 10] [--out reports/ucm]``:
 relevance feedback (Rocchio, :mod:`mlrsir.inference.feedback`) with simulated users on the
-run's test queries; writes ``OUT/feedback.md`` + ``.json``."""
+run's test queries, for two simulated users (relevant = >= 1 shared label; Jaccard >= 0.5);
+writes ``OUT/feedback.md`` + ``.json``."""
 
 from __future__ import annotations
 
@@ -33,15 +34,19 @@ def run_simulate(args) -> int:
         raise ConfigError(f"--weights {args.weights!r}: expected a,b,c (three numbers)")
     if args.rounds < 0 or args.mark < 1:
         raise ConfigError("--rounds must be >= 0 and --mark >= 1")
-    result = simulate(args.run, rounds=args.rounds, mark=args.mark, weights=weights)
+    results = [
+        simulate(args.run, rounds=args.rounds, mark=args.mark, weights=weights, relevance=relevance)
+        for relevance in ("share", "jaccard")
+    ]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "feedback.json", json.dumps(result, indent=2) + "\n")
-    write_text_atomic(out / "feedback.md", markdown(result))
-    for r in result["rounds"]:
-        print(
-            f"round {r['round']}: mAP@100 {r['map_at_100']:.4f}  P@10 {r['precision_at_10']:.4f}  "
-            f"residual P@10 {r['residual_precision_at_10']:.4f}"
-        )
+    write_text_atomic(out / "feedback.json", json.dumps(results, indent=2) + "\n")
+    write_text_atomic(out / "feedback.md", markdown(results))
+    for result in results:
+        for r in result["rounds"]:
+            print(
+                f"{result['relevance']:>7} round {r['round']}: mAP@100 {r['map_at_100']:.4f}  "
+                f"P@10 {r['precision_at_10']:.4f}  residual P@10 {r['residual_precision_at_10']:.4f}"
+            )
     print(f"wrote {out / 'feedback.md'} and {out / 'feedback.json'}")
     return 0

@@ -215,9 +215,9 @@ def run_build(args) -> int:
         what = f"{len(paths)} images" + (f" and {len(scenes)} scene(s)" if scenes else "")
         print(f"encoding {what} from {' '.join(args.images)} with run {args.run} ({encoder.bits} bits)")
         status = _fill(index, encoder, paths, args, scenes)
-        from mlrsir.cli.index_extras import store_predictions  # issue 16: predicted labels
+        from mlrsir.cli.index_extras import after_fill  # issue 16: clouds, predicted labels
 
-        store_predictions(index)
+        after_fill(index, args)
         return status
 
 
@@ -235,9 +235,9 @@ def run_add(args) -> int:
         encoder = load_encoder(index.run_dir, runtime=getattr(args, "runtime", "auto"))
         check_encoder_compatible(encoder, index)
         status = _fill(index, encoder, paths, args, scenes)
-        from mlrsir.cli.index_extras import store_predictions  # issue 16: predicted labels
+        from mlrsir.cli.index_extras import after_fill  # issue 16: clouds, predicted labels
 
-        store_predictions(index)
+        after_fill(index, args)
         return status
 
 

@@ -16,6 +16,14 @@ import time
 
 
 def register_duplicates(sub) -> None:
+    for name in ("build", "add"):  # --max-cloud on the scene options of index build / add
+        if name in sub.choices:
+            sub.choices[name].add_argument(
+                "--max-cloud",
+                type=float,
+                help="scene tiles: drop tiles whose cloud fraction (from the scene's BQA / QA_PIXEL / SCL band) "
+                "exceeds this (0..1), counted",
+            )
     dup = sub.add_parser("duplicates", help="list groups of near-duplicate items (Hamming radius)")
     dup.add_argument("--index", required=True)
     dup.add_argument("--radius", type=int, default=0, help="Hamming radius R (default 0: identical codes)")
@@ -56,6 +64,46 @@ def run_duplicates(args) -> int:
     return 0
 
 
+def after_fill(index, args, log=print) -> None:
+    """Hooks run after ``index build|add``: cloud fractions of new scene tiles (and
+    ``--max-cloud``), then predicted labels."""
+    if index.geo_items():
+        from mlrsir.index.tile_quality import remove_cloudy, update_cloud_fractions
+
+        summary = update_cloud_fractions(index)
+        log(f"cloud fraction stored for {summary['computed']} tiles ({summary['no_band']} without a quality band)")
+        max_cloud = getattr(args, "max_cloud", None)
+        if max_cloud is not None:
+            removed = remove_cloudy(index, max_cloud)
+            log(f"skipped {removed} cloudy tiles (cloud fraction > {max_cloud}); {len(index)} items in the index")
+    store_predictions(index, log=log)
+
+
+def add_time_cloud_arguments(parser) -> None:
+    group = parser.add_argument_group("scene tiles: acquisition time and clouds")
+    group.add_argument("--after", help="only tiles acquired on/after this ISO date or datetime")
+    group.add_argument("--before", help="only tiles acquired on/before this ISO date or datetime")
+    group.add_argument("--max-cloud", type=float, help="only tiles with a cloud fraction <= this (0..1)")
+
+
+def filter_rows(index, rows: list[dict], args) -> list[dict]:
+    """Rows passing ``--after/--before/--max-cloud`` (ranks renumbered)."""
+    from mlrsir.index.tile_quality import allowed_ids
+
+    keep = allowed_ids(
+        index,
+        after=getattr(args, "after", None),
+        before=getattr(args, "before", None),
+        max_cloud=getattr(args, "max_cloud", None),
+    )
+    if keep is None:
+        return rows
+    out = [dict(row) for row in rows if row["id"] in keep]
+    for n, row in enumerate(out, 1):
+        row["rank"] = n
+    return out
+
+
 def store_predictions(index, log=print) -> int:
     """Predicted labels for items without them; 0 (and a note) when the run cannot predict."""
     from mlrsir.errors import MlrsirError
@@ -72,6 +120,7 @@ def store_predictions(index, log=print) -> int:
 
 
 def add_label_search_arguments(parser, what) -> None:
+    add_time_cloud_arguments(parser)
     what.add_argument("--labels", help="search by labels (no query image): comma-separated, e.g. ship,dock")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--all", dest="label_mode", action="store_const", const="all", help="items with all labels")

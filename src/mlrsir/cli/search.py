@@ -114,6 +114,9 @@ def run(args) -> int:
 
         note = label_filter_note(index, args.label)
         options = dict(k=args.k, radius=args.radius, label_filter=args.label, backend=args.backend, bbox=bbox)
+        timed = any(getattr(args, key, None) is not None for key in ("after", "before", "max_cloud"))
+        if timed:  # issue 16: rank everything, then keep the tiles passing --after/--before/--max-cloud
+            options["k"] = max(args.k, len(index))
         if args.at:
             lon, lat = _numbers(args.at, "--at", 2)
             rows = search_by_item(index, item_at(index, lon, lat), include_self=True, **options)
@@ -125,6 +128,10 @@ def run(args) -> int:
             encoder = load_encoder(run_dir, runtime=args.runtime)
             check_encoder_compatible(encoder, index)
             rows = search_by_image(index, encoder, image, query_path=args.query, **options)
+        if timed:
+            from mlrsir.cli.index_extras import filter_rows
+
+            rows = filter_rows(index, rows, args)[: args.k]
     if args.geojson:
         n = write_results_geojson(args.geojson, rows)
         if not args.json:

@@ -3,11 +3,14 @@
 Pipeline (Ray Data)::
 
     input paths (driver)
-      -> decode in parallel (stateless Ray tasks; ``read_rgb`` + ``pil_to_uint8_tensor``,
-         the encoder's own two functions, and the header size ``ingest.image_size``)
+      -> decode in parallel (stateless Ray tasks; ``inference.encoder.decode_for_encoding``,
+         the very function ``Encoder.encode_paths`` decodes with: ``read_rgb`` with the
+         ``target_size`` hint, the cache's resize, the file's own width and height)
       -> encode with an actor pool (``map_batches`` with :class:`EncodeActor`: each actor
          loads the run once, ``num_gpus`` per actor when asked; Ray restarts a killed actor
-         and retries its batch: ``max_restarts=-1``, ``max_task_retries=-1``)
+         and retries its batch: Ray Data's defaults (checked in Ray 2.60) are
+         ``max_restarts=-1``, ``max_task_retries=-1`` for actors and ``max_retries=-1`` for
+         tasks, so they are not passed as the deprecated ``**ray_remote_args``)
       -> code shards streamed back to the driver (progress bar there)
       -> ONE transactional ``CodeIndex.add`` on the driver, rows in input order.
 
@@ -25,8 +28,10 @@ file system). The dashboard and usage statistics are off; nothing is sent anywhe
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -73,6 +78,21 @@ def require_ray():
     return ray
 
 
+class _DropTokenAuthEnabledNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled")
+
+
+def quiet_token_auth_notice() -> None:
+    """Drop Ray's "Token authentication is enabled for this Ray cluster" notice, printed by
+    every new local ``ray.init()`` (token auth stays on, Ray's default; its warning about a
+    cluster *without* authentication is kept). Setting ``RAY_AUTH_MODE=token`` would also
+    silence it, but only when set before Ray is first imported, so this filter instead."""
+    logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    if not any(isinstance(f, _DropTokenAuthEnabledNotice) for f in logger.filters):
+        logger.addFilter(_DropTokenAuthEnabledNotice())
+
+
 @contextmanager
 def ray_session(options: RayOptions) -> Iterator[Any]:
     """Join ``options.address``, or start a local Ray sized for the actors and stop it
@@ -87,6 +107,7 @@ def ray_session(options: RayOptions) -> Iterator[Any]:
         # CPUs for the encoder actors plus one decode task per actor (logical CPUs: Ray
         # schedules by them; the decode tasks would starve behind the actors otherwise)
         cpus = int(np.ceil(options.workers * options.cpus_per_worker)) + options.workers
+        quiet_token_auth_notice()
         ray.init(num_cpus=cpus, num_gpus=None, include_dashboard=False, log_to_driver=False)
     try:
         yield ray
@@ -98,9 +119,7 @@ def ray_session(options: RayOptions) -> Iterator[Any]:
 def decode_batch(batch: dict[str, np.ndarray], image_size: int) -> dict[str, np.ndarray]:
     """``{"pos", "path"}`` -> adds ``image`` ``(B, 3, S, S)`` uint8 (zeros where
     unreadable), ``ok``, ``error``, ``width``, ``height``."""
-    from mlrsir.data.images import read_rgb
-    from mlrsir.data.transforms import pil_to_uint8_tensor
-    from mlrsir.index.ingest import image_size as header_size
+    from mlrsir.inference.encoder import decode_for_encoding
 
     paths = [str(p) for p in batch["path"]]
     n = len(paths)
@@ -111,8 +130,7 @@ def decode_batch(batch: dict[str, np.ndarray], image_size: int) -> dict[str, np.
     height = np.zeros(n, dtype=np.int64)
     for i, path in enumerate(paths):
         try:
-            images[i] = pil_to_uint8_tensor(read_rgb(Path(path)), image_size).numpy()
-            width[i], height[i] = header_size(Path(path))
+            images[i], (width[i], height[i]) = decode_for_encoding(Path(path), image_size)
             ok[i] = True
         except DataError as exc:
             errors[i] = str(exc)
@@ -186,6 +204,15 @@ def encode_paths_ray(
     from tqdm import tqdm
 
     n = len(paths)
+    # Ray Data's hint that a small job gave an operator fewer input bundles than its pool
+    # size (it bundles small blocks up to ``batch_size`` rows): harmless here, and raised
+    # in the executor's thread, so filtered by message (only for these two operators)
+    warnings.filterwarnings(
+        "ignore",
+        message=r"The (maximum|minimum) number of concurrent (tasks|actors) for "
+        r"'MapBatches\((decode_batch|EncodeActor)\)'",
+        category=UserWarning,
+    )
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the driver's own bar below
     ctx.print_on_execution_start = False
@@ -200,7 +227,6 @@ def encode_paths_ray(
         batch_size=options.batch_size,
         num_cpus=1,
         compute=ray.data.TaskPoolStrategy(size=decode_parallelism),
-        max_retries=-1,
     )
     ds = ds.map_batches(
         EncodeActor,
@@ -214,8 +240,6 @@ def encode_paths_ray(
         compute=ray.data.ActorPoolStrategy(size=options.workers),
         num_cpus=options.cpus_per_worker,
         num_gpus=options.gpus_per_worker or None,
-        max_restarts=-1,
-        max_task_retries=-1,
         runtime_env={"env_vars": {"OMP_NUM_THREADS": str(max(1, int(options.cpus_per_worker)))}},
     )
     code = np.zeros((n, bits), dtype=np.uint8)

@@ -12,9 +12,10 @@ is ``N * |ball(ceil(R/2))|`` keys: 1 per code for R = 0, 1 + bits for R = 1 and 
 (33 for 32 bits), ``1 + bits + bits(bits-1)/2`` for R = 3 and 4 (529 for 32 bits).
 
 Identical codes are collapsed first (``np.unique``), so clusters of exact copies cost one
-code. Codes are packed big-endian into ``uint64`` keys when ``bits <= 64``, else compared
-as fixed-width byte strings. Components come from
-:func:`scipy.sparse.csgraph.connected_components` over the bipartite code–key graph.
+code. Only keys emitted by two or more codes give edges (a chain per run of equal sorted
+keys), so the graph stays as small as the answer. Codes are packed big-endian into
+``uint64`` keys when ``bits <= 64``, else compared as fixed-width byte strings. Components come from
+:func:`scipy.sparse.csgraph.connected_components` over the code graph.
 
 :func:`duplicate_groups` returns the groups of at least two items (ids sorted, groups
 sorted by their first id); :func:`brute_force_groups` is the quadratic oracle for tests.
@@ -66,9 +67,6 @@ def duplicate_groups(ids, packed: np.ndarray, bits: int, radius: int, max_keys: 
         radius: Hamming radius R >= 0.
         max_keys: refuse work above this many keys (memory) with a ConfigError.
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     radius = int(radius)
     if radius < 0:
         raise ConfigError(f"--radius must be >= 0, got {radius}")
@@ -85,21 +83,7 @@ def duplicate_groups(ids, packed: np.ndarray, bits: int, radius: int, max_keys: 
             f"radius {radius} on {n} distinct {bits}-bit codes needs {need} keys (> {max_keys}); use a smaller radius"
         )
     if radius > 0:
-        owner = np.arange(n, dtype=np.int64)
-        a_keys = np.concatenate([_keys(v) for v in _ball(uniq, ra, bits)])
-        b_keys = np.concatenate([_keys(v) for v in _ball(uniq, rb, bits)])
-        a_own = np.tile(owner, len(a_keys) // n)
-        b_own = np.tile(owner, len(b_keys) // n)
-        # keep only A keys that some B key equals; link both sides to the key's node
-        b_unique = np.unique(b_keys)
-        hit = np.isin(a_keys, b_unique)
-        keys = np.concatenate([a_keys[hit], b_keys])
-        owners = np.concatenate([a_own[hit], b_own])
-        key_ids = np.unique(keys, return_inverse=True)[1].reshape(-1)
-        m = int(key_ids.max()) + 1 if len(key_ids) else 0
-        graph = coo_matrix((np.ones(len(owners), np.int8), (owners, n + key_ids)), shape=(n + m, n + m)).tocsr()
-        _, comp = connected_components(graph, directed=False)
-        comp = comp[:n]
+        comp = _components(uniq, n, bits, ra, rb)
     else:
         comp = np.arange(n)
     item_comp = comp[inverse]
@@ -109,6 +93,44 @@ def duplicate_groups(ids, packed: np.ndarray, bits: int, radius: int, max_keys: 
     groups = [g.tolist() for g in np.split(ids[order], cuts) if len(g) > 1]
     groups.sort(key=lambda g: g[0])
     return groups
+
+
+def _components(uniq: np.ndarray, n: int, bits: int, ra: int, rb: int) -> np.ndarray:
+    """Component label per distinct code (module doc). Only keys emitted by two or more
+    codes make edges: after sorting, each run of equal keys is linked as a chain (equal
+    radii: every pair in a run is within R) or, for odd R, each emitter is linked to the
+    run's first B emitter (runs without one make no edge)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    owner = np.arange(n, dtype=np.int64)
+    sides = [(ra, 0)] if ra == rb else [(ra, 0), (rb, 1)]
+    keys, owners, is_b = [], [], []
+    for radius, side in sides:
+        for flipped in _ball(uniq, radius, bits):
+            keys.append(_keys(flipped))
+            owners.append(owner)
+            is_b.append(np.full(n, ra == rb or side == 1))
+    keys = np.concatenate(keys)
+    owners = np.concatenate(owners)
+    is_b = np.concatenate(is_b)
+    order = np.argsort(keys, kind="stable")
+    keys, owners, is_b = keys[order], owners[order], is_b[order]
+    new_run = np.ones(len(keys), bool)
+    new_run[1:] = keys[1:] != keys[:-1]
+    run_id = np.cumsum(new_run) - 1
+    if ra == rb:  # chain inside each run
+        same = ~new_run[1:]
+        src, dst = owners[:-1][same], owners[1:][same]
+    else:  # link every emitter of a run to the run's first B emitter
+        b_pos = np.nonzero(is_b)[0]
+        first_b = np.full(int(run_id[-1]) + 1 if len(run_id) else 0, -1, np.int64)
+        first_b[run_id[b_pos][::-1]] = b_pos[::-1]  # smallest position wins
+        anchor = first_b[run_id]
+        has = (anchor >= 0) & (anchor != np.arange(len(keys)))
+        src, dst = owners[has], owners[anchor[has]]
+    graph = coo_matrix((np.ones(len(src), np.int8), (src, dst)), shape=(n, n)).tocsr()
+    return connected_components(graph, directed=False)[1]
 
 
 def brute_force_groups(ids, codes: np.ndarray, radius: int) -> list[list[int]]:

@@ -40,6 +40,21 @@ from mlrsir.training.config import TrainConfig
 from mlrsir.training.run_dir import RunPaths
 
 
+def decode_for_encoding(path: str | Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """One image file as :meth:`Encoder.encode_paths` (and the Ray engine's decode stage)
+    feed it to the network: ``(uint8 (3, size, size), (width, height) of the file)``.
+
+    ``read_rgb`` with the ``target_size`` hint (large JPEGs decoded at reduced scale) and the
+    cache's exact resize; both engines call this one function so their codes are identical.
+
+    Raises:
+        DataError: unreadable file (message starts with the path).
+    """
+    image = read_rgb(path, target_size=size)
+    original = image.info.get("original_size", image.size)
+    return rgb_to_uint8_array(image, size), (int(original[0]), int(original[1]))
+
+
 class Encoder:
     """Encodes PIL images with a trained run (see ``docs/ARCHITECTURE.md``)."""
 
@@ -177,9 +192,8 @@ class Encoder:
 
         def load(path: Path):
             try:
-                image = read_rgb(path, target_size=size)
-                original = image.info.get("original_size", image.size)
-                return rgb_to_uint8_array(image, size), (int(original[0]), int(original[1])), None
+                array, original = decode_for_encoding(path, size)
+                return array, original, None
             except DataError as exc:
                 return None, None, str(exc)
 

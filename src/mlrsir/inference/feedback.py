@@ -100,8 +100,31 @@ def _ranked_distances(q_moved: np.ndarray, db_codes: np.ndarray) -> np.ndarray:
     return tiebreak_distances(np.rint(ham), asymmetric_scores(q_moved, db_codes), bits)
 
 
-def simulate(run_dir, rounds: int = 2, mark: int = 10, weights=ROCCHIO, max_queries: int | None = None) -> dict:
-    """Simulated feedback on a run's test queries (module doc); JSON-able dict."""
+def _stable_metrics(dist: np.ndarray, rel: np.ndarray) -> tuple[float, float]:
+    """``(mAP@100, P@10)`` of a stable ranking (ties by database index) for any relevance;
+    AP@100 normalised by min(#relevant, 100)."""
+    order = np.argsort(dist, axis=1, kind="stable")[:, :100]
+    hits = np.take_along_axis(rel, order, axis=1).astype(np.float64)
+    prec = np.cumsum(hits, 1) / np.arange(1, hits.shape[1] + 1)
+    den = np.minimum(rel.sum(1), hits.shape[1]).astype(np.float64)
+    ap = np.where(den > 0, (prec * hits).sum(1) / np.maximum(den, 1), 0.0)
+    return float(ap.mean()), float(hits[:, :10].mean())
+
+
+def simulate(
+    run_dir,
+    rounds: int = 2,
+    mark: int = 10,
+    weights=ROCCHIO,
+    max_queries: int | None = None,
+    relevance: str = "share",
+) -> dict:
+    """Simulated feedback on a run's test queries (module doc); JSON-able dict.
+
+    ``relevance``: ``"share"`` (>= 1 shared label, the project's definition; metrics from
+    :func:`~mlrsir.metrics.evaluate.evaluate_distances`, tie-aware) or ``"jaccard"``
+    (Jaccard similarity of the label sets >= 0.5, a stricter user; stable-sort metrics).
+    """
     from mlrsir.inference.label_prediction import run_codes
     from mlrsir.metrics.evaluate import evaluate_distances
 
@@ -118,7 +141,16 @@ def simulate(run_dir, rounds: int = 2, mark: int = 10, weights=ROCCHIO, max_quer
     else:
         q0 = 2.0 * codes[q_idx] - 1.0
         start = "codes as +-1"
-    rel = (q_labels.astype(np.int32) @ db_labels.T.astype(np.int32)) > 0
+    inter = q_labels.astype(np.int32) @ db_labels.T.astype(np.int32)
+    if relevance == "jaccard":
+        union = q_labels.sum(1, dtype=np.int32)[:, None] + db_labels.sum(1, dtype=np.int32)[None, :] - inter
+        rel = inter >= 0.5 * np.maximum(union, 1)
+    elif relevance == "share":
+        rel = inter > 0
+    else:
+        from mlrsir.errors import ConfigError
+
+        raise ConfigError(f"relevance {relevance!r}: expected 'share' or 'jaccard'")
     marked = np.zeros(rel.shape, dtype=bool)
     q = q0.copy()
     a, b, c = (float(w) for w in weights)
@@ -126,7 +158,10 @@ def simulate(run_dir, rounds: int = 2, mark: int = 10, weights=ROCCHIO, max_quer
     rows = []
     for r in range(rounds + 1):
         dist = _ranked_distances(q, db_codes)
-        m = evaluate_distances(dist, q_labels, db_labels, bits=codes.shape[1], ks=(10, 100))
+        if relevance == "share":
+            m = evaluate_distances(dist, q_labels, db_labels, bits=codes.shape[1], ks=(10, 100))
+        else:
+            m = dict(zip(("map_at_100", "precision_at_10"), _stable_metrics(dist, rel)))
         order = np.argsort(dist, axis=1, kind="stable")
         # residual P@10: first `mark` items not marked in earlier rounds
         residual = []
@@ -160,11 +195,21 @@ def simulate(run_dir, rounds: int = 2, mark: int = 10, weights=ROCCHIO, max_quer
         "query_start": start,
         "weights": {"a": a, "b": b, "c": c},
         "marked_per_round": int(mark),
+        "relevance": relevance,
         "rounds": rows,
     }
 
 
-def markdown(result: dict) -> str:
+RELEVANCE_TEXT = {
+    "share": "relevant = shares >= 1 label (the project's definition; tie-aware metrics)",
+    "jaccard": "relevant = Jaccard similarity of the label sets >= 0.5 (a stricter user; stable-sort metrics)",
+}
+
+
+def markdown(results) -> str:
+    """The report of one :func:`simulate` result or of several (one table per relevance)."""
+    results = [results] if isinstance(results, dict) else list(results)
+    result = results[0]
     w = result["weights"]
     lines = [
         "# Relevance feedback (Rocchio) on UCM multi-label",
@@ -174,18 +219,23 @@ def markdown(result: dict) -> str:
         f"Queries = test ({result['num_queries']}), database = the run's training items "
         f"({result['num_database']}). Start query: {result['query_start']}. Each round the top "
         f"{result['marked_per_round']} results of the current ranking are marked relevant / non-relevant "
-        "from ground truth (shares >= 1 label), marks accumulate; "
+        "from ground truth (definitions below), marks accumulate; "
         f"q' = {w['a']} q + {w['b']} mean(relevant) - {w['c']} mean(non-relevant) over the marked items' "
         "codes as +-1, binarised for Hamming search, ties by <q', code>.",
-        "",
-        "| rounds of feedback | mAP@100 | P@10 | residual P@10 (unmarked items) | marked per query |",
-        "|---|---|---|---|---|",
     ]
-    for r in result["rounds"]:
-        lines.append(
-            f"| {r['round']} | {r['map_at_100']:.4f} | {r['precision_at_10']:.4f} | "
-            f"{r['residual_precision_at_10']:.4f} | {r['marked_per_query']:.1f} |"
-        )
+    for res in results:
+        lines += [
+            "",
+            f"### {RELEVANCE_TEXT.get(res.get('relevance', 'share'), res.get('relevance'))}",
+            "",
+            "| rounds of feedback | mAP@100 | P@10 | residual P@10 (unmarked items) | marked per query |",
+            "|---|---|---|---|---|",
+        ]
+        for r in res["rounds"]:
+            lines.append(
+                f"| {r['round']} | {r['map_at_100']:.4f} | {r['precision_at_10']:.4f} | "
+                f"{r['residual_precision_at_10']:.4f} | {r['marked_per_query']:.1f} |"
+            )
     lines += [
         "",
         "mAP@100 and P@10 are over the full ranking the user sees (items marked relevant stay in",

@@ -17,6 +17,12 @@ stored codes.
 Training items = the items the run's model was trained on: the ``train`` split for a run
 with ``eval_split = "val"``, else ``train ∪ val`` (``codes.npz``'s ``db_idx``).
 
+The scorer compared with it on validation (``mlrsir labels evaluate``) is a per-label
+logistic regression on the ±1 codes (:func:`fit_linear_head`: a classification head on the
+hash layer's output, trained without retraining the network); ``label_transfer.json``'s
+``scorer`` (``"knn"`` or ``"linear"``) records which one validation chose, and
+:class:`LabelTransfer` predicts with it.
+
 Metrics (:func:`label_metrics`): per-label and macro F1 at a threshold, and the mean over
 labels of the average precision of the label scores (images ranked by ``score_j``, ties
 counted pessimistically-neutrally by the expected AP of a random order within ties).
@@ -178,12 +184,17 @@ class LabelTransfer:
     weighting: str = DEFAULT_WEIGHTING
     threshold: float = DEFAULT_THRESHOLD
     source: str = ""
+    scorer: str = "knn"  # or "linear": :func:`fit_linear_head` on the training codes
 
     def scores(self, codes: np.ndarray) -> np.ndarray:
         """``(n, C)`` float32 label scores of ``(n, bits)`` {0,1} codes."""
         codes = np.asarray(codes, dtype=np.uint8).reshape(-1, self.train_codes.shape[1])
         if len(codes) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
+        if self.scorer == "linear":
+            if getattr(self, "_head", None) is None:
+                self._head = fit_linear_head(self.train_codes, self.train_labels)
+            return self._head(codes)
         return knn_label_scores(codes, self.train_codes, self.train_labels, self.k, self.weighting)
 
     def labels_of(self, scores_row: np.ndarray) -> list[str]:
@@ -251,6 +262,7 @@ def load_transfer(run_dir) -> LabelTransfer:
         weighting=str(params.get("weighting", DEFAULT_WEIGHTING)),
         threshold=float(params.get("threshold", DEFAULT_THRESHOLD)),
         source=str(params_file) if params else "defaults",
+        scorer=str(params.get("scorer", "knn")),
     )
 
 
