@@ -17,6 +17,7 @@ engine that distributes the work) is a new field of :class:`EncodeConfig` and a 
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,10 +70,14 @@ def measure_config(
         from mlrsir.distributed.bench_ray import ray_rate
 
         encoder = load_encoder(run_dir, runtime=config.runtime)
-        row = {"runtime": encoder.runtime, "engine": f"ray ({config.workers} workers)", "config": config.label}
+        ray_row: dict[str, Any] = {
+            "runtime": encoder.runtime,
+            "engine": f"ray ({config.workers} workers)",
+            "config": config.label,
+        }
         for b in batch_sizes:
-            row[f"model_b{b}"] = None
-            row[f"end_to_end_b{b}"] = (
+            ray_row[f"model_b{b}"] = None
+            ray_row[f"end_to_end_b{b}"] = (
                 None
                 if b == 1
                 else ray_rate(
@@ -85,7 +90,7 @@ def measure_config(
                     bits=encoder.bits,
                 )
             )
-        return row
+        return ray_row
     encoder = load_encoder(run_dir, runtime=config.runtime)
     row: dict[str, Any] = {"runtime": encoder.runtime, "engine": config.engine, "config": config.label}
     for b in batch_sizes:
@@ -130,7 +135,7 @@ def run_encode_bench(
     if ray_workers:  # one local Ray for every Ray row
         from mlrsir.distributed.bench_ray import bench_session
 
-        session = bench_session(max(ray_workers))
+        session: AbstractContextManager[Any] = bench_session(max(ray_workers))
     else:
         from contextlib import nullcontext
 

@@ -165,6 +165,7 @@ def run_load(
                         problem = f"HTTP {response.status}: {payload[:200]!r}"
                     elif attention:
                         if is_upload:
+                            assert upload is not None  # is_upload implies an upload body
                             abody, actype = _multipart("image", "query.jpg", upload, {})
                             conn.request("POST", "/api/attention", body=abody, headers={"Content-Type": actype})
                         else:

@@ -222,6 +222,7 @@ def run_scale_bench(
                         nq_exact = nq
                         recall = 1.0
                     else:
+                        assert exact is not None  # "flat" is first in ``order``
                         recall = recall_at_k(dist[:nq_exact], exact[: dist.shape[0]], k)
                     qps = nq / wall
                     if canon == "faiss":

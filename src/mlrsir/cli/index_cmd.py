@@ -95,7 +95,7 @@ def register(subparsers) -> None:
     info.add_argument("--verify", action="store_true", help="recompute checksums of every item")
     info.set_defaults(func=run_info)
 
-    from mlrsir.cli.index_extras import register_duplicates  # issue 16: near duplicates
+    from mlrsir.cli.index_extras import register_duplicates  # near duplicates
 
     register_duplicates(sub)
 
@@ -215,7 +215,7 @@ def run_build(args) -> int:
         what = f"{len(paths)} images" + (f" and {len(scenes)} scene(s)" if scenes else "")
         print(f"encoding {what} from {' '.join(args.images)} with run {args.run} ({encoder.bits} bits)")
         status = _fill(index, encoder, paths, args, scenes)
-        from mlrsir.cli.index_extras import after_fill  # issue 16: clouds, predicted labels
+        from mlrsir.cli.index_extras import after_fill  # clouds, predicted labels
 
         after_fill(index, args)
         return status
@@ -235,7 +235,7 @@ def run_add(args) -> int:
         encoder = load_encoder(index.run_dir, runtime=getattr(args, "runtime", "auto"))
         check_encoder_compatible(encoder, index)
         status = _fill(index, encoder, paths, args, scenes)
-        from mlrsir.cli.index_extras import after_fill  # issue 16: clouds, predicted labels
+        from mlrsir.cli.index_extras import after_fill  # clouds, predicted labels
 
         after_fill(index, args)
         return status

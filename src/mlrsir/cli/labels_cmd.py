@@ -1,4 +1,4 @@
-"""``mlrsir labels evaluate|predict``: predicted labels by label transfer (issue 16).
+"""``mlrsir labels evaluate|predict``: predicted labels by label transfer.
 
 * ``evaluate --run RUN [--val-run VRUN] [--out reports/ucm]``: choose ``k``, the
   weighting and the threshold of label transfer on the validation split (queries = val,

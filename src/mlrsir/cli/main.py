@@ -32,8 +32,8 @@ SUBCOMMAND_MODULES = [
     "search",  # mlrsir search
     "serve",  # mlrsir serve
     "bench",  # mlrsir bench search|load (speed benchmarks)
-    "labels_cmd",  # mlrsir labels evaluate|predict (issue 16)
-    "feedback_cmd",  # mlrsir feedback simulate (issue 16)
+    "labels_cmd",  # mlrsir labels evaluate|predict
+    "feedback_cmd",  # mlrsir feedback simulate
 ]
 
 

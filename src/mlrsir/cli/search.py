@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--query", help="query image file, raster scene or tile id SCENE#col,row,w,h")
     what.add_argument("--at", help="LON,LAT: search with the indexed tile containing this point")
-    from mlrsir.cli.index_extras import add_label_search_arguments  # issue 16: search by labels
+    from mlrsir.cli.index_extras import add_label_search_arguments  # search by labels
 
     add_label_search_arguments(parser, what)
     parser.add_argument("--bbox", help="LON_MIN,LAT_MIN,LON_MAX,LAT_MAX: keep results intersecting this box")
@@ -115,7 +115,7 @@ def run(args) -> int:
         note = label_filter_note(index, args.label)
         options = dict(k=args.k, radius=args.radius, label_filter=args.label, backend=args.backend, bbox=bbox)
         timed = any(getattr(args, key, None) is not None for key in ("after", "before", "max_cloud"))
-        if timed:  # issue 16: rank everything, then keep the tiles passing --after/--before/--max-cloud
+        if timed:  # rank everything, then keep the tiles passing --after/--before/--max-cloud
             options["k"] = max(args.k, len(index))
         if args.at:
             lon, lat = _numbers(args.at, "--at", 2)

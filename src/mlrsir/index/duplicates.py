@@ -105,15 +105,17 @@ def _components(uniq: np.ndarray, n: int, bits: int, ra: int, rb: int) -> np.nda
 
     owner = np.arange(n, dtype=np.int64)
     sides = [(ra, 0)] if ra == rb else [(ra, 0), (rb, 1)]
-    keys, owners, is_b = [], [], []
+    key_parts: list[np.ndarray] = []
+    owner_parts: list[np.ndarray] = []
+    is_b_parts: list[np.ndarray] = []
     for radius, side in sides:
         for flipped in _ball(uniq, radius, bits):
-            keys.append(_keys(flipped))
-            owners.append(owner)
-            is_b.append(np.full(n, ra == rb or side == 1))
-    keys = np.concatenate(keys)
-    owners = np.concatenate(owners)
-    is_b = np.concatenate(is_b)
+            key_parts.append(_keys(flipped))
+            owner_parts.append(owner)
+            is_b_parts.append(np.full(n, ra == rb or side == 1))
+    keys = np.concatenate(key_parts)
+    owners = np.concatenate(owner_parts)
+    is_b = np.concatenate(is_b_parts)
     order = np.argsort(keys, kind="stable")
     keys, owners, is_b = keys[order], owners[order], is_b[order]
     new_run = np.ones(len(keys), bool)

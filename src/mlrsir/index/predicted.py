@@ -22,6 +22,7 @@ the minimum score over the wanted labels, ``"any"`` by the maximum (ties: mean, 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 
@@ -201,7 +202,7 @@ def rank_by_labels(index, labels, *, mode: str = "all", k: int = 20) -> list[dic
     order = np.lexsort((ids, -scores.mean(1), -main))[: int(k)]
     records = index.get_many(ids[order].tolist())
     predicted = predicted_labels_of(index, ids[order].tolist())
-    rows = []
+    rows: list[dict[str, Any]] = []
     for j in order:
         item_id = int(ids[j])
         record = records.get(item_id)

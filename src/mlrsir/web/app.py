@@ -163,7 +163,7 @@ def create_app(
     app.include_router(routes_items.router)
     app.include_router(routes_search.router)
     app.include_router(routes_scenes.router)
-    from mlrsir.web import routes_labels  # issue 16: search by labels, relevance feedback
+    from mlrsir.web import routes_labels  # search by labels, relevance feedback
 
     app.include_router(routes_labels.router)
     return app

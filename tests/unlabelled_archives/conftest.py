@@ -1,4 +1,4 @@
-"""Shared fixtures of the issue 16 tests: a fake run with ``codes.npz`` and a small index."""
+"""Fixtures of the unlabelled-archive tools tests: a fake run with ``codes.npz`` and a small index."""
 
 from __future__ import annotations
 

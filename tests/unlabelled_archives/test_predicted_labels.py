@@ -108,7 +108,7 @@ def test_index_without_codes_npz_skips_predictions(tmp_path, fake_encoder, capsy
 
 @pytest.mark.realdata
 def test_label_transfer_beats_frequencies_on_ucm():
-    from tests.issue16.test_feedback import UCM, _encoded_run
+    from tests.unlabelled_archives.test_feedback import UCM, _encoded_run
 
     if not UCM.exists():
         pytest.skip(f"{UCM} not present")
