@@ -7,9 +7,9 @@ Inputs (:func:`classify_input`, :func:`walk_inputs`): a folder holding per-band 
 whose only subfolder does, e.g. ``<scene>/bands/``), a STAC Item ``.json`` file, or a
 raster file that is not a plain image chip is a **scene** (tiled); other image files are
 encoded whole, as before. A ``.tif``/``.tiff`` is a plain image chip when it has no
-georeference, is 8-bit, has 1, 3 or 4 bands and is at most :data:`CHIP_MAX` pixels on
-each side (UC Merced's 256 x 256 chips); ``.jp2``, ``.vrt`` and ``.img`` files are always
-scenes.
+georeference, is 8-bit with 1, 3 or 4 bands (or 16-bit with 1 band, which Pillow reads as
+before) and is at most :data:`CHIP_MAX` pixels on each side (UC Merced's 256 x 256 chips);
+``.jp2``, ``.vrt`` and ``.img`` files are always scenes.
 
 Default bands (:func:`default_bands`): ``B4,B3,B2`` (red, green, blue of Sentinel-2
 ``B04,B03,B02`` and Landsat 8 ``B4,B3,B2``; names match ignoring zero padding) when the
@@ -42,7 +42,7 @@ from mlrsir.geo import radiometry as rad
 from mlrsir.geo.bands import canonical
 
 CHIP_MAX = 1024
-"""Largest side (px) of a non-georeferenced 8-bit .tif still treated as a plain image chip."""
+"""Largest side (px) of a non-georeferenced .tif still treated as a plain image chip."""
 
 SCENE_SUFFIXES = (".jp2", ".vrt", ".img")
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -85,12 +85,10 @@ def classify_input(path: Path) -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(path) as ds:
-                plain = (
-                    ds.crs is None
-                    and set(ds.dtypes) == {"uint8"}
-                    and ds.count in (1, 3, 4)
-                    and max(ds.width, ds.height) <= CHIP_MAX
+                pillow_readable = (set(ds.dtypes) == {"uint8"} and ds.count in (1, 3, 4)) or (
+                    ds.count == 1 and set(ds.dtypes) <= {"uint16", "int16"}  # 16-bit grey chips, as before
                 )
+                plain = ds.crs is None and pillow_readable and max(ds.width, ds.height) <= CHIP_MAX
     except RasterioError:
         return "image"  # unreadable: the image path reports it by name
     return "image" if plain else "scene"
