@@ -238,10 +238,7 @@ def run_search(args) -> int:
         threads=args.threads,
         log=log,
     )
-    text = json.dumps(result, indent=2) + "\n" if args.json else to_markdown(result)
-    print(text, end="")
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+    _emit(result, args, to_markdown)
     return 0
 
 
@@ -281,10 +278,15 @@ def _run_scale(args, ns, log) -> int:
         threads=args.threads,
         log=log,
     )
+    _emit(result, args, to_markdown)
+    if args.plot:
+        plot(result, args.plot)
+    return 0
+
+
+def _emit(result: dict, args, to_markdown) -> None:
+    """Print ``result`` as JSON (``--json``) or Markdown, and write the same text to ``--out``."""
     text = json.dumps(result, indent=2) + "\n" if args.json else to_markdown(result)
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
-    if args.plot:
-        plot(result, args.plot)
-    return 0
