@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 
 import numpy as np
 import pytest
@@ -21,7 +20,6 @@ from rasterio.windows import Window
 
 from mlrsir.cli.main import main
 from mlrsir.errors import ConfigError
-from mlrsir.index import integrity
 from mlrsir.index.store import CodeIndex
 from mlrsir.inference.search import GEO_KEYS, item_at, load_query_image, search_by_image, search_code
 from tests.fakes.encoder import FakeEncoder, make_run
@@ -248,25 +246,14 @@ def test_radiometry_is_fixed_per_index(hash_encoder, tmp_path, capsys):
 
 
 def test_format_1_index_opens_and_migrates(tmp_path):
+    from tests.index.legacy import make_legacy_index
+
     fp = {"bits": 16, "backbone": "x", "method": "m", "image_size": 8, "weights_sha256": "0"}
-    index = CodeIndex.create(tmp_path / "ix", bits=16, fingerprint=fp, run_dir="/r", classes=None)
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 2, (3, 16), dtype=np.uint8)
-    index.add([{"path": f"/p{i}.png", "width": 4, "height": 4, "labels": None} for i in range(3)], codes)
-    index.close()
-    # turn it into a format 1 index as an older mlrsir wrote it
-    conn = sqlite3.connect(tmp_path / "ix" / "index.sqlite", isolation_level=None)
-    conn.execute("ALTER TABLE items DROP COLUMN geo")
-    meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
-    meta["format_version"] = 1
-    meta.pop("radiometry")
-    static = {k: meta.get(k) for k in integrity.STATIC_KEYS}
-    conn.execute("DELETE FROM meta WHERE key = 'radiometry'")
-    conn.execute("UPDATE meta SET value = '1' WHERE key = 'format_version'")
-    conn.execute(
-        "UPDATE meta SET value = ? WHERE key = 'header_sha256'", (json.dumps(integrity.header_digest(static)),)
-    )
-    conn.close()
+    # a format 1 index as an older mlrsir wrote it (codes as BLOBs, no geo column)
+    records = [{"path": f"/p{i}.png", "width": 4, "height": 4, "labels": None} for i in range(3)]
+    make_legacy_index(tmp_path / "ix", version=1, bits=16, records=records, codes=codes, fingerprint=fp, run_dir="/r")
     with CodeIndex.open(tmp_path / "ix", readonly=True) as old:
         assert old.format_version == 1 and old.get(2) == {
             "id": 2,
@@ -280,10 +267,11 @@ def test_format_1_index_opens_and_migrates(tmp_path):
         geo = {"scene": "s", "window": [0, 0, 4, 4], "crs": None, "bounds": None, "lonlat_bounds": None}
         index.add([{"path": "/s#0,0,4,4", "width": 4, "height": 4, "labels": None, "geo": geo}], codes[:1])
         index.set_radiometry({"kind": "uint8", "scale": 1.0, "low": 0.0, "high": 255.0})
-        assert index.format_version == 2
+        assert index.format_version == 3  # the first write migrated it (geo column, code files)
     with CodeIndex.open(tmp_path / "ix", verify=True) as index:
         assert len(index) == 4 and index.get(4)["geo"]["scene"] == "s" and index.radiometry["kind"] == "uint8"
-        assert index.info()["format_version"] == 2
+        assert index.info()["format_version"] == 3
+        assert np.array_equal(index.codes(), np.vstack([codes, codes[:1]]))
 
 
 def test_geo_keys_match_georef():

@@ -127,16 +127,18 @@ def _flip_byte_at(path, offset):
 
 
 def test_flipped_code_byte_is_detected(tmp_path, index):
+    # format 3: the codes live in codes.<f>.bin beside the database (format 2 BLOBs:
+    # tests/index/test_code_files.py::test_format_2_index_is_read_and_migrated)
     codes = np.zeros((3, 16), np.uint8)
     codes[1] = [1, 0, 1, 1, 0, 1, 0, 1, 1, 1, 1, 0, 0, 1, 1, 0]
     index.add(records(0, 3), codes)
     index.close()
-    db = tmp_path / "ix" / DB_NAME
-    needle = np.packbits(codes[1]).tobytes() + b""  # the BLOB bytes of item 2
-    content = db.read_bytes()
-    assert content.count(needle) >= 1
-    _flip_byte_at(db, content.index(needle))
-    with pytest.raises(IndexStoreError, match=f"{DB_NAME}.*checksum"):
+    (codes_file,) = (tmp_path / "ix").glob("codes.*.bin")
+    needle = np.packbits(codes[1]).tobytes()  # the record of item 2
+    content = codes_file.read_bytes()
+    assert content.count(needle) == 1
+    _flip_byte_at(codes_file, content.index(needle))
+    with pytest.raises(IndexStoreError, match=f"{codes_file.name}: block 0 .*checksum"):
         CodeIndex.open(tmp_path / "ix")
     # without verify the file still opens (size and header are fine) ...
     CodeIndex.open(tmp_path / "ix", verify=False).close()

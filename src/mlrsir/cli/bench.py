@@ -9,6 +9,9 @@
   :mod:`mlrsir.bench.encode`.
 * ``mlrsir bench upload-memory``: peak server memory under concurrent uploads of a very
   large JPEG; see :mod:`mlrsir.bench.upload_memory`.
+* ``mlrsir bench index-store``: the whole index (SQLite metadata + code files + saved IVF)
+  built from generated codes at scale: insert rate, bytes per item, open and first-search
+  time and memory, serve-ready time, verification; see :mod:`mlrsir.bench.index_store`.
 
 The accuracy grid of retrieval methods is a different command, ``mlrsir benchmark``.
 """
@@ -74,6 +77,86 @@ def register(subparsers) -> None:
     _register_load(sub)
     _register_upload_memory(sub)
     _register_encode(sub)
+    _register_index_store(sub)
+
+
+def _register_index_store(sub) -> None:
+    p = sub.add_parser(
+        "index-store",
+        help="build the whole index (metadata + codes + saved IVF) at scale from generated codes and measure it",
+    )
+    p.add_argument("--n", type=int, required=True, help="items (e.g. 10000000)")
+    p.add_argument("--bits", type=int, default=48)
+    p.add_argument("--codes", choices=["random", "realistic"], default="realistic")
+    p.add_argument("--real-codes", help="cached real codes (.npz) for --codes realistic")
+    p.add_argument("--dir", required=True, help="empty folder for the index (left in place; several GB at 1e7)")
+    p.add_argument("--chunk", type=int, default=1_000_000, help="items per add (one transaction each)")
+    p.add_argument("--ivf-nlist", type=int, default=1024, help="IVF cells of the saved structure (default 1024)")
+    p.add_argument("--small", type=int, default=10_000, help="items of the small add/remove at scale")
+    p.add_argument("--no-verify", action="store_true", help="skip the full verification (linear in n)")
+    p.add_argument("--run", help="measure serve-ready with the real `mlrsir serve` and this run's encoder")
+    p.add_argument(
+        "--ivf-only",
+        action="store_true",
+        help="the saved IVF alone (no SQLite, no code files): build, save, load in a fresh process (mmap and "
+        "in memory), first search, resident memory",
+    )
+    p.add_argument("--threads", type=int, default=1, help="faiss/OpenMP threads (default 1, see the module doc)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--out", help="write the report (JSON with --json) to this file")
+    p.set_defaults(func=run_index_store)
+
+
+def run_index_store(args) -> int:
+    import sys
+
+    from mlrsir.bench.index_store import run_index_store_bench, to_markdown
+
+    real = None
+    if args.codes == "realistic":
+        from mlrsir.bench.realistic import load_real_codes
+        from mlrsir.errors import ConfigError
+
+        if not args.real_codes:
+            raise ConfigError("--codes realistic needs --real-codes FILE.npz (e.g. reports/scale/real_codes_48.npz)")
+        material = load_real_codes(args.real_codes)
+        real = {material["bits"]: material}
+    if args.ivf_only:
+        from mlrsir.bench.index_store import run_saved_ivf_bench
+
+        result = run_saved_ivf_bench(
+            args.dir,
+            n=args.n,
+            bits=args.bits,
+            codes=args.codes,
+            real=real,
+            nlist=args.ivf_nlist,
+            seed=args.seed,
+            threads=args.threads,
+            log=lambda m: print(m, file=sys.stderr, flush=True),
+        )
+        print(json.dumps(result, indent=2))
+        if args.out:
+            Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        return 0
+    result = run_index_store_bench(
+        args.dir,
+        n=args.n,
+        bits=args.bits,
+        codes=args.codes,
+        real=real,
+        chunk=args.chunk,
+        ivf_nlist=args.ivf_nlist,
+        small=args.small,
+        verify=not args.no_verify,
+        serve_run=args.run,
+        seed=args.seed,
+        threads=args.threads,
+        log=lambda m: print(m, file=sys.stderr, flush=True),
+    )
+    _emit(result, args, to_markdown)
+    return 0
 
 
 def _register_encode(sub) -> None:

@@ -21,6 +21,9 @@ ABLATIONS = {
     "without CBAM": ("default", {"use_cbam": False}),
     "single-level (last stage)": ("default", {"multi_level": False}),
     "without quantization term": ("default", {"method_params": {"quant_weight": 0.0}}),
+    # does CBAM need a backbone that trains? the same two variants with every backbone stage frozen
+    "frozen backbone": ("default", {"finetune": "none"}),
+    "frozen backbone, without CBAM": ("default", {"finetune": "none", "use_cbam": False}),
     "paper preset (fine-tune, SGD: backbone 1e-5, new layers 2e-4, 200 it)": ("paper", {}),
 }
 

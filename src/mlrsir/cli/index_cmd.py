@@ -20,7 +20,14 @@
 * ``export --index PATH --out FILE.parquet|FILE.npz``: GeoParquet (id, path, code bytes,
   labels, scene, datetime, footprint geometry; null for items without georeference) or
   npz (``ids``, ``paths``, ``codes`` uint8 (n, bits) in {0, 1}, ``labels`` JSON strings).
-* ``remove --index PATH (--ids ID ... | --paths PATH ...)``.
+* ``remove --index PATH (--ids ID ... | --paths PATH ...)``: the rows go at once, the codes
+  stay as tombstones (excluded from searches) until the code files are compacted.
+* ``compact --index PATH [--ivf] [--ivf-nlist N]``: rewrite the code files without removed
+  items (migrates a format 1/2 index to format 3); ``--ivf`` also saves the search structure.
+* ``ivf --index PATH [--nlist N] [--rebuild]``: save the IVF search structure beside the
+  index (``ivf.<generation>.faiss``), so ``mlrsir serve`` maps it instead of building it.
+  ``build``, ``add``, ``remove`` and ``compact`` keep a saved one up to date, and save one
+  when the index reaches ``AUTO_SUBLINEAR_MIN`` items (2,000,000: ``auto`` search is IVF).
 * ``info --index PATH [--json] [--verify]``.
 """
 
@@ -88,6 +95,20 @@ def register(subparsers) -> None:
     which.add_argument("--ids", nargs="+", type=_item_id, help="item ids (0 .. 2**63-1)")
     which.add_argument("--paths", nargs="+")
     remove.set_defaults(func=run_remove)
+
+    compact = sub.add_parser(
+        "compact", help="rewrite the code files without removed items (and migrate an old index format)"
+    )
+    compact.add_argument("--index", required=True)
+    compact.add_argument("--ivf", action="store_true", help="also save the IVF search structure")
+    compact.add_argument("--ivf-nlist", type=int, help="IVF cells when it is built (default ~sqrt(n))")
+    compact.set_defaults(func=run_compact)
+
+    ivf = sub.add_parser("ivf", help="save the IVF search structure beside the index (fast serve start)")
+    ivf.add_argument("--index", required=True)
+    ivf.add_argument("--nlist", type=int, help="IVF cells when it is built (default ~sqrt(n))")
+    ivf.add_argument("--rebuild", action="store_true", help="build it anew instead of updating a saved one")
+    ivf.set_defaults(func=run_ivf)
 
     info = sub.add_parser("info", help="print what an index holds")
     info.add_argument("--index", required=True)
@@ -218,7 +239,60 @@ def run_build(args) -> int:
         from mlrsir.cli.index_extras import after_fill  # clouds, predicted labels
 
         after_fill(index, args)
+        refresh_search_structure(index)
         return status
+
+
+def refresh_search_structure(index, nlist: int | None = None, force: bool = False, log=print) -> None:
+    """Keep the saved IVF of ``index`` up to date (save one from ``AUTO_SUBLINEAR_MIN`` items,
+    or always with ``force``); see :mod:`mlrsir.index.saved`."""
+    import time
+
+    from mlrsir.index.backends import AUTO_SUBLINEAR_MIN, faiss_available
+
+    if not faiss_available():
+        return
+    t0 = time.perf_counter()
+    tag = index.save_search_structure(nlist=nlist, min_items=0 if force else AUTO_SUBLINEAR_MIN)
+    if tag is not None:
+        log(
+            f"search structure saved: {tag['file']} (IVF, {tag['nlist']} cells, {tag['ntotal']} items, "
+            f"{tag['bytes'] / 2**20:.1f} MiB) in {time.perf_counter() - t0:.1f} s"
+        )
+
+
+def run_compact(args) -> int:
+    from mlrsir.index.store import CodeIndex
+
+    with CodeIndex.open(args.index, verify=False) as index:
+        before = index.format_version
+        result = index.compact()
+        note = f"; migrated from format {before} to {index.format_version}" if before != index.format_version else ""
+        print(
+            f"compacted {index.path}: {result['slots_before']} -> {result['slots_after']} code records "
+            f"({len(index)} items) in {result['seconds']:.1f} s{note}"
+        )
+        refresh_search_structure(index, nlist=args.ivf_nlist, force=args.ivf)
+    return 0
+
+
+def run_ivf(args) -> int:
+    import time
+
+    from mlrsir.errors import IndexStoreError
+    from mlrsir.index.store import CodeIndex
+
+    with CodeIndex.open(args.index, verify=False) as index:
+        index.migrate()
+        t0 = time.perf_counter()
+        tag = index.save_search_structure(nlist=args.nlist, rebuild=args.rebuild)
+        if tag is None:
+            raise IndexStoreError(f"{index.db_path}: no search structure could be saved")
+        print(
+            f"saved {tag['file']} beside {index.path}: IVF, {tag['nlist']} cells, {tag['ntotal']} items, "
+            f"{tag['bytes']} bytes, generation {tag['generation']}, {time.perf_counter() - t0:.1f} s"
+        )
+    return 0
 
 
 def run_add(args) -> int:
@@ -238,6 +312,7 @@ def run_add(args) -> int:
         from mlrsir.cli.index_extras import after_fill  # clouds, predicted labels
 
         after_fill(index, args)
+        refresh_search_structure(index)
         return status
 
 
@@ -281,6 +356,8 @@ def run_remove(args) -> int:
         print(f"removed {removed} items from {index.path} ({len(index)} left); {not_found} not found")
         for path in missing:
             print(f"not in the index: {path}")
+        if removed:
+            refresh_search_structure(index)
     return 0
 
 
@@ -302,6 +379,22 @@ def run_info(args) -> int:
     print(f"images root  {info['images_root']}")
     print(f"classes      {', '.join(info['classes'] or []) or '-'}")
     print(f"database     {info['database']} ({info['database_bytes']} bytes), format v{info['format_version']}")
+    if "code_files" in info:
+        print(
+            f"code files   {info['code_files']['codes']} ({info['codes_bytes']} bytes), {info['code_files']['ids']} "
+            f"({info['ids_bytes']} bytes); {info['code_slots']} records, {info['tombstones']} removed "
+            "(`mlrsir index compact` drops them)"
+        )
+        found = info.get("saved_search")
+        print(
+            "search       "
+            + (
+                f"saved IVF {found['file']} ({found['nlist']} cells, {found['ntotal']} items, generation "
+                f"{found['generation']})"
+                if found
+                else "no saved structure (`mlrsir index ivf` saves one)"
+            )
+        )
     print(
         f"checksum     {info['items_checksum'][:16]}... ({'verified' if args.verify else 'not verified; use --verify'})"
     )

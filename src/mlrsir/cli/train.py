@@ -28,8 +28,9 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--finetune",
         default=None,
-        choices=["none", "all"],
-        help="none: frozen backbone on cached features (fast); all: fine-tune the whole network",
+        choices=["none", "top1", "top2", "all"],
+        help="none: frozen backbone on cached features (fast); top1/top2: also train the top 1 or 2 backbone "
+        "stages (lower stages cached, CPU-friendly); all: fine-tune the whole network (meant for a GPU)",
     )
     p.add_argument("--image-size", type=int, default=None)
     p.add_argument("--iterations", type=int, default=None)

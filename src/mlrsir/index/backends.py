@@ -96,6 +96,15 @@ def _pad(packed: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
+def _strictly_ascending(ids: np.ndarray, chunk: int = 1 << 22) -> bool:
+    """``ids[i] < ids[i + 1]`` everywhere, checked in chunks (bounded temporaries at 1e8)."""
+    for start in range(0, max(0, ids.size - 1), chunk):
+        part = np.asarray(ids[start : start + chunk + 1])
+        if not (part[1:] > part[:-1]).all():
+            return False
+    return True
+
+
 def _select_sorted(dist: np.ndarray, k: int | None, radius: int | None) -> np.ndarray:
     """Positions of the result of one query, ordered by (distance, position).
 
@@ -130,11 +139,13 @@ class Backend:
 
     name = ""
     exact = True
+    labels_are_ids = False  # True: ``_search`` returns item ids, not positions (IVF)
 
     def __init__(self, bits: int):
         self.bits = int(bits)
         self.bytes_per_code = packed_width(bits)
         self.ids = np.zeros(0, dtype=np.int64)
+        self.count = 0
 
     def build(self: _B, packed: np.ndarray, ids: np.ndarray) -> _B:
         """Index ``packed (N, ceil(bits/8)) uint8`` with ids ``(N,) int64`` ascending."""
@@ -144,9 +155,10 @@ class Backend:
         ids = np.asarray(ids, dtype=np.int64)
         if ids.shape != (packed.shape[0],):
             raise ValueError(f"{ids.shape[0]} ids for {packed.shape[0]} codes")
-        if ids.size > 1 and not (np.diff(ids) > 0).all():
+        if not _strictly_ascending(ids):
             raise ValueError("ids must be strictly ascending")
         self.ids = ids
+        self.count = int(ids.size)
         self._build(packed)
         return self
 
@@ -167,13 +179,14 @@ class Backend:
             raise ConfigError(f"radius must be >= 0, got {radius}")
         if q.shape[0] == 0:
             return []
-        if self.ids.size == 0:
+        if self.count == 0:
             return [[] for _ in range(q.shape[0])]
         positions = self._search(q, k, radius)
+        to_ids = (lambda p: p) if self.labels_are_ids else (lambda p: self.ids[p])
         if isinstance(positions, tuple):  # dense (Q, k) position and distance matrices
             pos, dist = positions
-            return [list(zip(a, b)) for a, b in zip(self.ids[pos].tolist(), dist.tolist())]
-        return [list(zip(self.ids[p].tolist(), d.tolist())) for p, d in positions]
+            return [list(zip(a, b)) for a, b in zip(to_ids(pos).tolist(), dist.tolist())]
+        return [list(zip(to_ids(p).tolist(), d.tolist())) for p, d in positions]
 
     def describe(self) -> str:
         """Name and parameters, for reports."""
@@ -181,7 +194,7 @@ class Backend:
 
     def memory_bytes(self) -> int:
         """Bytes held for the codes (not counting the id array)."""
-        return int(self.ids.size) * self.bytes_per_code
+        return self.count * self.bytes_per_code
 
     # subclasses -------------------------------------------------------------
     def _build(self, packed: np.ndarray) -> None:  # pragma: no cover - abstract
@@ -310,7 +323,7 @@ class FaissHashBackend(Backend):
 
     def memory_bytes(self) -> int:
         # codes + one int64 id per item per table (faiss stores ids in its buckets)
-        return int(self.ids.size) * (self.bytes_per_code + 8 * self.nhash)
+        return self.count * (self.bytes_per_code + 8 * self.nhash)
 
 
 def default_nlist(n: int) -> int:
@@ -327,10 +340,17 @@ class FaissIVFBackend(Backend):
     (``niter`` iterations, default 10) on ``train_size`` codes drawn at random (default
     ``32 * nlist``, all when fewer); a query scans its ``nprobe`` nearest cells (default 8,
     capped at ``nlist``). Build cost: training plus one nearest-centroid search per item.
+
+    The inverted lists hold the item ids themselves (``add_with_ids``), so the back-end needs
+    no id array of its own (at 1e8 items that saves 800 MB), can be saved and read back
+    (:meth:`save`, :meth:`load`; :mod:`mlrsir.index.saved`) and brought up to date in place
+    (:meth:`add_items`, :meth:`remove_items`). Radius searches without ``k`` use faiss'
+    ``range_search`` over the probed cells.
     """
 
     name = "ivf"
     exact = False
+    labels_are_ids = True
 
     def __init__(
         self, bits: int, nlist: int | None = None, nprobe: int = 8, train_size: int | None = None, niter: int = 10
@@ -341,6 +361,7 @@ class FaissIVFBackend(Backend):
         self.nprobe = int(nprobe)
         self.train_size = train_size
         self.niter = int(niter)
+        self.mmapped = False  # inverted lists mapped read-only from a saved file (see load)
 
     def _build(self, packed):
         import faiss
@@ -350,21 +371,72 @@ class FaissIVFBackend(Backend):
         d = self.bytes_per_code * 8
         self.quantizer = faiss.IndexBinaryFlat(d)
         self.index = faiss.IndexBinaryIVF(self.quantizer, d, self.nlist)
+        self.index.own_fields = False  # the quantizer is kept alive by this object
         self.index.cp.niter = self.niter
         self.index.cp.min_points_per_centroid = 1  # small samples are fine: no warning
         self.index.nprobe = min(self.nprobe, self.nlist)
+        ids = self.ids
+        self.ids = np.zeros(0, dtype=np.int64)  # the lists hold the ids
         if n:
             size = min(n, self.train_size or 32 * self.nlist)
             rng = np.random.default_rng(0)
             sample = packed if size == n else packed[np.sort(rng.choice(n, size, replace=False))]
             self.index.train(_pad(sample, self.bytes_per_code))
-            for start in range(0, n, 1 << 22):  # bounded padded copy
-                self.index.add(_pad(packed[start : start + (1 << 22)], self.bytes_per_code))
+            self.add_items(packed, ids)
+
+    def add_items(self, packed: np.ndarray, ids: np.ndarray, chunk: int = 1 << 22) -> None:
+        """Add codes with their item ids (bounded padded copies of ``chunk`` codes)."""
+        for start in range(0, packed.shape[0], chunk):
+            part = np.ascontiguousarray(ids[start : start + chunk], dtype=np.int64)
+            self.index.add_with_ids(_pad(packed[start : start + chunk], self.bytes_per_code), part)
+        self.count = int(self.index.ntotal)
+
+    def remove_items(self, ids) -> int:
+        """Remove items by id (one pass over the lists); returns how many were found."""
+        import faiss
+
+        ids = np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+        if ids.size == 0:
+            return 0
+        removed = int(self.index.remove_ids(faiss.IDSelectorBatch(ids.size, faiss.swig_ptr(ids))))
+        self.count = int(self.index.ntotal)
+        return removed
+
+    def save(self, path) -> None:
+        """``faiss.write_index_binary`` to ``path`` (callers write to a temporary name)."""
+        import faiss
+
+        faiss.write_index_binary(self.index, str(path))
+
+    @classmethod
+    def load(cls, path, bits: int, nprobe: int = 8, mmap: bool = False) -> FaissIVFBackend:
+        """Read a file written by :meth:`save`; ``mmap``: map the inverted lists read-only
+        (``faiss.IO_FLAG_MMAP``: nothing read until searched; no add/remove then)."""
+        import faiss
+
+        index = faiss.read_index_binary(str(path), faiss.IO_FLAG_MMAP if mmap else 0)
+        if not isinstance(index, faiss.IndexBinaryIVF):
+            raise ValueError(f"{path}: not a binary IVF index ({type(index).__name__})")
+        self = cls(bits, nlist=int(index.nlist), nprobe=nprobe)
+        if index.d != self.bytes_per_code * 8:
+            raise ValueError(f"{path}: codes of {index.d} bits, expected {self.bytes_per_code * 8} (padded)")
+        self.index, self.nlist, self.count = index, int(index.nlist), int(index.ntotal)
+        self.mmapped = bool(mmap)
+        return self
 
     def _search(self, q, k, radius):
-        kk = self.index.ntotal if k is None else min(int(k), self.index.ntotal)
         self.index.nprobe = min(self.nprobe, self.nlist)
-        dist, pos = self.index.search(_pad(q, self.bytes_per_code), kk)
+        qp = _pad(q, self.bytes_per_code)
+        if k is None and radius is not None:
+            lims, dist, labels = self.index.range_search(qp, int(radius) + 1)
+            out = []
+            for i in range(qp.shape[0]):
+                p, d = labels[lims[i] : lims[i + 1]], dist[lims[i] : lims[i + 1]]
+                order = np.lexsort((p, d))
+                out.append((p[order].astype(np.int64), d[order].astype(np.int64)))
+            return out
+        kk = self.index.ntotal if k is None else min(int(k), self.index.ntotal)
+        dist, pos = self.index.search(qp, kk)
         return _filter_and_rank(dist, pos, radius)
 
     def describe(self) -> str:
@@ -372,7 +444,7 @@ class FaissIVFBackend(Backend):
 
     def memory_bytes(self) -> int:
         # inverted lists: code + int64 id per item, plus the centroids
-        return int(self.ids.size) * (self.bytes_per_code + 8) + self.nlist * self.bytes_per_code
+        return self.count * (self.bytes_per_code + 8) + self.nlist * self.bytes_per_code
 
 
 class FaissHNSWBackend(Backend):
@@ -406,7 +478,7 @@ class FaissHNSWBackend(Backend):
 
     def memory_bytes(self) -> int:
         # codes + int32 neighbour slots: 2M on level 0, ~M/(M-1) more on upper levels
-        return int(self.ids.size) * (self.bytes_per_code + 4 * 2 * self.M + 4 * self.M // max(1, self.M - 1))
+        return self.count * (self.bytes_per_code + 4 * 2 * self.M + 4 * self.M // max(1, self.M - 1))
 
 
 def faiss_available() -> bool:

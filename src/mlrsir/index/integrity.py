@@ -9,20 +9,30 @@ A sum of cryptographic digests (an "AdHash" multiset hash) lets one ``add``/``re
 update the stored checksum with only the rows it touches (``+``/``-`` their digests)
 instead of re-hashing the whole index; ids are unique so no two rows share a digest
 term by accident. Verification recomputes the sum over every row (one sequential read of
-the table) and runs ``PRAGMA integrity_check`` (:func:`check_structure`): measured ~0.7 s for 10^5 items on one core
-(so ~6 s for 10^6), cheap enough to run on every open by default (``verify=True``);
-pass ``verify=False`` to skip it for very large indexes (``mlrsir index info --verify``
-then checks on demand).
+the table) and runs ``PRAGMA integrity_check`` (:func:`check_structure`): format 3
+measured 5 s for 10^6 items and 45 s for 10^7 (plus the block checksums of the code files),
+so :meth:`mlrsir.index.store.CodeIndex.open` runs it by default (``verify="auto"``) only up
+to :data:`mlrsir.index.store.VERIFY_ON_OPEN_MAX_ITEMS` items; ``mlrsir index info --verify``
+checks a larger index on demand.
 
 Header checksum: sha256 of the canonical JSON of the static metadata (format version,
 bits, fingerprint, run_dir, classes, images_root; from format version 2 also
 ``radiometry``, the index's fixed raster rule, set once when the first scene is added).
 
 Format versions: 1 (items without ``geo``), 2 (``items.geo`` JSON column, ``radiometry``
-in the header). Both are read; a version 1 index is migrated in place to version 2 the
-first time a write needs the new fields (:meth:`mlrsir.index.store.CodeIndex.add` with a
-``geo`` record, ``set_radiometry``). Row digests of rows without ``geo`` are the same in
-both versions, so the item checksum stays valid through the migration.
+in the header), 3 (codes moved out of the database into memory-mapped code files, see
+:mod:`mlrsir.index.codefile`; the ``items`` table keeps the metadata). All three are read;
+a version 1 or 2 index is migrated in place to version 3 by its first write
+(:meth:`mlrsir.index.store.CodeIndex.migrate`). The row digest is the same function in
+every version: in format 3 its ``code_bytes`` are the item's record of the codes file, so
+the stored item checksum stays valid through the migration, and it still covers the code:
+a code moved to another item or changed in the file fails it (besides the block checksums
+of the code files, which name the damaged block). Rows without ``geo`` digest as in
+format 1.
+
+Format 3 verification (:func:`check_items_v3`): the items are read in id order next to
+the id and code files; every live slot (not removed) must have exactly one row and every
+row one live slot, and the digest sum must equal ``items_checksum``.
 
 File checks done on every open, even with ``verify=False`` (they read 100 bytes):
 the SQLite header magic, and the database size recorded in the header against the file
@@ -38,12 +48,25 @@ import sqlite3
 import struct
 from pathlib import Path
 
+import numpy as np
+
 from mlrsir.errors import IndexStoreError
 from mlrsir.index.backends import packed_width
 
 FORMAT = "mlrsir-code-index"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+# format 3 dynamic metadata (updated by writes, not covered by ``header_sha256``)
+DYNAMIC_KEYS_V3 = (
+    "count",
+    "next_id",
+    "items_checksum",
+    "generation",
+    "code_file",
+    "code_slots",
+    "compacted_generation",
+    "removed_log_from",
+)
 # metadata written once at creation and covered by ``header_sha256``
 STATIC_KEYS = ("format", "format_version", "bits", "fingerprint", "run_dir", "classes", "images_root", "created")
 STATIC_KEYS_V2 = (*STATIC_KEYS, "radiometry")
@@ -147,6 +170,61 @@ def check_items(conn: sqlite3.Connection, db_path: Path, meta: dict, bits: int, 
             raise IndexStoreError(f"{db_path}: item {row[0]} has a code of {len(row[5])} bytes, expected {width}")
         total = combine(total, row_digest(*row))
     if to_hex(total) != meta["items_checksum"]:
+        raise IndexStoreError(
+            f"{db_path}: item checksum mismatch (codes or metadata of stored images "
+            "were modified or corrupted); rebuild the index"
+        )
+
+
+def check_items_v3(
+    conn: sqlite3.Connection,
+    db_path: Path,
+    meta: dict,
+    ids: np.ndarray,
+    codes: np.ndarray,
+    tombstones: np.ndarray,
+    chunk: int = 50_000,
+) -> None:
+    """Format 3: recompute the item checksum over the rows joined with their code records
+    (call inside one read transaction; ``ids``/``codes`` are the slots of the code files,
+    ``tombstones`` the sorted ids of removed slots).
+
+    Raises:
+        IndexStoreError: naming ``db_path`` when a row has no live slot, a live slot has no
+            row, or the checksum differs.
+    """
+    width = codes.shape[1] if codes.ndim == 2 else 0
+    total = 0
+    rows_seen = 0
+    digest = row_digest  # looked up once (tests replace the module attribute before calling)
+    last = -1
+    while True:
+        rows = conn.execute(
+            "SELECT id, path, width, height, labels, geo FROM items WHERE id > ? ORDER BY id LIMIT ?", (last, chunk)
+        ).fetchall()
+        if not rows:
+            break
+        row_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        pos = np.searchsorted(ids, row_ids)
+        found = pos < ids.size
+        found[found] = np.asarray(ids[pos[found]]) == row_ids[found]
+        if tombstones.size:
+            found &= ~np.isin(row_ids, tombstones)
+        if not found.all():
+            missing = int(row_ids[~found][0])
+            raise IndexStoreError(f"{db_path}: item {missing} has no code in the codes file (index damaged)")
+        blob = np.ascontiguousarray(codes[pos]).tobytes()
+        for i, (item_id, path, w, h, labels, geo) in enumerate(rows):
+            total += digest(item_id, path, w, h, labels, blob[i * width : (i + 1) * width], geo)
+        rows_seen += len(rows)
+        last = rows[-1][0]
+    live = int(ids.size) - int(tombstones.size)
+    if rows_seen != live or rows_seen != meta["count"]:
+        raise IndexStoreError(
+            f"{db_path}: {rows_seen} item rows but the codes files hold {live} live codes and the metadata "
+            f"records {meta['count']} items (index damaged)"
+        )
+    if to_hex(total % _MOD) != meta["items_checksum"]:
         raise IndexStoreError(
             f"{db_path}: item checksum mismatch (codes or metadata of stored images "
             "were modified or corrupted); rebuild the index"

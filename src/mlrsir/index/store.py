@@ -1,50 +1,84 @@
 """Persistent index of binary codes: ``CodeIndex``.
 
-Layout: an index is a directory holding one SQLite database, ``index.sqlite`` (plus
-SQLite's own ``-wal``/``-shm`` files while it is open)::
+Layout (format 3): an index is a directory holding the SQLite database ``index.sqlite``
+(plus SQLite's ``-wal``/``-shm`` while open) for the metadata, the two code files of
+:mod:`mlrsir.index.codefile` (``codes.<f>.bin``: packed codes, ``ids.<f>.bin``: their item
+ids, memory-mapped for reading) and optionally a saved search structure
+(``ivf.<g>.faiss`` + ``ivf.<g>.json``, :mod:`mlrsir.index.saved`)::
 
-    meta(key TEXT PRIMARY KEY, value TEXT)      -- JSON values, see META_KEYS below
+    meta(key TEXT PRIMARY KEY, value TEXT)      -- JSON values, see below
     items(id INTEGER PRIMARY KEY, path TEXT UNIQUE, width INT, height INT,
           labels TEXT,                          -- JSON list of label names, or NULL
-          code BLOB,                            -- packed code, ceil(bits/8) bytes (pack_codes)
-          geo TEXT)                             -- format 2: JSON of a scene tile, or NULL
+          geo TEXT)                             -- JSON of a scene tile, or NULL
+    removed(id INTEGER PRIMARY KEY, generation INT)  -- removal log (tombstones)
+    code_blocks(file, block, nbytes, sha256)    -- block checksums of the code files
 
-``geo`` (format 2) of a tile of a scene (see :mod:`mlrsir.index.scenes`): the
-:mod:`mlrsir.geo.georef` dict plus ``"bands"`` (the band names read), with ``crs``,
-``bounds`` and ``lonlat_bounds`` null for a raster without georeference; NULL for plain
-images. Format 1 indexes (no ``geo`` column) are read as they are and migrated to
-format 2 on the first write that stores a ``geo`` or the radiometry
-(:func:`mlrsir.index.integrity` docstring).
+``geo`` of a tile of a scene (see :mod:`mlrsir.index.scenes`): the :mod:`mlrsir.geo.georef`
+dict plus ``"bands"`` (the band names read), with ``crs``, ``bounds`` and ``lonlat_bounds``
+null for a raster without georeference; NULL for plain images.
 
-Why the codes live in the database (one BLOB per item) rather than in a separate
-``.npy``: a single SQLite transaction then commits codes and metadata together, so an
-``add``/``remove`` is atomic and durable without a second file, a generation number and
-a tmp+fsync+rename dance, and a crash can never leave codes and rows disagreeing. WAL
-mode (``journal_mode=WAL``, ``synchronous=FULL``) lets any number of readers (other
-processes, the web server) read a consistent snapshot while one writer appends. Loading
-10^6 codes back into a contiguous array is one sequential ``SELECT`` (~1 s).
+Formats 1 and 2 kept each code as a BLOB column ``items.code`` (format 1 had no ``geo``
+column). They are still read as they are (a read-only open never changes them); the first
+write (``add``, ``remove``, ``compact``, ``set_radiometry``) of a writable open migrates
+the index to format 3 in place (:meth:`CodeIndex.migrate`: the code files are written and
+renamed into place, then one transaction rebuilds ``items`` without ``code``). At 1e6
+items a format 2 first search had to pull every row through Python (31.6 s); format 3 maps
+the codes and needs no row at all to search.
 
-Metadata (``meta``): ``format`` ("mlrsir-code-index"), ``format_version`` (2; 1 is
-still read), ``bits``, ``fingerprint`` (the model's, see :mod:`mlrsir.inference.fingerprint`),
-``run_dir``, ``classes``, ``images_root``, ``created``, ``radiometry`` (format 2: the
-:class:`mlrsir.geo.radiometry.Radiometry` dict used for every raster tile of the index,
-set once by :meth:`CodeIndex.set_radiometry`, or null), ``header_sha256`` (checksum of the
-static keys), ``count``, ``next_id`` (ids are never reused), ``items_checksum`` (see
-:mod:`mlrsir.index.integrity`) and ``generation`` (incremented by every write; readers
-reload their in-memory arrays when it changes).
+Consistency of the database and the code files (crash safety). The metadata keys
+``code_file`` (the file generation ``f`` in the file names) and ``code_slots`` (records
+committed in them) say which bytes are the index; nothing else is trusted.
+
+* ``add``: rows inserted (a duplicate path aborts here, files untouched), then the new
+  records appended to both files in place and fsynced, then one SQLite commit of the rows,
+  the new ``code_slots`` and the changed block checksums. A crash before the commit leaves
+  a tail beyond ``code_slots`` that readers ignore and the next write cuts off.
+* ``compact``/migration: complete new files ``codes.<g>.bin``/``ids.<g>.bin`` (``g`` = the
+  generation the commit will have) are written, fsynced and renamed into place before the
+  commit that points ``code_file`` to them; the old pair is deleted after the commit (a
+  crash in between leaves an unreferenced pair, deleted by the next write).
+
+So an index always opens as the state before or after a write, never a mix, and nothing
+committed is lost (tested by simulated crashes between the file write and the commit).
+
+Removal: ``remove`` deletes the rows and logs the ids in ``removed`` with the generation of
+the removal; their code records stay in the files as *tombstones* (slots whose id is in the
+log after ``compacted_generation``), excluded from every search, ``ids()`` and ``codes()``
+at once. :meth:`CodeIndex.compact` (``mlrsir index compact``, and automatically after a
+``remove`` once tombstones exceed :attr:`CodeIndex.COMPACT_FRACTION` of the slots and
+:attr:`CodeIndex.COMPACT_MIN` items) rewrites the files without them. The log is kept
+back to the newest saved search structure (``removed_log_from``) so that structure can be
+brought up to date (:mod:`mlrsir.index.saved`), and pruned at compaction otherwise.
+
+Metadata (``meta``): ``format`` ("mlrsir-code-index"), ``format_version`` (3; 1 and 2 are
+read), ``bits``, ``fingerprint`` (the model's, see :mod:`mlrsir.inference.fingerprint`),
+``run_dir``, ``classes``, ``images_root``, ``created``, ``radiometry`` (the
+:class:`mlrsir.geo.radiometry.Radiometry` dict used for every raster tile, set once by
+:meth:`CodeIndex.set_radiometry`, or null), ``header_sha256`` (checksum of those static
+keys), ``count`` (live items), ``next_id`` (ids are never reused), ``items_checksum`` (see
+:mod:`mlrsir.index.integrity`), ``generation`` (incremented by every write; readers reload
+their view when it changes), ``code_file``, ``code_slots``, ``compacted_generation`` and
+``removed_log_from`` (see above).
 
 Integrity: every open checks the SQLite header and file size (truncation), the format
-version, the header checksum and the row count. ``verify=True`` (default) also
-recomputes the item checksum over every row and runs ``PRAGMA integrity_check`` (~0.7 s per
-10^5 items); a flipped byte in a code, a path or a label, or a damaged page, raises
-:class:`~mlrsir.errors.IndexStoreError` naming the database file.
+version, the header checksum, the code files' headers and sizes against ``code_slots``
+and the live count against the tombstones (a few hundred bytes read, whatever the size).
+The full verification (``verify=True``; by default, ``verify="auto"``, only up to
+:data:`VERIFY_ON_OPEN_MAX_ITEMS` items, as it reads everything) adds ``PRAGMA
+integrity_check``, the sha256 of every 1 MiB block of the code files (a flipped byte is
+reported with the file and the block) and the item checksum over every row joined with its
+code. ``mlrsir index info --verify`` runs it on demand. A writable open always runs
+``PRAGMA integrity_check`` (writing through a damaged path index would store duplicates).
+
+Bulk insert: ``add`` inserts a batch with one ``executemany`` in one transaction and the
+code files grow by one append (the per-row digest is the only per-row Python work).
 
 Paths are stored as given by the caller; the CLI stores absolute resolved paths (so the
 web app can serve them) and records the build's image folder in ``images_root``.
 
 Search: :meth:`CodeIndex.search`, :meth:`~CodeIndex.codes`, :meth:`~CodeIndex.ids` and
 :meth:`~CodeIndex.random_id` delegate to a :class:`~mlrsir.index.searcher.CodeSearcher`
-(the cached in-memory code matrix, the back-ends and the label filter); this module holds
+(the mapped codes, the back-ends, the saved IVF and the label filter); this module holds
 the schema, reads, writes and transactions, :mod:`mlrsir.index.integrity` the checks.
 """
 
@@ -61,27 +95,38 @@ import numpy as np
 from mlrsir.codes import check_bits, check_code_length, pack_codes
 from mlrsir.data.labels import normalize_class_name
 from mlrsir.errors import ConfigError, IndexStoreError
-from mlrsir.index import integrity
+from mlrsir.index import codefile, integrity, saved
 from mlrsir.index.backends import packed_width
 from mlrsir.index.integrity import FORMAT, FORMAT_VERSION
-from mlrsir.index.searcher import CodeSearcher
+from mlrsir.index.searcher import CodeSearcher, Snapshot
 from mlrsir.inference.fingerprint import check_fingerprint
 from mlrsir.io_atomic import atomic_path
 
 DB_NAME = "index.sqlite"
+VERIFY_ON_OPEN_MAX_ITEMS = 100_000
+"""``verify="auto"`` runs the full verification on open up to this many items (~0.5 s)."""
 
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE items (
+_ITEMS_TABLE = """CREATE TABLE {name} (
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL UNIQUE,
     width INTEGER NOT NULL,
     height INTEGER NOT NULL,
     labels TEXT,
-    code BLOB NOT NULL,
     geo TEXT
-);
+)"""
+_SCHEMA = "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n" + _ITEMS_TABLE.format(name="items") + ";\n"
+_SCHEMA_V3_EXTRA = """
+CREATE TABLE removed (id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
+CREATE TABLE code_blocks (
+    file TEXT NOT NULL,
+    block INTEGER NOT NULL,
+    nbytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    PRIMARY KEY (file, block)
+) WITHOUT ROWID;
 """
+_KINDS = ("codes", "ids")
+_CHUNK = 1 << 18  # rows per chunk when copying codes (migration, compaction)
 
 
 def _canonical(value):
@@ -94,6 +139,11 @@ class CodeIndex:
 
     Use :meth:`create` or :meth:`open`; not the constructor.
     """
+
+    COMPACT_FRACTION = 0.25
+    """``remove`` compacts once tombstones exceed this share of the code slots ..."""
+    COMPACT_MIN = 10_000
+    """... and this many items."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, readonly: bool):
         self.path = Path(path)
@@ -112,6 +162,11 @@ class CodeIndex:
         self._geo_col = "geo" if integrity.has_geo_column(conn) else "NULL"
         self._searcher = CodeSearcher(self)
 
+    @property
+    def code_width(self) -> int:
+        """Bytes of one packed code."""
+        return packed_width(self.bits)
+
     # ------------------------------------------------------------------ create/open
     @classmethod
     def create(
@@ -128,9 +183,10 @@ class CodeIndex:
     ) -> CodeIndex:
         """Create an empty index in directory ``path`` and open it for writing.
 
-        The database is written to a temporary file, fsynced and renamed into place, so a
-        crash never leaves a half-created index. Refuses a directory that already holds
-        an index unless ``overwrite`` (do not overwrite an index other processes have open).
+        The (empty) code files and then the database are written to temporary files,
+        fsynced and renamed into place, so a crash never leaves a half-created index.
+        Refuses a directory that already holds an index unless ``overwrite`` (do not
+        overwrite an index other processes have open).
         """
         path = Path(path)
         bits = check_code_length(int(bits))
@@ -145,6 +201,8 @@ class CodeIndex:
                 )
             for suffix in ("", "-wal", "-shm"):
                 Path(str(db) + suffix).unlink(missing_ok=True)
+        codefile.remove_other_generations(path, keep=0)
+        saved.remove_all(path)
         static = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -163,13 +221,22 @@ class CodeIndex:
             next_id=1,
             items_checksum=integrity.to_hex(0),
             generation=0,
+            code_file=0,
+            code_slots=0,
+            compacted_generation=0,
+            removed_log_from=0,
         )
+        width = packed_width(bits)
+        blocks = []
+        for kind in _KINDS:
+            blocks += codefile.write_file(path / codefile.file_name(kind, 0), kind, width, 0, [])
         with atomic_path(db) as tmp:
             conn = sqlite3.connect(tmp, isolation_level=None)
             try:
-                conn.executescript(_SCHEMA)
+                conn.executescript(_SCHEMA + _SCHEMA_V3_EXTRA)
                 conn.execute("BEGIN")
                 conn.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
+                conn.executemany("INSERT INTO code_blocks VALUES (?, ?, ?, ?)", blocks)
                 conn.execute("COMMIT")
                 conn.execute("PRAGMA journal_mode=WAL")
             finally:
@@ -183,7 +250,7 @@ class CodeIndex:
         *,
         expected_fingerprint: dict | None = None,
         readonly: bool = False,
-        verify: bool = True,
+        verify: bool | str = "auto",
         deep: bool = False,
     ) -> CodeIndex:
         """Open an existing index.
@@ -192,7 +259,11 @@ class CodeIndex:
             path: the index directory (or its ``index.sqlite``).
             expected_fingerprint: when given, refuse an index made by another model.
             readonly: open the database read-only (``add``/``remove`` then fail).
-            verify: recompute the item checksum and run ``PRAGMA integrity_check``.
+            verify: ``True``: full verification (``PRAGMA integrity_check``, block
+                checksums of the code files, item checksum over every row); ``False``:
+                the cheap checks only; ``"auto"`` (default): full up to
+                :data:`VERIFY_ON_OPEN_MAX_ITEMS` items, cheap above (``mlrsir serve`` of a
+                large index starts in seconds; ``mlrsir index info --verify`` checks it all).
             deep: also compare the unique path index with the table entry by entry
                 (``mlrsir index info --verify``; implies ``verify``).
 
@@ -224,11 +295,14 @@ class CodeIndex:
                 conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=30)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: bulk inserts into the path index
         except sqlite3.DatabaseError as exc:
             raise IndexStoreError(f"{db}: cannot open as SQLite ({exc})") from None
         try:
             index = cls(path, conn, readonly)
-            index._check(verify or deep, deep=deep)
+            if verify == "auto":
+                verify = len(index) <= VERIFY_ON_OPEN_MAX_ITEMS
+            index._check(bool(verify) or deep, deep=deep)
             if not readonly and not (verify or deep):
                 integrity.check_structure(conn, db)
             if expected_fingerprint is not None:
@@ -245,33 +319,86 @@ class CodeIndex:
     def _read_meta(self) -> dict:
         return integrity.read_meta(self._conn, self.db_path)
 
+    def _code_path(self, kind: str, meta: dict) -> Path:
+        return self.path / codefile.file_name(kind, int(meta["code_file"]))
+
+    def _tombstones(self, meta: dict) -> np.ndarray:
+        """Sorted ids of removed items whose code records are still in the files (inside a
+        read or write transaction)."""
+        rows = self._conn.execute(
+            "SELECT id FROM removed WHERE generation > ? ORDER BY id", (int(meta["compacted_generation"]),)
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def _open_files(self, meta: dict) -> tuple[np.ndarray, np.ndarray]:
+        """Checked memory maps ``(ids (N,), codes (N, B))`` of the committed slots of ``meta``."""
+        slots = int(meta["code_slots"])
+        out = []
+        for kind in ("ids", "codes"):
+            file = self._code_path(kind, meta)
+            codefile.check_file(file, kind, self.code_width, int(meta["code_file"]), slots)
+            out.append(codefile.open_array(file, kind, self.code_width, slots))
+        return out[0], out[1]
+
+    def _blocks(self, kind: str) -> list[tuple[int, int, str]]:
+        return self._conn.execute(
+            "SELECT block, nbytes, sha256 FROM code_blocks WHERE file = ? ORDER BY block", (kind,)
+        ).fetchall()
+
     def _check(self, verify: bool, deep: bool = False) -> None:
         with self._lock:
             self._conn.execute("BEGIN")
             try:
                 meta = self._read_meta()
-                integrity.check_items(self._conn, self.db_path, meta, self.bits, full=verify)
+                if int(meta["format_version"]) >= 3:
+                    self._check_v3(meta, verify)
+                else:
+                    integrity.check_items(self._conn, self.db_path, meta, self.bits, full=verify)
                 if deep:
                     integrity.compare_path_index(self._conn, self.db_path)
             finally:
                 self._conn.execute("COMMIT")
 
+    def _check_v3(self, meta: dict, full: bool) -> None:
+        ids, codes = self._open_files(meta)
+        tombstones = self._tombstones(meta)
+        if int(meta["count"]) != ids.size - tombstones.size:
+            raise IndexStoreError(
+                f"{self.db_path}: the metadata records {meta['count']} items but the code files hold "
+                f"{ids.size} records of which {tombstones.size} removed (index damaged)"
+            )
+        if not full:
+            return
+        integrity.check_structure(self._conn, self.db_path)
+        for kind in _KINDS:
+            codefile.verify_blocks(self._code_path(kind, meta), kind, self.code_width, ids.size, self._blocks(kind))
+        for start in range(0, max(0, ids.size - 1), 1 << 22):
+            part = np.asarray(ids[start : start + (1 << 22) + 1])
+            if not (part[1:] > part[:-1]).all():
+                raise IndexStoreError(f"{self._code_path('ids', meta)}: ids are not strictly ascending")
+        integrity.check_items_v3(self._conn, self.db_path, meta, ids, codes, tombstones)
+
     def verify(self) -> None:
-        """Full check (checksum, integrity_check, path index against the table); raises
-        IndexStoreError on any problem."""
+        """Full check (integrity_check, code file blocks, item checksum, path index against
+        the table); raises IndexStoreError on any problem."""
         self._check(verify=True, deep=True)
 
     # ------------------------------------------------------------------ writes
     def _begin_write(self) -> dict:
+        """Migrate an old format, take the write lock and return the dynamic metadata."""
         if self.readonly:
             raise IndexStoreError(f"{self.db_path}: index opened read-only")
+        self.migrate()
         self._conn.execute("BEGIN IMMEDIATE")
-        return {
-            k: json.loads(v)
-            for k, v in self._conn.execute(
-                "SELECT key, value FROM meta WHERE key IN ('count', 'next_id', 'items_checksum', 'generation')"
-            )
-        }
+        try:
+            meta = self._read_meta()
+            if int(meta["format_version"]) < 3:
+                raise IndexStoreError(f"{self.db_path}: the index was changed back to format {meta['format_version']}")
+            codefile.remove_other_generations(self.path, keep=int(meta["code_file"]))
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        return {k: meta[k] for k in integrity.DYNAMIC_KEYS_V3}
 
     def _commit_write(self, state: dict) -> None:
         state["generation"] += 1
@@ -281,13 +408,40 @@ class CodeIndex:
         self._conn.execute("COMMIT")
         self._searcher.invalidate()
 
+    def _store_blocks(self, blocks: list, replace_all: bool = False) -> None:
+        if replace_all:
+            self._conn.execute("DELETE FROM code_blocks")
+        self._conn.executemany("INSERT OR REPLACE INTO code_blocks VALUES (?, ?, ?, ?)", blocks)
+
+    @staticmethod
+    def _record_rows(records: list[dict]) -> list[tuple]:
+        """``(path, width, height, labels_json, geo_json)`` per record, validated."""
+        rows = []
+        labels_cache: dict[tuple, str] = {}
+        for record in records:
+            path = record.get("path")
+            if not isinstance(path, str) or not path:
+                raise ConfigError(f"record without a path: {record!r}")
+            labels = record.get("labels")
+            if labels is None:
+                labels_json = None
+            else:
+                key = tuple(str(x) for x in labels)
+                labels_json = labels_cache.get(key)
+                if labels_json is None:
+                    labels_json = labels_cache[key] = json.dumps(list(key))
+            geo = record.get("geo")
+            geo_json = None if geo is None else json.dumps(_canonical(geo), sort_keys=True)
+            rows.append((path, int(record.get("width") or 0), int(record.get("height") or 0), labels_json, geo_json))
+        return rows
+
     def add(self, records: list[dict], codes: np.ndarray) -> list[int]:
         """Add items atomically (all or none).
 
         Args:
             records: one dict per item: ``path`` (str, unique in the index), ``width``,
                 ``height`` (int pixels), ``labels`` (list[str] or None), optional ``geo``
-                (dict, see the module doc; migrates a format 1 index).
+                (dict, see the module doc).
             codes: ``(n, bits)`` uint8 in {0, 1}.
 
         Returns:
@@ -296,40 +450,46 @@ class CodeIndex:
         codes = check_bits(codes, "codes")
         if codes.shape != (len(records), self.bits):
             raise ConfigError(f"codes of shape {codes.shape} for {len(records)} records of {self.bits}-bit codes")
-        rows = []
-        for record in records:
-            path = record.get("path")
-            if not isinstance(path, str) or not path:
-                raise ConfigError(f"record without a path: {record!r}")
-            labels = record.get("labels")
-            labels_json = None if labels is None else json.dumps([str(x) for x in labels])
-            geo = record.get("geo")
-            geo_json = None if geo is None else json.dumps(_canonical(geo), sort_keys=True)
-            rows.append((path, int(record.get("width") or 0), int(record.get("height") or 0), labels_json, geo_json))
-        packed = pack_codes(codes)
-        if any(r[4] is not None for r in rows):
-            self.migrate()
+        return self.add_packed(records, pack_codes(codes))
+
+    def add_packed(self, records: list[dict], packed: np.ndarray) -> list[int]:
+        """:meth:`add` with codes already packed: ``(n, ceil(bits/8))`` uint8 as
+        :func:`mlrsir.codes.pack_codes` makes them (padding bits zero)."""
+        packed = np.ascontiguousarray(packed, dtype=np.uint8)
+        width = self.code_width
+        if packed.shape != (len(records), width):
+            raise ConfigError(f"packed codes of shape {packed.shape} for {len(records)} records of {width} bytes")
+        if self.bits % 8 and packed.size and (packed[:, -1] & ((1 << (8 - self.bits % 8)) - 1)).any():
+            raise ConfigError(f"packed {self.bits}-bit codes with non-zero padding bits")
+        rows = self._record_rows(records)
+        if not rows:
+            return []
         with self._lock:
             state = self._begin_write()
             try:
                 first = int(state["next_id"])
+                n = len(rows)
+                blob = packed.tobytes()
+                digest = integrity.row_digest  # looked up now: tests replace it
                 total = integrity.from_hex(state["items_checksum"])
-                for i, (path, width, height, labels_json, geo_json) in enumerate(rows):
-                    item_id, code = first + i, packed[i].tobytes()
-                    if self._geo_col == "geo":
-                        self._conn.execute(
-                            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (item_id, path, width, height, labels_json, code, geo_json),
-                        )
-                    else:  # format 1 index, rows without geo
-                        self._conn.execute(
-                            "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)",
-                            (item_id, path, width, height, labels_json, code),
-                        )
-                    digest = integrity.row_digest(item_id, path, width, height, labels_json, code, geo_json)
-                    total = integrity.combine(total, digest)
+                for i, (path, width_px, height_px, labels_json, geo_json) in enumerate(rows):
+                    total += digest(
+                        first + i, path, width_px, height_px, labels_json, blob[i * width : (i + 1) * width], geo_json
+                    )
+                self._conn.executemany(
+                    "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)",
+                    ((first + i, *row) for i, row in enumerate(rows)),
+                )
+                slots = int(state["code_slots"])
+                ids = np.arange(first, first + n, dtype=np.int64)
+                blocks = codefile.append(self._code_path("ids", state), "ids", width, slots, ids)
+                blocks += codefile.append(self._code_path("codes", state), "codes", width, slots, packed)
+                self._store_blocks(blocks)
                 state.update(
-                    count=state["count"] + len(rows), next_id=first + len(rows), items_checksum=integrity.to_hex(total)
+                    count=state["count"] + n,
+                    next_id=first + n,
+                    items_checksum=integrity.to_hex(total % (1 << 256)),
+                    code_slots=slots + n,
                 )
                 self._commit_write(state)
             except sqlite3.IntegrityError as exc:
@@ -340,34 +500,110 @@ class CodeIndex:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-        return list(range(first, first + len(rows)))
+        return list(range(first, first + n))
 
     def remove(self, ids: list[int]) -> int:
-        """Remove items by id atomically; unknown ids are ignored. Returns how many were removed."""
+        """Remove items by id atomically; unknown ids are ignored. Returns how many were removed.
+
+        The rows go at once and their codes become tombstones (excluded from every search);
+        the code files are compacted when tombstones exceed :attr:`COMPACT_FRACTION` of the
+        slots and :attr:`COMPACT_MIN` items (module doc).
+        """
         wanted = sorted({int(i) for i in ids})
         with self._lock:
             state = self._begin_write()
             try:
+                slot_ids, codes = self._open_files(state)
                 total = integrity.from_hex(state["items_checksum"])
                 removed = 0
                 for start in range(0, len(wanted), 500):
                     part = wanted[start : start + 500]
                     marks = ",".join("?" * len(part))
                     rows = self._conn.execute(
-                        f"SELECT id, path, width, height, labels, code, {self._geo_col} FROM items "
-                        f"WHERE id IN ({marks})",
-                        part,
+                        f"SELECT id, path, width, height, labels, geo FROM items WHERE id IN ({marks})", part
                     ).fetchall()
-                    for row in rows:
-                        total = integrity.combine(total, integrity.row_digest(*row), sign=-1)
+                    if not rows:
+                        continue
+                    found = np.array([r[0] for r in rows], dtype=np.int64)
+                    pos = np.searchsorted(slot_ids, found)
+                    if (pos >= slot_ids.size).any() or (
+                        np.asarray(slot_ids[np.minimum(pos, slot_ids.size - 1)]) != found
+                    ).any():
+                        raise IndexStoreError(f"{self.db_path}: an item to remove has no code record (index damaged)")
+                    for row, p in zip(rows, pos):
+                        code = np.asarray(codes[p]).tobytes()
+                        total -= integrity.row_digest(row[0], row[1], row[2], row[3], row[4], code, row[5])
                     self._conn.execute(f"DELETE FROM items WHERE id IN ({marks})", part)
+                    self._conn.executemany(
+                        "INSERT INTO removed VALUES (?, ?)", [(int(i), state["generation"] + 1) for i in found]
+                    )
                     removed += len(rows)
-                state.update(count=state["count"] - removed, items_checksum=integrity.to_hex(total))
+                if not removed:
+                    self._conn.execute("ROLLBACK")
+                    return 0
+                state.update(count=state["count"] - removed, items_checksum=integrity.to_hex(total % (1 << 256)))
                 self._commit_write(state)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+            tombstones = int(state["code_slots"]) - int(state["count"])
+            if tombstones >= max(self.COMPACT_MIN, self.COMPACT_FRACTION * int(state["code_slots"])):
+                self.compact()
         return removed
+
+    def compact(self) -> dict:
+        """Rewrite the code files without the removed items (migrates a format 1/2 index).
+
+        New files for the next generation are written and renamed into place, then one
+        commit points the index to them and empties the tombstones (module doc); a saved
+        search structure stays usable (the removal log is kept back to it). Returns
+        ``{"slots_before", "slots_after", "seconds"}``.
+        """
+        t0 = time.perf_counter()
+        if self.readonly:
+            raise IndexStoreError(f"{self.db_path}: index opened read-only")
+        with self._lock:
+            state = self._begin_write()
+            try:
+                before = int(state["code_slots"])
+                meta = {**state}
+                tombstones = self._tombstones(meta)
+                if tombstones.size == 0:
+                    self._conn.execute("ROLLBACK")
+                    return {"slots_before": before, "slots_after": before, "seconds": time.perf_counter() - t0}
+                slot_ids, codes = self._open_files(meta)
+                new_generation = int(state["generation"]) + 1
+
+                def live_chunks(kind):
+                    for start in range(0, before, _CHUNK):
+                        part_ids = np.asarray(slot_ids[start : start + _CHUNK])
+                        keep = ~np.isin(part_ids, tombstones)
+                        yield part_ids[keep] if kind == "ids" else np.asarray(codes[start : start + _CHUNK])[keep]
+
+                blocks = []
+                for kind in _KINDS:
+                    target = self.path / codefile.file_name(kind, new_generation)
+                    blocks += codefile.write_file(target, kind, self.code_width, new_generation, live_chunks(kind))
+                self._store_blocks(blocks, replace_all=True)
+                keep_from = new_generation
+                tag = saved.newest_usable(
+                    self.path, self.bits, int(state["generation"]), int(state["removed_log_from"])
+                )
+                if tag is not None:
+                    keep_from = min(keep_from, int(tag["generation"]))
+                self._conn.execute("DELETE FROM removed WHERE generation <= ?", (keep_from,))
+                state.update(
+                    code_file=new_generation,
+                    code_slots=before - int(tombstones.size),
+                    compacted_generation=new_generation,
+                    removed_log_from=keep_from,
+                )
+                self._commit_write(state)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            codefile.remove_other_generations(self.path, keep=new_generation)
+        return {"slots_before": before, "slots_after": int(state["code_slots"]), "seconds": time.perf_counter() - t0}
 
     # ------------------------------------------------------------------ reads
     def __len__(self) -> int:
@@ -421,51 +657,140 @@ class CodeIndex:
             rows = self._conn.execute("SELECT id, geo FROM items WHERE geo IS NOT NULL ORDER BY id").fetchall()
         return [(int(i), json.loads(g)) for i, g in rows]
 
+    def label_counts(self) -> dict[str, int]:
+        """``{label: number of items carrying it}`` in one SQL pass (no row reaches Python)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT j.value, COUNT(DISTINCT items.id) FROM items, json_each(items.labels) AS j "
+                "WHERE items.labels IS NOT NULL GROUP BY j.value"
+            ).fetchall()
+        return {str(k): int(v) for k, v in rows}
+
     def iter_items(self, chunk: int = 2000):
         """Every item as ``{id, path, width, height, labels, geo, code}`` (packed code bytes), id order."""
         last = 0
+        width = self.code_width
         while True:
             with self._lock:
-                rows = self._conn.execute(
-                    f"SELECT id, path, width, height, labels, {self._geo_col}, code FROM items "
-                    "WHERE id > ? ORDER BY id LIMIT ?",
-                    (last, chunk),
-                ).fetchall()
-            if not rows:
-                return
+                if self.format_version >= 3:
+                    fetched = self._conn.execute(
+                        "SELECT id, path, width, height, labels, geo FROM items WHERE id > ? ORDER BY id LIMIT ?",
+                        (last, chunk),
+                    ).fetchall()
+                    if not fetched:
+                        return
+                    snap = self._searcher.snapshot()
+                    pos, found = snap.lookup([r[0] for r in fetched])
+                    if not found.all():  # a write since the snapshot: take a new one
+                        self._searcher.invalidate()
+                        snap = self._searcher.snapshot()
+                        pos, found = snap.lookup([r[0] for r in fetched])
+                    blob = np.asarray(snap.packed[pos[found]]).tobytes()
+                    kept = [r for r, ok in zip(fetched, found) if ok]  # rows removed meanwhile are left out
+                    rows = [(*r, blob[i * width : (i + 1) * width]) for i, r in enumerate(kept)]
+                else:
+                    fetched = rows = self._conn.execute(
+                        f"SELECT id, path, width, height, labels, {self._geo_col}, code FROM items "
+                        "WHERE id > ? ORDER BY id LIMIT ?",
+                        (last, chunk),
+                    ).fetchall()
+                    if not fetched:
+                        return
             for row in rows:
                 out = self._row_dict(row[:6])
                 out["code"] = bytes(row[6])
                 yield out
-            last = rows[-1][0]
+            last = fetched[-1][0]
 
-    # ------------------------------------------------------------------ format 2
+    # ------------------------------------------------------------------ formats
     def migrate(self) -> None:
-        """Migrate a format 1 index to format 2 in place (``geo`` column, ``radiometry`` key).
+        """Migrate a format 1 or 2 index to format 3 in place (no-op for format 3).
 
-        One transaction: the column is added, ``format_version`` set to 2 and the header
-        checksum recomputed over the version 2 keys; the item checksum is unchanged (rows
-        without geo digest the same). No-op for a format 2 index.
+        The code files of the next generation are written from the ``code`` column and
+        renamed into place, then one transaction rebuilds ``items`` without ``code`` (with
+        ``geo``), creates ``removed`` and ``code_blocks``, and sets ``format_version`` 3 and
+        the header checksum. The item checksum is unchanged (same row digests). A crash
+        before the commit leaves the old index as it was. The database file keeps its size
+        until ``VACUUM`` (freed pages are reused by later inserts).
         """
-        if self._geo_col == "geo" and self.format_version >= 2:
+        if self.format_version >= 3:
             return
         if self.readonly:
-            raise IndexStoreError(f"{self.db_path}: index opened read-only; cannot migrate it to format 2")
+            raise IndexStoreError(f"{self.db_path}: index opened read-only; cannot migrate it to format 3")
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 meta = self._read_meta()
-                if not integrity.has_geo_column(self._conn):
-                    self._conn.execute("ALTER TABLE items ADD COLUMN geo TEXT")
+                if int(meta["format_version"]) >= 3:  # migrated by another process meanwhile
+                    self._conn.execute("COMMIT")
+                    self._after_format_change(int(meta["format_version"]))
+                    return
+                new_generation = int(meta["generation"]) + 1
+                width = self.code_width
+                count = int(self._conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+                def chunks(kind):
+                    last = -1
+                    while True:
+                        rows = self._conn.execute(
+                            "SELECT id, code FROM items WHERE id > ? ORDER BY id LIMIT ?", (last, _CHUNK)
+                        ).fetchall()
+                        if not rows:
+                            return
+                        last = rows[-1][0]
+                        if kind == "ids":
+                            yield np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                        else:
+                            data = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint8)
+                            if data.size != len(rows) * width:
+                                raise IndexStoreError(f"{self.db_path}: stored codes do not all have {width} bytes")
+                            yield data.reshape(len(rows), width)
+
+                blocks = []
+                for kind in _KINDS:
+                    target = self.path / codefile.file_name(kind, new_generation)
+                    blocks += codefile.write_file(target, kind, width, new_generation, chunks(kind))
+                geo = "geo" if integrity.has_geo_column(self._conn) else "NULL"
+                if count != int(meta["count"]):
+                    raise IndexStoreError(f"{self.db_path}: {count} item rows but the metadata records {meta['count']}")
+                self._conn.execute(_ITEMS_TABLE.format(name="items_v3"))
+                self._conn.execute(
+                    f"INSERT INTO items_v3 (id, path, width, height, labels, geo) "
+                    f"SELECT id, path, width, height, labels, {geo} FROM items ORDER BY id"
+                )
+                self._conn.execute("DROP TABLE items")
+                self._conn.execute("ALTER TABLE items_v3 RENAME TO items")
+                for statement in _SCHEMA_V3_EXTRA.split(";"):
+                    if statement.strip():
+                        self._conn.execute(statement)
+                self._store_blocks(blocks)
                 meta["format_version"] = FORMAT_VERSION
                 meta.setdefault("radiometry", None)
                 self._write_header(meta)
+                dynamic = {
+                    "count": count,
+                    "next_id": int(meta["next_id"]),
+                    "items_checksum": meta["items_checksum"],
+                    "generation": new_generation,
+                    "code_file": new_generation,
+                    "code_slots": count,
+                    "compacted_generation": new_generation,
+                    "removed_log_from": new_generation,
+                }
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in dynamic.items()]
+                )
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-        self._geo_col = "geo"
-        self.format_version = FORMAT_VERSION
+            codefile.remove_other_generations(self.path, keep=new_generation)
+            self._after_format_change(FORMAT_VERSION)
+
+    def _after_format_change(self, version: int) -> None:
+        self.format_version = int(version)
+        self._geo_col = "geo" if integrity.has_geo_column(self._conn) else "NULL"
+        self._searcher.invalidate()
 
     def _write_header(self, meta: dict) -> None:
         """Write the static keys of ``meta`` and their checksum (inside a write transaction)."""
@@ -519,15 +844,74 @@ class CodeIndex:
     def _generation(self) -> int:
         return int(json.loads(self._conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]))
 
-    def _read_codes(self) -> tuple[int, np.ndarray, np.ndarray]:
-        """One consistent snapshot: ``(generation, ids (N,) int64 ascending, packed (N, B) uint8)``."""
+    def _snapshot(self) -> Snapshot:
+        """One consistent view of the stored codes (see :class:`~mlrsir.index.searcher.Snapshot`)."""
+        for attempt in range(5):
+            with self._lock:
+                self._conn.execute("BEGIN")
+                try:
+                    meta = self._read_meta()
+                    version = int(meta["format_version"])
+                    if version != self.format_version:  # migrated by another process
+                        self._after_format_change(version)
+                    if version < 3:
+                        generation, ids, packed = self._read_codes_v2()
+                        return Snapshot(generation, int(meta["next_id"]), ids, packed, np.zeros(0, np.int64))
+                    tombstones = self._tombstones(meta)
+                    try:
+                        ids, packed = self._open_files(meta)
+                    except IndexStoreError:
+                        # compacted meanwhile (the old files are gone): read the new state
+                        if attempt < 4 and int(self._peek("code_file")) != int(meta["code_file"]):
+                            continue
+                        raise
+                finally:
+                    self._conn.execute("COMMIT")
+            return Snapshot(
+                int(meta["generation"]),
+                int(meta["next_id"]),
+                ids,
+                packed,
+                tombstones,
+                stored=True,
+                log_from=int(meta["removed_log_from"]),
+            )
+        raise IndexStoreError(f"{self.db_path}: the code files kept changing while being opened")
+
+    def _peek(self, key: str):
+        """A metadata value read outside the current transaction's snapshot (a fresh connection)."""
+        conn = sqlite3.connect(self.db_path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
+        try:
+            return json.loads(conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
+        finally:
+            conn.close()
+
+    def _removed_since(self, generation: int, upto: int, below_id: int) -> np.ndarray | None:
+        """Ids removed after ``generation`` (up to ``upto``) that are below ``below_id``;
+        None when the removal log no longer reaches back to ``generation``."""
         with self._lock:
             self._conn.execute("BEGIN")
             try:
-                generation = self._generation()
-                rows = self._conn.execute("SELECT id, code FROM items ORDER BY id").fetchall()
+                log_from = int(
+                    json.loads(
+                        self._conn.execute("SELECT value FROM meta WHERE key = 'removed_log_from'").fetchone()[0]
+                    )
+                )
+                if log_from > int(generation):
+                    return None
+                rows = self._conn.execute(
+                    "SELECT id FROM removed WHERE generation > ? AND generation <= ? AND id < ?",
+                    (int(generation), int(upto), int(below_id)),
+                ).fetchall()
             finally:
                 self._conn.execute("COMMIT")
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def _read_codes_v2(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """Format 1/2 (inside a read transaction): ``(generation, ids, packed)`` from the
+        ``code`` column."""
+        generation = self._generation()
+        rows = self._conn.execute("SELECT id, code FROM items ORDER BY id").fetchall()
         width = packed_width(self.bits)
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         packed = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint8)
@@ -574,8 +958,8 @@ class CodeIndex:
             k: at most ``k`` results per query; None = no cap (all items, or all within
                 ``radius``).
             radius: only items with distance ``<= radius``.
-            backend: ``auto``, ``faiss``, ``faiss-unpadded``, ``numpy`` or ``hash``
-                (approximate).
+            backend: ``auto``, ``faiss``, ``faiss-unpadded``, ``numpy``, ``mih``/``hash``,
+                ``ivf`` or ``hnsw`` (the last three approximate).
             label_filter: keep items carrying all these labels.
 
         Returns:
@@ -583,12 +967,39 @@ class CodeIndex:
         """
         return self._searcher.search(query_codes, k=k, radius=radius, backend=backend, label_filter=label_filter)
 
+    def save_search_structure(
+        self, *, nlist: int | None = None, rebuild: bool = False, min_items: int = 0
+    ) -> dict | None:
+        """Save the IVF back-end over the current items beside the index
+        (:mod:`mlrsir.index.saved`) so that readers load it instead of building it.
+
+        Brings the newest saved one up to date when there is one (unless ``rebuild``), else
+        builds it (``nlist`` cells, default ~sqrt(n)). Skipped (None) for a format 1/2
+        index, and when the index has fewer than ``min_items`` items and nothing is saved
+        yet. Returns the tag written.
+        """
+        if self.readonly:
+            raise IndexStoreError(f"{self.db_path}: index opened read-only")
+        if self.format_version < 3:
+            return None
+        with self._lock:
+            snap = self._searcher.snapshot()
+            newest = saved.newest_usable(self.path, self.bits, snap.generation, snap.log_from)
+            if newest is None and snap.count < int(min_items):
+                return None
+            if newest is not None and int(newest["generation"]) == snap.generation and not rebuild:
+                if saved.check_file(self.path, newest) is not None:
+                    return newest
+            engine = self._searcher.ivf(snap, nlist=nlist, rebuild=rebuild, prefer_memory=True)
+            return saved.save(self.path, engine, snap.generation, snap.next_id)
+
     def info(self) -> dict:
         """JSON-able summary: path, format, bits, fingerprint, run_dir, classes, count, sizes."""
         with self._lock:
             meta = self._read_meta()
             labelled = self._conn.execute("SELECT COUNT(*) FROM items WHERE labels IS NOT NULL").fetchone()[0]
-        return {
+            tombstones = self._tombstones(meta).size if int(meta["format_version"]) >= 3 else 0
+        out = {
             "path": str(self.path),
             "database": str(self.db_path),
             "format": meta["format"],
@@ -608,13 +1019,27 @@ class CodeIndex:
             "database_bytes": self.db_path.stat().st_size,
             "items_checksum": meta["items_checksum"],
         }
+        if int(meta["format_version"]) >= 3:
+            files = {kind: self._code_path(kind, meta) for kind in _KINDS}
+            tag = saved.newest_usable(self.path, self.bits, int(meta["generation"]), int(meta["removed_log_from"]))
+            out.update(
+                code_files={kind: file.name for kind, file in files.items()},
+                codes_bytes=files["codes"].stat().st_size,
+                ids_bytes=files["ids"].stat().st_size,
+                code_slots=meta["code_slots"],
+                tombstones=int(tombstones),
+                saved_search=None
+                if tag is None
+                else {k: tag[k] for k in ("file", "generation", "nlist", "ntotal", "bytes")},
+            )
+        return out
 
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None  # type: ignore[assignment]
-            self._searcher.invalidate()
+            self._searcher.clear()
 
     def __enter__(self) -> CodeIndex:
         return self

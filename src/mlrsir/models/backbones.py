@@ -98,6 +98,49 @@ class _MultiLevel(nn.Module):
     def channels(self) -> list[int]:
         return [info["num_chs"] for info in self.feature_info]
 
+    # -- top-stage fine-tuning (``finetune="top1"``/``"top2"``) ------------------------
+    # The trunk is a chain of stages, one per level: stage l maps the output of stage
+    # l-1 (stage 0: the input image) to level l. Training only the top ``top`` stages
+    # needs, per image, the frozen levels ``0 .. L-top-1`` and the last of them as the
+    # input of the trainable part; both can be computed once and cached.
+
+    def _stages(self) -> list[tuple[nn.Module, object]]:
+        """``[(module, fn)]`` per level: ``fn(x)`` runs stage l; ``module`` holds its
+        parameters (for freezing and the optimizer)."""
+        raise ConfigError(f"{type(self).__name__} does not support top-stage fine-tuning; use --finetune none or all")
+
+    def check_top(self, top: int) -> None:
+        levels = len(self.feature_info)
+        if not 1 <= int(top) <= levels - 1:
+            raise ConfigError(
+                f"top-stage fine-tuning of {top} stage(s): the backbone has {levels} levels, choose 1..{levels - 1}"
+            )
+
+    def forward_until(self, x: torch.Tensor, top: int) -> list[torch.Tensor]:
+        """The frozen levels ``0 .. L-top-1`` of ``x`` (the last one feeds :meth:`forward_from`)."""
+        self.check_top(top)
+        feats = []
+        for _module, fn in self._stages()[: len(self.feature_info) - top]:
+            x = fn(x)  # type: ignore[operator]
+            feats.append(x)
+        return feats
+
+    def forward_from(self, last_frozen: torch.Tensor, top: int) -> list[torch.Tensor]:
+        """The top ``top`` levels from the last frozen level ``(B, C_{L-top-1}, H, W)``;
+        ``forward_until(x, t) + forward_from(forward_until(x, t)[-1], t) == forward(x)``."""
+        self.check_top(top)
+        feats = []
+        x = last_frozen
+        for _module, fn in self._stages()[len(self.feature_info) - top :]:
+            x = fn(x)  # type: ignore[operator]
+            feats.append(x)
+        return feats
+
+    def top_modules(self, top: int) -> list[nn.Module]:
+        """The modules trained by top-``top`` fine-tuning (the rest stays frozen)."""
+        self.check_top(top)
+        return [module for module, _fn in self._stages()[len(self.feature_info) - top :]]
+
 
 class EfficientNetLiteBackbone(_MultiLevel):
     """EfficientNet-Lite0 trunk (no classifier) returning 3 levels (strides 8/16/32)."""
@@ -137,6 +180,42 @@ class EfficientNetLiteBackbone(_MultiLevel):
                 feats.append(x)
         feats.append(net._swish(net._bn1(net._conv_head(x))))
         return feats
+
+    def _stages(self) -> list[tuple[nn.Module, object]]:
+        net = self.net
+        n = len(net._blocks)
+        rate = net._global_params.drop_connect_rate or 0.0
+        bounds = [-1] + list(self.taps)
+
+        def blocks(start: int, stop: int):
+            def run(x: torch.Tensor) -> torch.Tensor:
+                for idx in range(start, stop):
+                    x = net._blocks[idx](x, drop_connect_rate=rate * idx / n)
+                return x
+
+            return run
+
+        def stem_then(run):
+            def first(x: torch.Tensor) -> torch.Tensor:
+                x = x * self.input_scale + self.input_shift
+                return run(net._swish(net._bn0(net._conv_stem(x))))
+
+            return first
+
+        def head_after(run):
+            return lambda x: net._swish(net._bn1(net._conv_head(run(x))))
+
+        stages: list[tuple[nn.Module, object]] = []
+        for level, tap in enumerate(self.taps):
+            run = blocks(bounds[level] + 1, tap + 1)
+            mods = [net._blocks[i] for i in range(bounds[level] + 1, tap + 1)]
+            if level == 0:
+                run = stem_then(run)
+                mods = [net._conv_stem, net._bn0] + mods
+            stages.append((nn.ModuleList(mods), run))
+        tail = [net._blocks[i] for i in range(self.taps[-1] + 1, n)]
+        stages.append((nn.ModuleList(tail + [net._conv_head, net._bn1]), head_after(blocks(self.taps[-1] + 1, n))))
+        return stages
 
 
 def _last_block_per_stride(net, wanted: tuple[int, ...]) -> list[int]:
@@ -195,6 +274,15 @@ class ResNetBackbone(_MultiLevel):
         c3 = n.layer2(x)
         c4 = n.layer3(c3)
         return [c3, c4, n.layer4(c4)]
+
+    def _stages(self) -> list[tuple[nn.Module, object]]:
+        n = self.net
+        stem = nn.ModuleList([n.conv1, n.bn1, n.layer1, n.layer2])
+        return [
+            (stem, lambda x: n.layer2(n.layer1(n.maxpool(n.relu(n.bn1(n.conv1(x))))))),
+            (n.layer3, n.layer3),
+            (n.layer4, n.layer4),
+        ]
 
 
 class VGGBackbone(_MultiLevel):

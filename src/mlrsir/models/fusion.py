@@ -41,8 +41,18 @@ class MultiLevelFusion(nn.Module):
         self.deepest_only = deepest_only
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
-        levels = feats[-1:] if self.deepest_only else feats
-        return torch.cat([F.adaptive_avg_pool2d(f, self.pool_size) for f in levels], dim=1)
+        return self.pool_levels(feats, first=0, total=len(feats))
+
+    def pool_levels(self, feats: list[torch.Tensor], first: int, total: int) -> torch.Tensor:
+        """The fused channels contributed by levels ``first .. first+len(feats)-1`` of a
+        ``total``-level trunk (``(B, C, S, S)``; ``C`` may be 0, e.g. the frozen levels of
+        a single-level model). Concatenating the parts of consecutive level ranges gives
+        :meth:`forward` of all levels."""
+        kept = [f for i, f in enumerate(feats, start=first) if not self.deepest_only or i == total - 1]
+        if not kept:
+            b = feats[0].shape[0]
+            return feats[0].new_zeros((b, 0, self.pool_size, self.pool_size))
+        return torch.cat([F.adaptive_avg_pool2d(f, self.pool_size) for f in kept], dim=1)
 
     def extra_repr(self) -> str:
         return f"pool_size={self.pool_size}, deepest_only={self.deepest_only}"

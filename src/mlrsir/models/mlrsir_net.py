@@ -93,6 +93,21 @@ class MLRSIRNet(nn.Module):
         """``(B, 3, H, W) -> (B, C_agg, S, S)`` float32: backbone levels fused."""
         return self.fusion(self.backbone(x))
 
+    def frozen_trunk(self, x: torch.Tensor, top: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """What top-``top`` fine-tuning caches per image: ``(pooled, last)`` where
+        ``pooled`` ``(B, C_frozen, S, S)`` is the fused share of the frozen levels and
+        ``last`` ``(B, C_l, H_l, W_l)`` the deepest frozen level, input of the trained stages."""
+        levels = self.backbone.forward_until(x, top)
+        total = len(self.backbone.feature_info)
+        return self.fusion.pool_levels(levels, first=0, total=total), levels[-1]
+
+    def aggregate_from(self, pooled: torch.Tensor, last: torch.Tensor, top: int) -> torch.Tensor:
+        """``(B, C_agg, S, S)`` from :meth:`frozen_trunk`'s output, running only the top
+        ``top`` stages: equal to :meth:`aggregate` of the image."""
+        total = len(self.backbone.feature_info)
+        top_levels = self.backbone.forward_from(last, top)
+        return torch.cat([pooled, self.fusion.pool_levels(top_levels, first=total - top, total=total)], dim=1)
+
     def head(self, agg: torch.Tensor) -> torch.Tensor:
         """``(B, C_agg, S, S) -> (B, D)``: CBAM (if enabled) then the hash layer."""
         if self.cbam is not None:
@@ -117,6 +132,10 @@ class MLRSIRNet(nn.Module):
     def backbone_parameters(self) -> list[nn.Parameter]:
         """Parameters of the backbone (for a smaller fine-tuning learning rate)."""
         return list(self.backbone.parameters())
+
+    def top_parameters(self, top: int) -> list[nn.Parameter]:
+        """Backbone parameters trained by top-``top`` fine-tuning."""
+        return [p for module in self.backbone.top_modules(top) for p in module.parameters()]
 
     def head_parameters(self) -> list[nn.Parameter]:
         """Parameters of CBAM and the hash layer (everything after :meth:`aggregate`)."""

@@ -48,7 +48,15 @@ from mlrsir.data.registry import DEFAULT_DATASET, canonical_bands, dataset_radio
 from mlrsir.errors import ConfigError
 from mlrsir.methods.registry import DEFAULT_METHOD, normalize_method_name, resolve_method_params
 
-FINETUNE_MODES = ("none", "all")
+FINETUNE_MODES = ("none", "top1", "top2", "all")
+
+
+def finetune_top(finetune: str) -> int:
+    """Number of top backbone stages trained: 0 (``none``), 1 or 2 (``top1``/``top2``);
+    ``all`` trains every stage (returns -1)."""
+    return {"none": 0, "top1": 1, "top2": 2, "all": -1}[finetune]
+
+
 PROTOCOLS = ("paper", "unseen-scenes")  # = mlrsir.data.splits.PROTOCOLS
 EVAL_SPLITS = ("test", "val")
 OPTIMIZERS = ("adam", "sgd")
@@ -95,10 +103,13 @@ class TrainConfig:
     hidden: int = 500
     method_params: Mapping[str, Any] = field(default_factory=dict)
     # optimisation
-    finetune: str = "none"  # "none": frozen backbone on cached features; "all": whole network
+    # "none": frozen backbone on cached features; "top1"/"top2": the top 1 or 2 backbone stages
+    # trained with CBAM and the head on cached lower-stage outputs (BatchNorm statistics
+    # frozen); "all": whole network on augmented images
+    finetune: str = "none"
     optimizer: str = "adam"  # "adam" | "sgd"
     lr: float = 1e-3
-    backbone_lr: float = 1e-5  # only with finetune="all"
+    backbone_lr: float = 1e-5  # the trained backbone stages (finetune top1/top2/all)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     batch_size: int = 64

@@ -104,3 +104,74 @@ def load_or_compute_aggregates(
     except OSError:
         pass  # a read-only cache is not fatal
     return feats
+
+
+@torch.no_grad()
+def compute_trunk(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    top: int,
+    views: int = 8,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    normalize: Callable[[torch.Tensor], torch.Tensor] = to_float_normalized,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``model.frozen_trunk(x, top)`` of every image under ``views`` dihedral views: what
+    top-stage fine-tuning (``finetune="top1"``/``"top2"``) caches, since the stages below the
+    trained ones never change.
+
+    Returns:
+        ``pooled`` ``(N, views, C_frozen, S, S)`` and ``last`` ``(N, views, C_l, H_l, W_l)``,
+        float16 (see :meth:`mlrsir.models.mlrsir_net.MLRSIRNet.frozen_trunk`).
+    """
+    from mlrsir.inference.fast_copy import prepare_for_inference
+
+    fast = prepare_for_inference(model).to(device)
+    pooled = last = None
+    n = len(images)
+    bar = tqdm(total=n * views, desc=f"trunk (top {top})", unit="img", disable=not progress, leave=False)
+    for start in range(0, n, batch_size):
+        x = torch.from_numpy(images[start : start + batch_size])
+        for v in range(views):
+            p, lf = fast.frozen_trunk(normalize(dihedral(x, v)).to(device), top)
+            p16, l16 = (t.float().cpu().numpy().astype(np.float16) for t in (p, lf))
+            if pooled is None or last is None:
+                pooled = np.empty((n, views) + p16.shape[1:], dtype=np.float16)
+                last = np.empty((n, views) + l16.shape[1:], dtype=np.float16)
+            pooled[start : start + len(x), v] = p16
+            last[start : start + len(x), v] = l16
+            bar.update(len(x))
+    bar.close()
+    assert pooled is not None and last is not None, "no images"
+    return pooled, last
+
+
+def load_or_compute_trunk(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    key_parts: dict,
+    top: int,
+    views: int = 8,
+    cache_dir: Path | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    normalize: Callable[[torch.Tensor], torch.Tensor] = to_float_normalized,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cached :func:`compute_trunk` (one ``.npz`` per key, written atomically)."""
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    key = feature_cache_key(images, dict(key_parts, views=views, trunk_top=top))
+    path = cache_dir / f"trunk-{key}.npz"
+    if path.is_file():
+        try:
+            with np.load(path) as stored:
+                return stored["pooled"], stored["last"]
+        except (OSError, ValueError, KeyError):
+            path.unlink(missing_ok=True)
+    pooled, last = compute_trunk(model, images, top, views=views, device=device, progress=progress, normalize=normalize)
+    try:
+        with open_atomic(path, "wb") as handle:
+            np.savez(handle, pooled=pooled, last=last)
+    except OSError:
+        pass
+    return pooled, last

@@ -7,6 +7,12 @@ the head outputs, the database representation and the ranking distance. Two mode
 * ``finetune="none"``: the backbone is frozen; its multi-level features of every image and
   dihedral view are computed once (:mod:`~mlrsir.training.feature_cache`) and only CBAM and
   the hash head are trained.
+* ``finetune="top1"`` / ``"top2"``: the top 1 or 2 backbone stages (EfficientNet-Lite0: the
+  stride-32 blocks and head convolution; plus the stride-16 blocks) are trained with CBAM and
+  the head, at ``backbone_lr``. The stages below never change, so their output per image and
+  dihedral view is computed once and cached (:func:`~mlrsir.training.feature_cache.compute_trunk`),
+  and only the trained stages run per step; BatchNorm statistics stay frozen (eval mode), so a
+  step costs little more than head-only training on CPU.
 * ``finetune="all"``: the whole network is trained on augmented images (dihedral views and
   colour jitter), the backbone with its own learning rate (``backbone_lr``).
 
@@ -41,9 +47,9 @@ from mlrsir.metrics.protocol import all_but_query_metrics, evaluate_method
 from mlrsir.models.mlrsir_net import MLRSIRNet
 from mlrsir.training.batches import batch_positions, step_generator
 from mlrsir.training.checkpoint import load_checkpoint, load_tensors, save_checkpoint, save_tensors
-from mlrsir.training.config import TrainConfig, config_differences
+from mlrsir.training.config import TrainConfig, config_differences, finetune_top
 from mlrsir.training.distributed import current as dist_current
-from mlrsir.training.feature_cache import load_or_compute_aggregates
+from mlrsir.training.feature_cache import load_or_compute_aggregates, load_or_compute_trunk
 from mlrsir.training.run_dir import RunPaths, environment, git_revision, write_json_atomic
 
 
@@ -118,7 +124,7 @@ def feature_key(config: TrainConfig) -> dict[str, Any]:
 def _make_optimizer(config: TrainConfig, model: MLRSIRNet) -> torch.optim.Optimizer:
     head = [p for p in model.head_parameters() if p.requires_grad]
     groups = [{"params": head, "lr": config.lr}]
-    if config.finetune == "all":
+    if config.finetune != "none":  # top1/top2: only the trained stages require grad
         groups.append({"params": [p for p in model.backbone_parameters() if p.requires_grad], "lr": config.backbone_lr})
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
@@ -165,31 +171,14 @@ class Trainer:
         np.random.seed(config.seed % (2**32))
         self.method = get_method(self.config.method, self.config.bits, **self.config.method_params)
         self.model = build_model(config, self.method).to(self.device)
-        self.features = None
-        if config.finetune == "none":
+        self.features = None  # finetune="none": cached aggregates (N, V, C_agg, S, S)
+        self.trunk: tuple[torch.Tensor, torch.Tensor] | None = None  # top1/top2: (pooled, last)
+        self.top = finetune_top(config.finetune)
+        if self.top >= 0:
+            trained = {id(p) for p in self.model.top_parameters(self.top)} if self.top else set()
             for p in self.model.backbone_parameters():
-                p.requires_grad_(False)
-            views = 8 if config.augment else 1
-            key = feature_key(config)
-            cache_key = repr(sorted(key.items())) + f"views={views}"
-            if feature_cache is not None and cache_key in feature_cache:
-                self.features = feature_cache[cache_key]
-            else:
-                self.features = torch.from_numpy(
-                    np.ascontiguousarray(
-                        load_or_compute_aggregates(
-                            self.model,
-                            self.data.images,
-                            key,
-                            views=views,
-                            device=self.device,
-                            progress=self.progress,
-                            normalize=self.inputs.normalize,
-                        )
-                    )
-                )
-                if feature_cache is not None:
-                    feature_cache[cache_key] = self.features
+                p.requires_grad_(id(p) in trained)
+            self._load_cached_inputs(feature_cache)
         if self.dist.is_main:
             self.dist.barrier()
         self.dist.prepare_model(self.model, self.device)
@@ -199,6 +188,47 @@ class Trainer:
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.train_seconds = 0.0
+
+    def _load_cached_inputs(self, feature_cache: dict | None) -> None:
+        """The frozen part of the network run once per image and view (shared by the runs
+        of a grid through ``feature_cache``): aggregates (``none``) or the trunk below the
+        trained stages (``top1``/``top2``)."""
+        config = self.config
+        views = 8 if config.augment else 1
+        key = feature_key(config)
+        cache_key = repr(sorted(key.items())) + f"views={views}" + (f"top={self.top}" if self.top else "")
+        if feature_cache is not None and cache_key in feature_cache:
+            cached = feature_cache[cache_key]
+        else:
+            common = dict(views=views, device=self.device, progress=self.progress, normalize=self.inputs.normalize)
+            if self.top:
+                pooled, last = load_or_compute_trunk(self.model, self.data.images, key, self.top, **common)
+                cached = (torch.from_numpy(np.ascontiguousarray(pooled)), torch.from_numpy(np.ascontiguousarray(last)))
+            else:
+                agg = load_or_compute_aggregates(self.model, self.data.images, key, **common)
+                cached = torch.from_numpy(np.ascontiguousarray(agg))
+            if feature_cache is not None:
+                feature_cache[cache_key] = cached
+        if self.top:
+            self.trunk = cached
+        else:
+            self.features = cached
+
+    def _forward_cached(self, idx: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
+        """Head outputs ``(B, D)`` of images ``idx`` under dihedral ``views`` from the cache."""
+        if self.trunk is not None:
+            pooled, last = (t[idx, views].float().to(self.device) for t in self.trunk)
+            return self.model.head(self.model.aggregate_from(pooled, last, self.top))
+        assert self.features is not None
+        return self.model.head(self.features[idx, views].float().to(self.device))
+
+    def _set_train_mode(self) -> None:
+        """Dropout and the trained layers in training mode; a backbone that is frozen or
+        only partly trained (``top1``/``top2``) keeps its BatchNorm statistics (eval mode),
+        so training and inference normalise alike."""
+        self.model.train()
+        if self.config.finetune != "all":
+            self.model.backbone.eval()
 
     # -- bookkeeping -------------------------------------------------------------------
     def _check_config_matches(self) -> None:
@@ -241,10 +271,10 @@ class Trainer:
         idx = torch.from_numpy(self.train_idx[pos])
         gen = step_generator(self.config.seed, step)
         mine = self.dist.shard(len(idx))  # all rows in one process; a disjoint share per rank
-        if self.features is not None:
-            views = torch.randint(0, self.features.shape[1], (len(idx),), generator=gen)
-            x = self.features[idx[mine], views[mine]].float().to(self.device)
-            out = self.model.head(x)
+        cached = self.features if self.features is not None else (self.trunk[0] if self.trunk is not None else None)
+        if cached is not None:
+            views = torch.randint(0, cached.shape[1], (len(idx),), generator=gen)
+            out = self._forward_cached(idx[mine], views[mine])
         else:
             raw = torch.from_numpy(self.data.images[idx.numpy()])
             if self.config.augment:
@@ -261,8 +291,9 @@ class Trainer:
         chunks = []
         for start in range(0, len(indices), batch_size):
             idx = indices[start : start + batch_size]
-            if self.features is not None:
-                out = self.model.head(self.features[torch.from_numpy(idx), 0].float().to(self.device))
+            if self.features is not None or self.trunk is not None:
+                rows = torch.from_numpy(idx)
+                out = self._forward_cached(rows, torch.zeros_like(rows))
             else:
                 out = self.model(self.inputs.normalize(torch.from_numpy(self.data.images[idx])).to(self.device))
             chunks.append(out.float().cpu().numpy())
@@ -293,7 +324,7 @@ class Trainer:
         seconds_before = self.train_seconds
         images_seen = 0
         while self.step < cfg.iterations:
-            self.model.train()  # in frozen mode the backbone is not run here at all
+            self._set_train_mode()
             out, labels = self._train_batch(self.step)
             loss, parts = self.method.loss(out, labels)
             if not torch.isfinite(loss):

@@ -270,6 +270,9 @@ class RetrievalService:
         if self._label_counts is None:
 
             def count(idx) -> np.ndarray:
+                if hasattr(idx, "label_counts"):  # one SQL pass (CodeIndex), no row per item in Python
+                    found = idx.label_counts()
+                    return np.array([found.get(c, 0) for c in self.classes], dtype=np.int64)
                 totals = np.zeros(len(self.classes), dtype=np.int64)
                 for item_id in idx.ids():
                     totals += self.multi_hot(idx.get(int(item_id)).get("labels"))
