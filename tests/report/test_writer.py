@@ -291,3 +291,27 @@ def test_summary_helpers_and_paper_data():
         assert all(v is not None for m in t.values for v in t.values[m].values()) and len(t.values) == 5
     assert paper_table_for("map_stable") is TABLE1_MAP and paper_table_for("ndcg_at_100") is None
     assert paper_tables_for("precision_at_100") == [TABLE2_P100, TABLE3_P100]
+
+
+def test_regime_variant_rows_get_their_own_names_and_one_paper_row():
+    """``--methods dch:none``: its own row "DCH (frozen backbone)" after DCH, never merged with
+    DCH's runs, and the published DCH row printed once (under the plain method when it ran)."""
+    from mlrsir.report.paper import paper_tables_for
+    from mlrsir.report.tables import base_method, display_name, method_sort_key, metric_table
+
+    assert display_name("dch:none") == "DCH (frozen backbone)" and base_method("DCH:none") == "dch"
+    assert sorted(["dqn", "dch:none", "mlrsir", "dch"], key=method_sort_key) == ["mlrsir", "dch", "dch:none", "dqn"]
+    rows = [
+        {"method": "dch", "bits": 32, "seed": 0, "map": 0.9},
+        {"method": "dch:none", "bits": 32, "seed": 0, "map": 0.7},
+        {"method": "dhn:none", "bits": 32, "seed": 0, "map": 0.6},
+    ]
+    papers = paper_tables_for("map")
+    lines = metric_table(rows, "map", paper=papers[:1]).splitlines()
+    assert any(line.startswith("| DCH (frozen backbone) |") and "0.7000" in line for line in lines)
+    assert any(line.startswith("| DCH |") and "0.9000" in line for line in lines)
+    dataset = papers[0].dataset
+    assert sum(line.startswith(f"| DCH (paper, {dataset})") for line in lines) == 1
+    # DHN ran only as a variant: its published row follows the variant, no empty "DHN" row
+    assert sum(line.startswith(f"| DHN (paper, {dataset})") for line in lines) == 1
+    assert not any(line.startswith("| DHN |") for line in lines)

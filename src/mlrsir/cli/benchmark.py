@@ -33,7 +33,13 @@ def register(sub) -> None:
 
     p = sub.add_parser("benchmark", help="train/evaluate a grid of methods x bits x seeds and write the report")
     add_config_arguments(p)
-    p.add_argument("--methods", nargs="+", default=["mlrsir"], help="mlrsir dch dhn dtq dqn")
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=["mlrsir"],
+        help="mlrsir dch dhn dtq dqn; METHOD:FINETUNE (e.g. dch:none) trains that method with another "
+        "backbone regime than the grid's --finetune, reported as its own row",
+    )
     p.add_argument("--bits", nargs="+", type=int, default=[12, 24, 32, 48])
     p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
     p.add_argument(
@@ -101,12 +107,20 @@ def run(args: argparse.Namespace) -> int:
     def seeded(s: int) -> dict:
         return {"seed": s, "split_seed": s if split_seed else None}
 
-    specs = [
-        RunSpec(name=f"{m}-{b}b-s{s}", overrides={"method": m, "bits": b, **seeded(s)}, preset=args.preset)
-        for m in args.methods
-        for b in args.bits
-        for s in range(counts[(m, b)])
-    ]
+    def method_spec(key: str, b: int, s: int) -> RunSpec:
+        method, _, regime = key.partition(":")
+        if not regime:
+            return RunSpec(
+                name=f"{method}-{b}b-s{s}", overrides={"method": method, "bits": b, **seeded(s)}, preset=args.preset
+            )
+        return RunSpec(
+            name=f"{method}-{regime}-{b}b-s{s}",
+            overrides={"method": method, "bits": b, "finetune": regime, **seeded(s)},
+            preset=args.preset,
+            tags={"method": key.lower()},  # its own row in the report: "DCH (frozen backbone)"
+        )
+
+    specs = [method_spec(m, b, s) for m in args.methods for b in args.bits for s in range(counts[(m, b)])]
     ablation_specs = []
     if args.ablations:
         n_seeds = args.ablation_seeds if args.ablation_seeds is not None else args.seeds

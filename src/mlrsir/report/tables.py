@@ -47,16 +47,36 @@ METRIC_LABELS = {
 }
 
 
+# a benchmark row's method key may carry the backbone regime it was trained in when it
+# differs from the grid's (``mlrsir benchmark --methods dch:none``): "METHOD:FINETUNE"
+FINETUNE_DISPLAY = {
+    "none": "frozen backbone",
+    "top1": "top stage fine-tuned",
+    "top2": "top 2 stages fine-tuned",
+    "all": "fine-tuned end to end",
+}
+
+
+def base_method(method: Any) -> str:
+    """``"dch:none" -> "dch"``; plain keys unchanged (lower case)."""
+    return str(method).lower().partition(":")[0]
+
+
 def display_name(method: Any) -> str:
-    """Printed name of a method key: ``"mlrsir" -> "MLRSIR-NET"``; unknown keys as given."""
-    return METHOD_DISPLAY.get(str(method).lower(), str(method))
+    """Printed name of a method key: ``"mlrsir" -> "MLRSIR-NET"``, ``"dch:none" -> "DCH (frozen
+    backbone)"``; unknown keys as given."""
+    base, _, regime = str(method).lower().partition(":")
+    name = METHOD_DISPLAY.get(base, str(method).partition(":")[0])
+    return f"{name} ({FINETUNE_DISPLAY.get(regime, regime)})" if regime else name
 
 
 def method_sort_key(method: Any) -> tuple[int, str]:
-    """Paper order first (MLRSIR-NET, DCH, DHN, DTQ, DQN), then other methods by name."""
+    """Paper order first (MLRSIR-NET, DCH, DHN, DTQ, DQN), then other methods by name; a
+    regime variant right after its method."""
     keys = list(METHOD_DISPLAY)
     m = str(method).lower()
-    return (keys.index(m), "") if m in keys else (len(keys), m)
+    base = base_method(m)
+    return (keys.index(base), m) if base in keys else (len(keys), m)
 
 
 def as_bits(value: Any) -> int | None:
@@ -199,14 +219,19 @@ def metric_table(
         bits |= set(t.bits)
     bits = sorted(bits)
     known = {m for t in papers for m in t.known_methods()}
-    methods = sorted(set(ours) | known, key=method_sort_key)
+    run_bases = {base_method(m) for m in ours}
+    methods = sorted(set(ours) | (known - run_bases), key=method_sort_key)
     _, show_n = _n_note(stats.values())
     body = []
     for m in methods:
         body.append([display_name(m)] + [format_stat(stats.get((m, b)), digits, show_n) for b in bits])
+        base = base_method(m)
+        if m != base and base in ours:
+            continue  # the published row is printed once, under the plain method
         for t in papers:
-            if m in t.values:
-                body.append([f"{display_name(m)} (paper, {t.dataset})"] + [format_paper(t, m, b) for b in bits])
+            if base in t.values:
+                name = display_name(base)
+                body.append([f"{name} (paper, {t.dataset})"] + [format_paper(t, base, b) for b in bits])
     header = ["Method"] + [f"{b} bits" for b in bits]
     table = markdown_table(header, body) if body else "_no results_"
     caption = spread_caption(stats.values())

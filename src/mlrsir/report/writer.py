@@ -198,7 +198,7 @@ def _statistics_section(rows: list[Mapping[str, Any]], n_resamples: int) -> list
         "",
     ]
     tb = compare_methods(
-        [r for r in rows if r.get("method") in HASHING_METHODS],
+        [r for r in rows if tables.base_method(r.get("method")) in HASHING_METHODS],
         per_query_key="per_query_ap_tiebreak",
         n_resamples=n_resamples,
     )
@@ -216,7 +216,7 @@ def _statistics_section(rows: list[Mapping[str, Any]], n_resamples: int) -> list
 
 def _query_side_section(rows: list[Mapping[str, Any]]) -> list[str]:
     """Rankings that use the query's real-valued output (hashing methods), own tables."""
-    hashing = [r for r in rows if r.get("method") in HASHING_METHODS]
+    hashing = [r for r in rows if tables.base_method(r.get("method")) in HASHING_METHODS]
     md: list[str] = []
     if any(tables.finite_value(r, "map_tiebreak") is not None for r in hashing):
         md += [
