@@ -131,3 +131,11 @@ def test_round_trip():
     assert TrainConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ConfigError, match="unknown configuration keys"):
         TrainConfig.from_dict({**config.to_dict(), "colour": 1})
+
+
+def test_frozen_runs_ignore_settings_they_never_read():
+    frozen = resolve_config("default", finetune="none")
+    assert config_differences(frozen, resolve_config("default", finetune="none", backbone_lr=0.5, color_jitter=0.3)) == []
+    top = resolve_config("default", finetune="top1")
+    assert config_differences(top, resolve_config("default", finetune="top1", backbone_lr=0.5)) == ["backbone_lr"]
+    assert "finetune" in config_differences(frozen, top)

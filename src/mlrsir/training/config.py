@@ -68,6 +68,8 @@ OPTIMIZERS = ("adam", "sgd")
 # keys that do not change what a run computes: a run directory may be resumed or reused
 # with other values of these
 RUN_IDENTITY_IGNORED = ("device", "checkpoint_every", "root")
+# settings a run with finetune="none" never reads (no backbone step, no colour jitter on cached features)
+UNUSED_WHEN_FROZEN = ("backbone_lr", "color_jitter")
 
 
 @dataclass(frozen=True)
@@ -188,10 +190,14 @@ def config_differences(stored: TrainConfig, requested: TrainConfig) -> list[str]
     """The keys (sorted) in which two configs define different runs; ``[]`` = same run.
 
     The one "same run?" rule, used to refuse a run directory that holds another run
-    and to reuse a finished one. Keys of :data:`RUN_IDENTITY_IGNORED` do not count.
+    and to reuse a finished one. Keys of :data:`RUN_IDENTITY_IGNORED` do not count, nor
+    those a frozen-backbone run never reads (:data:`UNUSED_WHEN_FROZEN`) when both are frozen.
     """
     old, new = stored.to_dict(), requested.to_dict()
-    return sorted(k for k in new if k not in RUN_IDENTITY_IGNORED and old.get(k) != new.get(k))
+    ignored = set(RUN_IDENTITY_IGNORED)
+    if old.get("finetune") == new.get("finetune") == "none":
+        ignored |= set(UNUSED_WHEN_FROZEN)
+    return sorted(k for k in new if k not in ignored and old.get(k) != new.get(k))
 
 
 # Values each preset sets; anything not listed keeps the dataclass default.
