@@ -135,7 +135,8 @@ def test_round_trip():
 
 def test_frozen_runs_ignore_settings_they_never_read():
     frozen = resolve_config("default", finetune="none")
-    assert config_differences(frozen, resolve_config("default", finetune="none", backbone_lr=0.5, color_jitter=0.3)) == []
+    unused = resolve_config("default", finetune="none", backbone_lr=0.5, color_jitter=0.3)
+    assert config_differences(frozen, unused) == []
     top = resolve_config("default", finetune="top1")
     assert config_differences(top, resolve_config("default", finetune="top1", backbone_lr=0.5)) == ["backbone_lr"]
     assert "finetune" in config_differences(frozen, top)
