@@ -19,6 +19,7 @@ stayed within ``--max-rss-growth-mib``; 1 otherwise (the report says which).
 
 from __future__ import annotations
 
+import functools
 import http.client
 import itertools
 import json
@@ -246,7 +247,8 @@ def benchmark(url: str, *, server_pid: int | None, args) -> dict:
     rss_before = rss_mib(server_pid)  # the warm level
     peak_reset = server_pid is not None and reset_peak(server_pid)
     mode = getattr(args, "attention", "off")
-    result = run_load(
+    load = functools.partial(  # the same load for both passes, with or without attention maps
+        run_load,
         url,
         ids,
         clients=args.clients,
@@ -256,24 +258,13 @@ def benchmark(url: str, *, server_pid: int | None, args) -> dict:
         upload=upload,
         k=args.k,
         seed=args.seed,
-        attention=mode == "on",
     )
+    result = load(attention=mode == "on")
     peak = proc_status_mib(server_pid, "VmHWM") if server_pid is not None else None
     time.sleep(max(0.0, float(getattr(args, "settle", 0.0))))  # let freed memory go back first
     rss_after = rss_mib(server_pid)
     if mode == "both":  # the same load again, each search followed by its attention map
-        result["with_attention"] = run_load(
-            url,
-            ids,
-            clients=args.clients,
-            requests=args.requests,
-            duration_limit=args.duration_limit,
-            upload_fraction=args.upload_fraction,
-            upload=upload,
-            k=args.k,
-            seed=args.seed,
-            attention=True,
-        )
+        result["with_attention"] = load(attention=True)
     growth = None if rss_before is None or rss_after is None else rss_after - rss_before
     result.update(
         {
