@@ -7,6 +7,7 @@ import torch
 
 from mlrsir.errors import ConfigError
 from mlrsir.models.cbam import CBAM
+from mlrsir.models.fusion import adaptive_avg_pool, adaptive_pool_matrix
 from mlrsir.models.hash_head import HashHead
 
 
@@ -89,3 +90,19 @@ def test_hash_head_dropout_only_in_training():
 def test_hash_head_rejects_unknown_activation():
     with pytest.raises(ConfigError, match="activation='relu'"):
         HashHead(16, bits=8, activation="relu")
+
+
+@pytest.mark.parametrize("size_in", [1, 4, 7, 13, 25])
+@pytest.mark.parametrize("size_out", [1, 3, 7])
+def test_matrix_adaptive_pooling_equals_torch(size_in, size_out):
+    """The fusion's matrix form of adaptive average pooling gives torch's values, for
+    down- and up-sampling grids (4 -> 7 replicates and averages neighbouring cells)."""
+    x = torch.randn(2, 3, size_in, size_in + 1, dtype=torch.float64)
+    expected = torch.nn.functional.adaptive_avg_pool2d(x, size_out)
+    torch.testing.assert_close(adaptive_avg_pool(x, size_out), expected, rtol=0, atol=1e-12)
+
+
+def test_adaptive_pool_matrix_by_hand():
+    """1-D pooling of 2 cells onto 3: windows [0,1), [0,2), [1,2) -> rows (1,0), (.5,.5), (0,1)."""
+    m = adaptive_pool_matrix(2, 3, torch.float64, torch.device("cpu"))
+    assert m.tolist() == [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]
