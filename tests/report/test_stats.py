@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -43,3 +45,36 @@ def test_compare_methods_pairs_by_bits_and_seed():
     assert out["dtq"]["verdict"] == "win" and out["dtq"]["num_seeds"] == 1
     assert out["dtq"]["mean"] == pytest.approx(0.1)
     assert out["dhn"]["verdict"] == "not separated" and out["dhn"]["high"] == pytest.approx(0.0)
+
+
+def test_ablations_are_compared_with_the_full_model_and_their_own_reference():
+    """The full model against every variant, and "A, without B" against "A"; shifts chosen
+    by hand so each difference is exact."""
+    from mlrsir.report.writer import ablation_comparisons, render_report
+
+    q = np.linspace(0.2, 0.8, 40)
+    shift = {
+        "full (default preset)": 0.0,
+        "without CBAM": -0.02,
+        "frozen backbone": -0.05,
+        "frozen backbone, without CBAM": -0.05,
+    }
+    rows = [
+        {"variant": v, "bits": 32, "seed": s, "map": float(np.mean(q + d)), "per_query_ap": list(q + d)}
+        for v, d in shift.items()
+        for s in range(2)
+    ]
+    out = {(c["reference"], c["variant"]): c for c in ablation_comparisons(rows, n_resamples=300)}
+    assert set(out) == {
+        ("full (default preset)", "without CBAM"),
+        ("full (default preset)", "frozen backbone"),
+        ("full (default preset)", "frozen backbone, without CBAM"),
+        ("frozen backbone", "frozen backbone, without CBAM"),
+    }
+    assert out[("full (default preset)", "without CBAM")]["mean"] == pytest.approx(0.02)
+    assert out[("full (default preset)", "without CBAM")]["verdict"] == "win"
+    assert out[("full (default preset)", "frozen backbone")]["mean"] == pytest.approx(0.05)
+    same = out[("frozen backbone", "frozen backbone, without CBAM")]
+    assert same["mean"] == pytest.approx(0.0) and same["verdict"] == "not separated" and same["num_seeds"] == 2
+    md = render_report([], figures={}, out_dir=Path("."), ablations=rows, n_resamples=300)
+    assert "| frozen backbone | frozen backbone, without CBAM | 32 | +0.0000 |" in md
