@@ -59,9 +59,8 @@ def _run(batch: int, steps: int, threads: int, top: int, image_size: int) -> dic
     model.backbone.eval()  # as in training: BatchNorm statistics frozen
     for p in model.backbone.parameters():
         p.requires_grad_(False)
-    for module in model.backbone.top_modules(top):
-        for p in module.parameters():
-            p.requires_grad_(True)
+    for p in model.top_parameters(top):
+        p.requires_grad_(True)
     with torch.no_grad():
         pooled, last = model.frozen_trunk(torch.randn(batch, 3, image_size, image_size), top)
     inputs = {
