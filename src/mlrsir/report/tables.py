@@ -284,21 +284,25 @@ def ablation_table(ablations: list[Mapping[str, Any]], metric: str = "map", digi
     return markdown_table(header, body) + "\n\n" + spread_caption(stats.values())
 
 
+def bootstrap_cells(c: Mapping[str, Any], digits: int = 4) -> list[Any]:
+    """Bits, Δ mAP, its 95 % interval, verdict, seeds and queries of one paired comparison."""
+    return [
+        c["bits"],
+        f"{c['mean']:+.{digits}f}",
+        f"[{c['low']:+.{digits}f}, {c['high']:+.{digits}f}]",
+        c["verdict"],
+        c["num_seeds"],
+        c["num_queries"],
+    ]
+
+
 def bootstrap_table(comparisons: list[Mapping[str, Any]], digits: int = 4) -> str:
     """Rows of :func:`mlrsir.report.stats.compare_methods`: baseline, bits, mAP difference
     (MLRSIR-NET minus baseline), its 95 % interval, the verdict and the units resampled."""
     if not comparisons:
         return "_no paired runs with per-query AP_"
     body = [
-        [
-            display_name(c["baseline"]),
-            c["bits"],
-            f"{c['mean']:+.{digits}f}",
-            f"[{c['low']:+.{digits}f}, {c['high']:+.{digits}f}]",
-            c["verdict"],
-            c["num_seeds"],
-            c["num_queries"],
-        ]
+        [display_name(c["baseline"]), *bootstrap_cells(c, digits)]
         for c in sorted(comparisons, key=lambda c: (method_sort_key(c["baseline"]), c["bits"]))
     ]
     header = ["Baseline", "Bits", "Δ mAP", "95 % interval", "Verdict", "Seeds", "Queries"]

@@ -288,19 +288,7 @@ def _ablation_statistics_section(ablations: list[Mapping[str, Any]], n_resamples
     comparisons = ablation_comparisons(ablations, n_resamples)
     if not comparisons:
         return []
-    body = [
-        [
-            c["reference"],
-            c["variant"],
-            c["bits"],
-            f"{c['mean']:+.4f}",
-            f"[{c['low']:+.4f}, {c['high']:+.4f}]",
-            c["verdict"],
-            c["num_seeds"],
-            c["num_queries"],
-        ]
-        for c in comparisons
-    ]
+    body = [[c["reference"], c["variant"], *tables.bootstrap_cells(c)] for c in comparisons]
     header = ["Reference", "Variant", "Bits", "Δ mAP (reference − variant)", "95 % interval", "Verdict", "Seeds"]
     return [
         "### Ablations against their reference (paired bootstrap over queries)",
