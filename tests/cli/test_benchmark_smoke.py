@@ -29,7 +29,7 @@ def test_benchmark_writes_tiebreak_bootstrap_and_distinct_code_columns(ucm, tmp_
     md = (out / "report.md").read_text()
     assert "MLRSIR-NET against each baseline (paired bootstrap over queries)" in md
     assert "**win** only when its interval excludes 0" in md
-    assert "| Baseline | Bits | Δ mAP | 95 % interval | Verdict |" in md
+    assert "| Baseline | Bits | Δ mAP | 95 % interval | Verdict | Seeds | Queries | Δ per seed |" in md
     assert "Hamming with asymmetric tie-break" in md and "Distinct database codes" in md
     assert "Database = all but the query" in md and "copied cells" in md
     with open(out / "results.csv", newline="") as fh:

@@ -45,6 +45,27 @@ def test_compare_methods_pairs_by_bits_and_seed():
     assert out["dtq"]["verdict"] == "win" and out["dtq"]["num_seeds"] == 1
     assert out["dtq"]["mean"] == pytest.approx(0.1)
     assert out["dhn"]["verdict"] == "not separated" and out["dhn"]["high"] == pytest.approx(0.0)
+    assert [(s, round(d, 12)) for s, d in out["dtq"]["per_seed"]] == [(0, 0.1)]
+    assert [(s, round(d, 12)) for s, d in out["dhn"]["per_seed"]] == [(1, 0.0)]
+
+
+def test_per_seed_differences_show_which_seed_carries_a_verdict():
+    """Seed 0 ahead by 0.02, seed 1 behind by 0.06: the pooled mean is -0.02 and the
+    table prints both seeds' own means."""
+    from mlrsir.report.tables import bootstrap_table
+
+    q = np.linspace(0.2, 0.8, 50)
+    rows = [
+        {"method": "mlrsir", "bits": 32, "seed": 0, "per_query_ap": list(q + 0.02)},
+        {"method": "mlrsir", "bits": 32, "seed": 1, "per_query_ap": list(q - 0.06)},
+        {"method": "dhn", "bits": 32, "seed": 0, "per_query_ap": list(q)},
+        {"method": "dhn", "bits": 32, "seed": 1, "per_query_ap": list(q)},
+    ]
+    (c,) = compare_methods(rows, n_resamples=300)
+    assert c["mean"] == pytest.approx(-0.02)
+    assert [s for s, _ in c["per_seed"]] == [0, 1]
+    assert [d for _, d in c["per_seed"]] == pytest.approx([0.02, -0.06])
+    assert "| s0 +0.0200, s1 -0.0600 |" in bootstrap_table([c])
 
 
 def test_ablations_are_compared_with_the_full_model_and_their_own_reference():

@@ -112,7 +112,9 @@ def compare_methods(
     Runs are paired by ``(bits, seed)``; a pair is used only when both rows carry
     per-query APs (``per_query_key`` for ours, ``baseline_key`` -- default the same --
     for the baseline) of the same length. Returns one dict per (baseline, bits):
-    ``baseline, bits, mean, low, high, verdict, num_seeds, num_queries``.
+    ``baseline, bits, mean, low, high, verdict, num_seeds, num_queries`` and ``per_seed``,
+    ``[(seed, mean difference over that seed's queries), ...]`` (in the unseen-scenes
+    protocol each seed is its own scene division, so one division can carry a verdict).
     """
     rows = list(rows)
     baseline_key = baseline_key or per_query_key
@@ -125,7 +127,7 @@ def compare_methods(
     out = []
     for base in others:
         for bits in sorted({b for m, b, _ in by_key if m == ours}):
-            diffs = []
+            diffs, per_seed = [], []
             for (m, b, s), row in sorted(by_key.items(), key=lambda kv: str(kv[0])):
                 if m != ours or b != bits or (base, bits, s) not in by_key:
                     continue
@@ -134,6 +136,7 @@ def compare_methods(
                 if a is None or c is None or a.shape != c.shape:
                     continue
                 diffs.append(a - c)
+                per_seed.append((s, float(np.mean(a - c))))
             if not diffs:
                 continue
             res = paired_bootstrap(diffs, n_resamples=n_resamples, seed=seed)
@@ -147,6 +150,7 @@ def compare_methods(
                     "verdict": verdict(res),
                     "num_seeds": res.num_seeds,
                     "num_queries": res.num_queries,
+                    "per_seed": per_seed,
                 }
             )
     return out

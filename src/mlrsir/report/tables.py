@@ -296,16 +296,22 @@ def bootstrap_cells(c: Mapping[str, Any], digits: int = 4) -> list[Any]:
     ]
 
 
+def per_seed_cell(per_seed: Iterable[tuple[Any, float]], digits: int = 4) -> str:
+    """``"s0 +0.0100, s1 -0.0414"``: the mean difference of each seed's queries."""
+    return ", ".join(f"s{seed} {diff:+.{digits}f}" for seed, diff in per_seed)
+
+
 def bootstrap_table(comparisons: list[Mapping[str, Any]], digits: int = 4) -> str:
     """Rows of :func:`mlrsir.report.stats.compare_methods`: baseline, bits, mAP difference
-    (MLRSIR-NET minus baseline), its 95 % interval, the verdict and the units resampled."""
+    (MLRSIR-NET minus baseline), its 95 % interval, the verdict, the units resampled and
+    the difference seed by seed."""
     if not comparisons:
         return "_no paired runs with per-query AP_"
     body = [
-        [display_name(c["baseline"]), *bootstrap_cells(c, digits)]
+        [display_name(c["baseline"]), *bootstrap_cells(c, digits), per_seed_cell(c.get("per_seed", ()), digits)]
         for c in sorted(comparisons, key=lambda c: (method_sort_key(c["baseline"]), c["bits"]))
     ]
-    header = ["Baseline", "Bits", "Δ mAP", "95 % interval", "Verdict", "Seeds", "Queries"]
+    header = ["Baseline", "Bits", "Δ mAP", "95 % interval", "Verdict", "Seeds", "Queries", "Δ per seed"]
     return markdown_table(header, body)
 
 

@@ -192,7 +192,9 @@ def _statistics_section(rows: list[Mapping[str, Any]], n_resamples: int) -> list
         f"Δ mAP = MLRSIR-NET minus baseline (tie-aware mAP@all, each method's own ranking), paired by "
         f"bit length and seed (same queries); {n_resamples:,} resamples of the queries (within each seed), "
         "95 % percentile interval. A difference is a **win** only when its interval excludes 0 "
-        '(above 0); "not separated" when it contains 0.',
+        '(above 0); "not separated" when it contains 0. *Δ per seed*: the mean difference over each '
+        "seed's queries (each seed draws its own split; in the unseen-scenes protocol, its own scene "
+        "division).",
         "",
         tables.bootstrap_table(compare_methods(rows, n_resamples=n_resamples)),
         "",
