@@ -284,6 +284,11 @@ def ablation_table(ablations: list[Mapping[str, Any]], metric: str = "map", digi
     return markdown_table(header, body) + "\n\n" + spread_caption(stats.values())
 
 
+def bootstrap_header(delta: str = "Δ mAP") -> list[str]:
+    """Column names of :func:`bootstrap_cells`; ``delta`` names the difference column."""
+    return ["Bits", delta, "95 % interval", "Verdict", "Seeds", "Queries"]
+
+
 def bootstrap_cells(c: Mapping[str, Any], digits: int = 4) -> list[Any]:
     """Bits, Δ mAP, its 95 % interval, verdict, seeds and queries of one paired comparison."""
     return [
@@ -311,7 +316,7 @@ def bootstrap_table(comparisons: list[Mapping[str, Any]], digits: int = 4) -> st
         [display_name(c["baseline"]), *bootstrap_cells(c, digits), per_seed_cell(c.get("per_seed", ()), digits)]
         for c in sorted(comparisons, key=lambda c: (method_sort_key(c["baseline"]), c["bits"]))
     ]
-    header = ["Baseline", "Bits", "Δ mAP", "95 % interval", "Verdict", "Seeds", "Queries", "Δ per seed"]
+    header = ["Baseline", *bootstrap_header(), "Δ per seed"]
     return markdown_table(header, body)
 
 

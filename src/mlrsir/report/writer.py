@@ -291,7 +291,7 @@ def _ablation_statistics_section(ablations: list[Mapping[str, Any]], n_resamples
     if not comparisons:
         return []
     body = [[c["reference"], c["variant"], *tables.bootstrap_cells(c)] for c in comparisons]
-    header = ["Reference", "Variant", "Bits", "Δ mAP (reference − variant)", "95 % interval", "Verdict", "Seeds"]
+    header = ["Reference", "Variant", *tables.bootstrap_header("Δ mAP (reference − variant)")]
     return [
         "### Ablations against their reference (paired bootstrap over queries)",
         "",
@@ -299,7 +299,7 @@ def _ablation_statistics_section(ablations: list[Mapping[str, Any]], n_resamples
         "each seed, 95 % percentile interval. A positive Δ whose interval excludes 0 means the removed part "
         "helps; an interval containing 0 means it makes no measurable difference.",
         "",
-        tables.markdown_table([*header, "Queries"], body, align_right_from=2),
+        tables.markdown_table(header, body, align_right_from=2),
         "",
     ]
 
