@@ -12,7 +12,7 @@ RUN       ?= runs/demo-$(BITS)b
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-cache-dir -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
