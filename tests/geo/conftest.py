@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("rasterio", reason="the geo extra (rasterio) is not installed")
+pytest.importorskip("rasterio", reason="rasterio (a core dependency) is not installed")
 
 import rasterio  # noqa: E402
 from affine import Affine  # noqa: E402

@@ -132,6 +132,16 @@ def _scene_options(parser) -> None:
         help="value -> 0..255 rule: auto, sentinel2, landsat8_l1, uint8 or KIND:SCALE:LOW:HIGH "
         "(fixed per index when the first scene is added)",
     )
+    group.add_argument(
+        "--allow-href-root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder STAC asset hrefs may point into besides the Item's folder (repeatable)",
+    )
+    group.add_argument(
+        "--allow-remote-hrefs", action="store_true", help="follow http(s)/s3 asset hrefs of local STAC Items"
+    )
 
 
 def _item_id(text: str) -> int:
@@ -155,13 +165,17 @@ def _check_batch_size(value: int) -> None:
 
 
 def _fill(index, encoder, paths, args, scenes=()) -> int:
-    from mlrsir.geo_support import require_geo
     from mlrsir.index.ingest import encode_into_index, read_labels
 
     if scenes:
-        require_geo("indexing satellite scenes")
         from mlrsir.geo.archive import parse_radiometry
+        from mlrsir.geo.hrefs import HrefPolicy
+        from mlrsir.geo.scene import set_href_policy
         from mlrsir.index.scenes import encode_scenes_into_index
+
+        set_href_policy(
+            HrefPolicy(tuple(getattr(args, "allow_href_root", ())), getattr(args, "allow_remote_hrefs", False))
+        )
 
         geo = encode_scenes_into_index(
             index,
@@ -317,13 +331,7 @@ def run_add(args) -> int:
 
 
 def _inputs(items, list_images=None, expand_inputs=None):
-    """``(image paths, scene paths)``: scenes only when the geo extra is installed."""
-    from mlrsir.geo_support import geo_available
-
-    if not geo_available():
-        if list_images is not None:
-            return [p for item in items for p in list_images(item)], []
-        return expand_inputs(items), []
+    """``(image paths, scene paths)`` of files and folders (rasterio is a core dependency)."""
     from mlrsir.geo.archive import walk_inputs
     from mlrsir.index.ingest import INDEX_IMAGE_SUFFIXES
 

@@ -70,9 +70,6 @@ def _numbers(text: str, option: str, count: int) -> list[float]:
 
 def write_results_geojson(path, rows) -> int:
     """Write the georeferenced ``rows`` as a FeatureCollection; returns the feature count."""
-    from mlrsir.geo_support import require_geo
-
-    require_geo("--geojson")
     from mlrsir.geo.geojson import write_geojson
 
     items = [

@@ -147,7 +147,7 @@ def default_bands(scene) -> list[str | int]:
             f"{scene.source}: band file(s) {', '.join(missing)} missing from the scene (found "
             f"{', '.join(scene.band_names)}); add them or choose bands with --bands"
         )
-    aliases = [{canonical(a) for a in b.aliases} for b in scene.bands]
+    aliases = [{canonical(b.name)} | {canonical(a) for a in b.aliases} for b in scene.bands]
     if all(any(c in a for a in aliases) for c in ("RED", "GREEN", "BLUE")):
         return ["red", "green", "blue"]
     n = len(scene.bands)

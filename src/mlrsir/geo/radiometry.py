@@ -27,6 +27,7 @@ Presets:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -54,9 +55,11 @@ class Radiometry:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ConfigError(f"radiometry kind={self.kind!r}: expected one of {', '.join(KINDS)}")
-        if self.kind != "uint8" and not (self.scale > 0 and self.high > self.low):
+        finite = all(math.isfinite(v) for v in (self.scale, self.low, self.high))
+        if self.kind != "uint8" and not (finite and self.scale > 0 and self.high > self.low):
             raise ConfigError(
-                f"radiometry scale={self.scale}, low={self.low}, high={self.high}: need scale > 0 and high > low"
+                f"radiometry scale={self.scale}, low={self.low}, high={self.high}: "
+                "need finite numbers with scale > 0 and high > low"
             )
 
     def apply(self, values: np.ndarray) -> np.ndarray:

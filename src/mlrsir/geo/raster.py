@@ -8,6 +8,7 @@ rasterio's identity (pixel units).
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
 from mlrsir.errors import DataError
+from mlrsir.geo.hrefs import http_options
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".png")
 
@@ -75,11 +77,20 @@ def open_raster(path: str | Path):
     is_url = "://" in text or text.startswith("/vsi")
     if not is_url and not Path(text).is_file():
         raise DataError(f"{text}: raster file not found")
+    options = http_options()
+    if is_url:  # later windowed reads of the dataset see the same limits (GDAL reads the environment)
+        for key, value in options.items():
+            os.environ.setdefault(key, value)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), rasterio.Env(**options):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             return rasterio.open(text)
     except RasterioError as exc:
+        if is_url:
+            raise DataError(
+                f"{text}: remote raster cannot be read (timeouts: connect {options['GDAL_HTTP_CONNECTTIMEOUT']} s, "
+                f"request {options['GDAL_HTTP_TIMEOUT']} s, {options['GDAL_HTTP_MAX_RETRY']} retries: {exc})"
+            ) from exc
         raise DataError(f"{text}: not a readable raster (corrupt, truncated or unsupported format: {exc})") from exc
 
 

@@ -22,6 +22,7 @@ unreadable or truncated file raises DataError naming it.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +30,7 @@ from pathlib import Path
 from mlrsir.errors import DataError
 from mlrsir.geo import acquisition
 from mlrsir.geo.bands import band_from_filename, band_sort_key, canonical, select_indices
+from mlrsir.geo.hrefs import HrefPolicy
 from mlrsir.geo.raster import RASTER_SUFFIXES, BandSource, band_sources
 
 
@@ -146,18 +148,48 @@ def _folder_scene(folder: Path) -> Scene:
 
 _SKIP_ROLES = {"thumbnail", "overview", "visual", "metadata"}
 
+COMMON_NAMES = {
+    "coastal", "blue", "green", "red", "yellow", "pan", "rededge", "nir", "nir08", "nir09",
+    "cirrus", "swir16", "swir22", "lwir", "lwir11", "lwir12",
+}  # fmt: skip
+"""STAC ``eo`` common band names: an asset keyed by one (without ``eo:bands``) gets it as alias."""
+
+_HREF_POLICY = HrefPolicy()
+
+
+def set_href_policy(policy: HrefPolicy) -> None:
+    """Which STAC asset hrefs :func:`open_scene` follows from now on in this process
+    (default: files inside the Item's folder tree only; see :mod:`mlrsir.geo.hrefs`)."""
+    global _HREF_POLICY
+    _HREF_POLICY = policy
+
 
 def _stac_scene(path: Path) -> Scene:
     import pystac
 
     try:
-        item = pystac.Item.from_file(str(path))
-    except (json.JSONDecodeError, KeyError, ValueError, pystac.STACError) as exc:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: not a readable STAC Item ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(data, dict) or data.get("type") != "Feature":
+        got = f"type {data.get('type')!r}" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
+        raise DataError(f"{path}: not a STAC Item (expected an object with type 'Feature', got {got})")
+    try:
+        item = pystac.Item.from_file(str(path))
+    except (KeyError, ValueError, TypeError, AttributeError, pystac.STACError, pystac.STACTypeError) as exc:
+        raise DataError(f"{path}: not a readable STAC Item ({type(exc).__name__}: {exc})") from exc
+    policy = _HREF_POLICY
+    refused: list[str] = []
     bands: list[BandSource] = []
     for key, asset in item.assets.items():
         roles = set(asset.roles or [])
         href = asset.get_absolute_href() or asset.href
+        why = policy.refusal(href, path.resolve().parent)
+        if why:
+            refused.append(f"asset {key!r} ({asset.href}): {why}")
+            print(f"mlrsir: {path}: skipped asset {key!r} ({asset.href}): {why}", file=sys.stderr)
+            continue
+        href = policy.local_path(href)
         media = (asset.media_type or "").lower()
         is_raster = "tiff" in media or "jp2" in media or Path(href.split("?")[0]).suffix.lower() in RASTER_SUFFIXES
         if not is_raster or (roles & _SKIP_ROLES and "data" not in roles):
@@ -172,7 +204,8 @@ def _stac_scene(path: Path) -> Scene:
         else:
             e = with_names[0] if with_names else {}
             names = [str(e.get("name") or key)]
-            aliases = [tuple(a for a in (key, e.get("common_name")) if a and a != names[0])]
+            common = e.get("common_name") or (key if canonical(key).lower() in COMMON_NAMES else None)
+            aliases = [tuple(dict.fromkeys(a for a in (key, common) if a and a != names[0]))]
         if len(with_names) > 1:
             srcs = band_sources(href, names, aliases)
         else:
@@ -183,6 +216,7 @@ def _stac_scene(path: Path) -> Scene:
                 srcs = [replace(s, name=f"{names[0]}_{s.index}", aliases=()) for s in srcs]
         bands.extend(srcs)
     if not bands:
-        raise DataError(f"{path}: STAC Item {item.id!r} has no raster (GeoTIFF / JP2) data assets")
+        detail = f" (refused: {'; '.join(refused)})" if refused else ""
+        raise DataError(f"{path}: STAC Item {item.id!r} has no raster (GeoTIFF / JP2) data assets{detail}")
     dt = acquisition.from_stac_item(item)
     return Scene(item.id, path, bands, dt, "stac")

@@ -47,9 +47,6 @@ def export_index(index, out: str | Path) -> dict:
         )
         tmp.replace(out)
     else:
-        from mlrsir.geo_support import require_geo
-
-        require_geo("GeoParquet export")
         from mlrsir.geo.geoparquet import write_geoparquet
         from mlrsir.index.scenes import public_geo
 

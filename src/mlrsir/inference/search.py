@@ -141,10 +141,6 @@ def load_query_image(index, query: str):
     text = str(query)
     if Path(text).exists() and Path(text).is_file() and Path(text).suffix.lower() in (".jpg", ".jpeg", ".png"):
         return read_rgb(text)
-    from mlrsir.geo_support import geo_available
-
-    if not geo_available():
-        return read_rgb(text)
     from mlrsir.geo.archive import classify_input, parse_tile_id, read_overview, read_tile
     from mlrsir.geo.radiometry import Radiometry
 
