@@ -194,6 +194,17 @@ def tile_id(scene_source: Path | str, window) -> str:
     return f"{scene_source}#{c},{r},{w},{h}"
 
 
+def scene_key(scene_name: str, scene_source: Path | str) -> str:
+    """URL-safe id of a scene, unique per source: ``NAME-HASH8`` where NAME is the scene name
+    (file stem, folder name or STAC id) with every character outside ``[A-Za-z0-9._-]`` as ``_``
+    and HASH8 the first 8 hex digits of the SHA-1 of the scene's absolute source path (so two
+    ``scene.tif`` in different folders, or a STAC id holding ``/``, get distinct, path-free ids)."""
+    import hashlib
+
+    slug = re.sub(r"[^A-Za-z0-9._-]", "_", str(scene_name)).strip(".") or "scene"
+    return f"{slug[:80]}-{hashlib.sha1(str(scene_source).encode('utf-8')).hexdigest()[:8]}"
+
+
 def parse_tile_id(text: str) -> tuple[str, tuple[int, int, int, int]] | None:
     """``(scene path, (col, row, width, height))`` of a tile id, or None when ``text`` is not one."""
     m = _TILE_ID.match(str(text))

@@ -1,7 +1,8 @@
 """``GET /api/scenes/{scene_id}/quicklook.png``: quick-look of an indexed satellite scene.
 
-The scene is addressed by its id as stored with its tiles (never by a path from the
-request); the PNG (longest side <= 1024 px) is rendered from the raster with the index's
+The scene is addressed by its URL-safe id ``NAME-HASH8`` (:func:`mlrsir.geo.archive.scene_key`,
+unique per scene source; a bare scene name is still accepted while it names one scene), never
+by a path from the request; the PNG (longest side <= 1024 px) is rendered from the raster with the index's
 radiometry, using the files' overviews when present (else a decimated read), and cached
 in memory. Footprints are drawn over it by the page from each result's ``geo.window`` and
 ``scene.width``/``scene.height``.

@@ -111,7 +111,8 @@ class GeoInfo(BaseModel):
 
 
 class SceneRef(BaseModel):
-    id: str
+    id: str = Field(description="URL-safe scene id, unique per source (NAME-HASH8), as used by the quick-look URL.")
+    name: str | None = Field(None, description="Scene name: file stem, folder name or STAC item id.")
     width: int = Field(description="Scene width in pixels of its finest band.")
     height: int
     quicklook_url: str = Field(description="PNG quick-look of the whole scene (footprints are drawn over it).")

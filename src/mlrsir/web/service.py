@@ -166,25 +166,31 @@ class RetrievalService:
     # ------------------------------------------------------------------ scenes
     def scenes(self) -> dict[str, dict]:
         """``{scene id: {"source", "bands", "width", "height"}}`` of the indexed scene tiles
-        (read once; sizes from the scene's finest selected band)."""
+        (read once; sizes from the scene's finest selected band). Scene ids are
+        :func:`mlrsir.geo.archive.scene_key` (URL-safe, unique per source)."""
         if self._scenes is None:
-            from mlrsir.geo.archive import parse_tile_id
+            from mlrsir.geo.archive import parse_tile_id, scene_key
 
             items = self._on_index(lambda idx: idx.geo_items() if hasattr(idx, "geo_items") else [])
             found: dict[str, dict] = {}
             for _item_id, geo in items:
-                sid = str(geo.get("scene"))
-                if sid in found:
-                    continue
                 parsed = parse_tile_id(_path_of(self, _item_id))
-                if parsed is not None:
-                    found[sid] = {"source": parsed[0], "bands": geo.get("bands")}
+                if parsed is None:
+                    continue
+                sid = scene_key(str(geo.get("scene")), parsed[0])
+                if sid not in found:
+                    found[sid] = {"source": parsed[0], "bands": geo.get("bands"), "name": str(geo.get("scene"))}
             self._scenes = found
         return self._scenes
 
     def scene_info(self, scene_id: str) -> dict:
-        """Scene source, bands and grid size; ItemNotFound for an unknown scene id."""
-        info = self.scenes().get(str(scene_id))
+        """Scene source, bands and grid size; ItemNotFound for an unknown scene id (a bare
+        scene name, as older pages linked, is accepted while it names one scene only)."""
+        scenes = self.scenes()
+        info = scenes.get(str(scene_id))
+        if info is None:
+            named = [v for v in scenes.values() if v["name"] == str(scene_id)]
+            info = named[0] if len(named) == 1 else None
         if info is None:
             raise ItemNotFound(f"no indexed scene {scene_id!r}")
         if "width" not in info:
@@ -201,21 +207,26 @@ class RetrievalService:
             info.update(width=int(grid.width), height=int(grid.height))
         return info
 
-    def scene_ref(self, geo: dict | None) -> dict | None:
-        """``{id, width, height, quicklook_url}`` of a result's scene (None without geo)."""
+    def scene_ref(self, geo: dict | None, path: str | None = None) -> dict | None:
+        """``{id, name, width, height, quicklook_url}`` of a result's scene (None without geo);
+        ``path``: the result's tile id, which names the scene's source."""
         if not geo:
             return None
-        from urllib.parse import quote
+        from mlrsir.geo.archive import parse_tile_id, scene_key
 
+        parsed = parse_tile_id(path) if path else None
+        sid = scene_key(str(geo["scene"]), parsed[0]) if parsed else str(geo["scene"])
         try:
-            info = self.scene_info(geo["scene"])
+            info = self.scene_info(sid)
         except ItemNotFound:
             return None
+        sid = scene_key(info["name"], info["source"])
         return {
-            "id": geo["scene"],
+            "id": sid,
+            "name": info["name"],
             "width": info["width"],
             "height": info["height"],
-            "quicklook_url": f"/api/scenes/{quote(str(geo['scene']), safe='')}/quicklook.png",
+            "quicklook_url": f"/api/scenes/{sid}/quicklook.png",
         }
 
     def quicklook(self, scene_id: str) -> bytes:
@@ -418,7 +429,7 @@ class RetrievalService:
                     "thumbnail_url": item["thumbnail_url"],
                     "image_url": item["image_url"],
                     "geo": row.get("geo"),
-                    "scene": self.scene_ref(row.get("geo")),
+                    "scene": self.scene_ref(row.get("geo"), _path_of(self, item["id"]) if row.get("geo") else None),
                 }
             )
 

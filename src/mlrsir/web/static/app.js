@@ -271,7 +271,7 @@
     }
     for (const { scene, boxes } of byScene.values()) {
       const card = make("section", "scene-card");
-      card.append(make("h3", "", `Scene ${scene.id}`),
+      card.append(make("h3", "", `Scene ${scene.name || scene.id}`),
         make("p", "hint", `${boxes.filter((b) => !b.query).length} hits; numbers are ranks, the dashed box is the query. Click a box to search from it.`),
         sceneFigure(scene, boxes, "scene-figure"));
       el.scenes.append(card);
