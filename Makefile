@@ -8,7 +8,7 @@ UCM_ROOT  ?= ../shared/data/ucm-multilabel
 BITS      ?= 32
 RUN       ?= runs/demo-$(BITS)b
 
-.PHONY: install demo lint test test-fast browser-deps benchmark clean
+.PHONY: install demo lint docs test test-fast browser-deps benchmark clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -33,11 +33,16 @@ browser-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "chromium not installed: the browser test will be skipped"; }
 
-# Lint (ruff), formatting (ruff format) and types (mypy on the modules listed in pyproject.toml).
-lint: install
+# Lint (ruff), formatting (ruff format), types (mypy on the modules listed in pyproject.toml)
+# and the documentation site (a broken link or a stale API reference fails).
+lint: install docs
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/ruff format --check src tests
 	$(VENV)/bin/mypy
+
+# The documentation site (mkdocs.yml; API pages generated from the docstrings) into site/.
+docs: install
+	NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true $(VENV)/bin/mkdocs build --strict --quiet
 
 test: install browser-deps lint
 	$(PY) -m pytest
@@ -50,4 +55,4 @@ benchmark: install
 	  --bits 12 24 32 36 48 --seeds 3 --out reports/ucm
 
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache site
