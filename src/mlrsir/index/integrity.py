@@ -116,35 +116,103 @@ def header_digest(meta: dict) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+def corrupt_meta(db_path: Path, what: str) -> IndexStoreError:
+    """The one error of a damaged ``meta`` table: ``<db>: corrupt index metadata (<what>); rebuild ...``."""
+    return IndexStoreError(f"{db_path}: corrupt index metadata ({what}); rebuild the index with `mlrsir index build`")
+
+
+def decode_meta_value(key: str, value, db_path: Path):
+    """One ``meta`` value decoded from its JSON text; :func:`corrupt_meta` for anything else
+    (a flipped byte can turn the TEXT into a BLOB, an integer or invalid JSON)."""
+    if not isinstance(value, str):
+        raise corrupt_meta(db_path, f"entry {key!r} is a {type(value).__name__}, not JSON text")
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):
+        raise corrupt_meta(db_path, f"entry {key!r} is not valid JSON") from None
+
+
+def check_dynamic(meta: dict, db_path: Path) -> None:
+    """Format 3's dynamic keys (not covered by the header checksum) are present and of their
+    type: non-negative integers, ``items_checksum`` 64 hex digits."""
+    keys = DYNAMIC_KEYS_V3 if int(meta["format_version"]) >= 3 else DYNAMIC_KEYS_V3[:4]
+    for key in keys:
+        value = meta.get(key)
+        if key == "items_checksum":
+            if not (isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)):
+                raise corrupt_meta(db_path, "entry 'items_checksum' is not 64 hex digits")
+        elif not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise corrupt_meta(db_path, f"entry {key!r} is {value!r}, not a non-negative integer")
+
+
+def _check_static_types(meta: dict, db_path: Path) -> None:
+    checks = {
+        "bits": lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
+        "fingerprint": lambda v: isinstance(v, dict),
+        "run_dir": lambda v: v is None or isinstance(v, str),
+        "classes": lambda v: v is None or (isinstance(v, list) and all(isinstance(c, str) for c in v)),
+        "images_root": lambda v: v is None or isinstance(v, str),
+        "radiometry": lambda v: v is None or isinstance(v, dict),
+    }
+    for key, ok in checks.items():
+        if not ok(meta.get(key)):
+            raise corrupt_meta(db_path, f"entry {key!r} is {meta.get(key)!r:.80}")
+
+
 def read_meta(conn: sqlite3.Connection, db_path: Path) -> dict:
-    """The decoded ``meta`` table, after checking format, format version and header checksum.
+    """The decoded ``meta`` table, after checking format, format version, header checksum
+    and the type of every key the index reads.
 
     Raises:
-        IndexStoreError: naming ``db_path`` for an unreadable table, a corrupt entry, another
-            format or version, or a header checksum mismatch.
+        IndexStoreError: naming ``db_path`` for an unreadable table, a corrupt entry
+            (``corrupt index metadata``), another format or version, or a header checksum
+            mismatch.
     """
     try:
         rows = conn.execute("SELECT key, value FROM meta").fetchall()
     except sqlite3.DatabaseError as exc:
-        raise IndexStoreError(f"{db_path}: corrupt or not an mlrsir index ({exc})") from None
+        raise IndexStoreError(f"{db_path}: corrupt index metadata or not an mlrsir index ({exc})") from None
+    except UnicodeDecodeError:
+        raise corrupt_meta(db_path, "text that is not UTF-8") from None
     meta = {}
     for key, value in rows:
-        try:
-            meta[key] = json.loads(value)
-        except json.JSONDecodeError:
-            raise IndexStoreError(f"{db_path}: metadata entry {key!r} is corrupt") from None
+        if not isinstance(key, str):
+            raise corrupt_meta(db_path, f"a key of type {type(key).__name__}")
+        meta[key] = decode_meta_value(key, value, db_path)
     if meta.get("format") != FORMAT:
+        if "format" not in meta or not isinstance(meta.get("format"), str):
+            raise corrupt_meta(db_path, f"format entry {meta.get('format')!r:.80}")
         raise IndexStoreError(f"{db_path}: not an mlrsir code index (format {meta.get('format')!r})")
     version = meta.get("format_version")
-    if version not in READABLE_VERSIONS:
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
         raise IndexStoreError(
             f"{db_path}: index format version {version!r}, this mlrsir reads versions "
             f"{', '.join(map(str, READABLE_VERSIONS))}; rebuild the index with `mlrsir index build`"
         )
     static = {key: meta.get(key) for key in static_keys(version)}
     if header_digest(static) != meta.get("header_sha256"):
-        raise IndexStoreError(f"{db_path}: metadata checksum mismatch (header entries were modified or corrupted)")
+        raise IndexStoreError(
+            f"{db_path}: metadata checksum mismatch (corrupt index metadata: header entries were modified or corrupted)"
+        )
+    _check_static_types(meta, db_path)
+    check_dynamic(meta, db_path)
     return meta
+
+
+def read_meta_int(conn: sqlite3.Connection, db_path: Path, key: str) -> int:
+    """One integer ``meta`` entry read alone (``count``, ``generation``, ...), checked."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise IndexStoreError(f"{db_path}: corrupt index database ({exc})") from None
+    except UnicodeDecodeError:
+        raise corrupt_meta(db_path, f"entry {key!r} is text that is not UTF-8") from None
+    if row is None:
+        raise corrupt_meta(db_path, f"entry {key!r} is missing")
+    value = decode_meta_value(key, row[0], db_path)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise corrupt_meta(db_path, f"entry {key!r} is {value!r:.80}, not a non-negative integer")
+    return value
 
 
 def check_items(conn: sqlite3.Connection, db_path: Path, meta: dict, bits: int, full: bool) -> None:

@@ -310,6 +310,9 @@ class CodeIndex:
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise IndexStoreError(f"{db}: corrupt index database ({exc})") from None
+        except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:  # a stored value of an unusable form
+            conn.close()
+            raise integrity.corrupt_meta(db, f"{type(exc).__name__}: {exc}") from None
         except BaseException:
             conn.close()
             raise
@@ -608,7 +611,7 @@ class CodeIndex:
     # ------------------------------------------------------------------ reads
     def __len__(self) -> int:
         with self._lock:
-            return int(json.loads(self._conn.execute("SELECT value FROM meta WHERE key = 'count'").fetchone()[0]))
+            return integrity.read_meta_int(self._conn, self.db_path, "count")
 
     @staticmethod
     def _row_dict(row) -> dict:
@@ -842,7 +845,7 @@ class CodeIndex:
         return out
 
     def _generation(self) -> int:
-        return int(json.loads(self._conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]))
+        return integrity.read_meta_int(self._conn, self.db_path, "generation")
 
     def _snapshot(self) -> Snapshot:
         """One consistent view of the stored codes (see :class:`~mlrsir.index.searcher.Snapshot`)."""
@@ -882,7 +885,7 @@ class CodeIndex:
         """A metadata value read outside the current transaction's snapshot (a fresh connection)."""
         conn = sqlite3.connect(self.db_path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
         try:
-            return json.loads(conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
+            return integrity.read_meta_int(conn, self.db_path, key)
         finally:
             conn.close()
 
@@ -892,11 +895,7 @@ class CodeIndex:
         with self._lock:
             self._conn.execute("BEGIN")
             try:
-                log_from = int(
-                    json.loads(
-                        self._conn.execute("SELECT value FROM meta WHERE key = 'removed_log_from'").fetchone()[0]
-                    )
-                )
+                log_from = integrity.read_meta_int(self._conn, self.db_path, "removed_log_from")
                 if log_from > int(generation):
                     return None
                 rows = self._conn.execute(
