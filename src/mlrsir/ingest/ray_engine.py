@@ -207,7 +207,7 @@ def _dataset(run_dir, paths: list, image_size: int, options: RayOptions, hooks: 
     ctx.enable_progress_bars = False  # the driver's own bar
     ctx.print_on_execution_start = False
     decode_parallelism = options.workers
-    ds = ray.data.from_items(
+    ds: Any = ray.data.from_items(
         [{"pos": i, "path": str(p)} for i, p in enumerate(paths)],
         override_num_blocks=max(1, min(n, 4 * decode_parallelism, -(-n // options.batch_size))),
     )
