@@ -75,3 +75,17 @@ def test_present_items_are_never_loaded(tmp_path):
         again = fill_index(index, source, LocalEngine(encoder), progress=False)
     assert (first.added, again.added, again.already_present) == (3, 2, 3)
     assert source.loaded == [str(p) for p in paths[3:]]
+
+
+def test_input_sources_split_images_and_scenes(tmp_path):
+    from mlrsir.ingest.sources import input_sources
+
+    write_image(tmp_path / "in" / "chip.png", [(10, 20, 30)] * 4, fmt="PNG")
+    data = np.random.default_rng(3).integers(1, 4000, size=(3, 64, 64), dtype=np.uint16)
+    write_raster(tmp_path / "in" / "scene.tif", data)
+    images, scenes = input_sources([tmp_path / "in"], TileOptions(tile=32), log=lambda _m: None)
+    assert isinstance(images, ImageFileSource) and isinstance(scenes, SceneTileSource)
+    assert len(list(images.iter_images())) == 1
+    tiles = list(scenes.iter_images())
+    assert len(tiles) == 4 and all(a.shape == (32, 32, 3) and a.dtype == np.uint8 for _p, a, _m in tiles)
+    assert scenes.counts.radiometry == {"kind": "reflectance", "scale": 10000.0, "low": 0.0, "high": 0.3}

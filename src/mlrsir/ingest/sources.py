@@ -350,3 +350,34 @@ class SceneTileSource:
             "seconds": report.seconds,
             "tiles_per_s": report.added / report.seconds if report.seconds > 0 and report.added else 0.0,
         }
+
+
+def input_sources(
+    inputs: list[str | Path],
+    options: TileOptions | None = None,
+    *,
+    radiometry=None,
+    labels_by_name: dict[str, list[str]] | None = None,
+    strict: bool = False,
+    log: Callable[[str], None] = print,
+) -> list[ImageFileSource | SceneTileSource]:
+    """The sources of what ``--images`` names (the ``index build`` rule of
+    :func:`mlrsir.geo.archive.walk_inputs`: plain image files, then raster scenes tiled by
+    ``options`` with ``radiometry`` or each scene's default); empty sources left out.
+
+    E.g. training on whatever can be indexed::
+
+        for source in input_sources(["scene.tif", "chips/"], TileOptions(tile=256)):
+            for path, rgb, meta in source.iter_images():  # rgb: (H, W, 3) uint8
+                ...
+    """
+    from mlrsir.geo.archive import walk_inputs
+
+    images, scenes = walk_inputs(list(inputs), INDEX_IMAGE_SUFFIXES)
+    out: list[ImageFileSource | SceneTileSource] = []
+    if images:
+        out.append(ImageFileSource(images, labels_by_name))
+    if scenes:
+        rule = default_radiometry_rule(radiometry)
+        out.append(SceneTileSource(scenes, options or TileOptions(), rule, strict=strict, log=log))
+    return out
