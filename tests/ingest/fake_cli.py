@@ -6,13 +6,13 @@ Usage: ``python -m tests.ingest.fake_cli ENCODER [--wait-for N --ready-dir DIR] 
 processes started together both check the index before either writes). With
 ``--wait-for N``, the child writes ``READY_DIR/<pid>`` and starts only when N such files
 exist (two processes race from one start line). On exit the child prints
-``peak-rss-kib <ru_maxrss>`` (its own peak resident memory).
+``peak-rss-kib <VmHWM>``: its own peak resident memory since ``exec`` (``ru_maxrss`` is
+not used: Linux carries it over from the forked copy of the parent).
 """
 
 from __future__ import annotations
 
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -51,7 +51,9 @@ def main(argv: list[str]) -> int:
     try:
         return cli_main(args)
     finally:
-        print(f"peak-rss-kib {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", flush=True)
+        status = Path("/proc/self/status").read_text().splitlines()
+        peak = next((line.split()[1] for line in status if line.startswith("VmHWM")), "0")
+        print(f"peak-rss-kib {peak}", flush=True)
 
 
 if __name__ == "__main__":

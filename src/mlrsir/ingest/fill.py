@@ -46,18 +46,19 @@ class FillReport:
     engine: dict = field(default_factory=dict)
 
 
-def add_new(index, records: list[dict], codes) -> int:
+def add_new(index, records: list[dict], codes) -> list[dict]:
     """Add the records whose paths are not in ``index`` yet, in one transaction; returns
-    how many were added. When another process adds some of the same paths between the
+    the records added. When another process adds some of the same paths between the
     check and the write, the (rolled back) add is retried without them."""
     for _attempt in range(8):
         present = index.ids_for_paths([r["path"] for r in records])
         keep = [i for i, r in enumerate(records) if r["path"] not in present]
         if not keep:
-            return 0
+            return []
         try:
-            index.add([records[i] for i in keep], codes[keep])
-            return len(keep)
+            added = [records[i] for i in keep]
+            index.add(added, codes[keep])
+            return added
         except IndexStoreError:
             if not index.ids_for_paths([records[i]["path"] for i in keep]):
                 raise  # not a path conflict
@@ -136,11 +137,10 @@ def fill_index(
                 keep.append(row)
             if records:
                 added = add_new(index, records, encoded.codes[keep])
-                report.added += added
-                if added == len(records):
-                    report.not_georeferenced += sum(
-                        1 for r in records if r.get("geo") is not None and r["geo"].get("crs") is None
-                    )
+                report.added += len(added)
+                report.not_georeferenced += sum(
+                    1 for r in added if r.get("geo") is not None and r["geo"].get("crs") is None
+                )
             bar.update(len(chunk))
     finally:
         bar.close()
