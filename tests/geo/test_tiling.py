@@ -5,6 +5,7 @@ from __future__ import annotations
 import types
 
 import numpy as np
+import pytest
 import rasterio
 import rasterio.windows
 from affine import Affine
@@ -181,3 +182,94 @@ def test_nodata_tag_counts_as_empty(tmp_path):
     write_raster(tmp_path / "n_B01.tif", data, Affine(10, 0, 0, 0, -10, 640), nodata=65535)
     tiler = SceneTiler(open_scene(tmp_path), None, tile=32)
     assert len(list(tiler)) == 1 and tiler.skipped == 3
+
+
+# ---------------------------------------------------------------------------- sparse GeoTIFFs
+def _sparse(path, blocks, size=(1024, 768), block=128, count=1, transform=None, nodata=None):
+    """A tiled sparse GeoTIFF of ``size`` (width, height) px with only ``blocks`` ((col, row)
+    block positions) written, random values 1..200 (never 0)."""
+    width, height = size
+    profile = dict(
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=count,
+        dtype="uint16",
+        tiled=True,
+        blockxsize=block,
+        blockysize=block,
+        sparse_ok=True,
+        crs="EPSG:32618",
+        transform=transform or Affine(10, 0, 500000, 0, -10, 4000000),
+        nodata=nodata,
+    )
+    rng = np.random.default_rng(len(blocks))
+    with rasterio.open(path, "w", **profile) as dst:
+        for c, r in blocks:
+            data = rng.integers(1, 200, size=(count, block, block), dtype=np.uint16)
+            dst.write(data, window=rasterio.windows.Window(c * block, r * block, block, block))
+    return path
+
+
+def test_sparse_blocks_skipped_unread_with_the_same_tiles_as_reading_all(tmp_path, monkeypatch):
+    """Oracle: the tiles (and the skipped count) with the block table equal those of reading
+    every tile; and tiles on unwritten blocks are never read."""
+    from mlrsir.geo import raster
+
+    path = _sparse(tmp_path / "s.tif", [(1, 0), (5, 3), (7, 5)])
+    for tile, stride in ((64, None), (100, 70), (128, 128), (200, 150)):
+        tiler = SceneTiler(open_scene(path), None, tile=tile, stride=stride)
+        fast = [(info.window, arr) for info, arr in tiler]
+        with monkeypatch.context() as patch:
+            patch.setattr(raster.BlockCoverage, "__init__", _unknown_coverage(raster.BlockCoverage.__init__))
+            slow_tiler = SceneTiler(open_scene(path), None, tile=tile, stride=stride)
+            slow = [(info.window, arr) for info, arr in slow_tiler]
+        assert [w for w, _ in fast] == [w for w, _ in slow] and len(fast) > 0
+        for (_, a), (_, b) in zip(fast, slow):
+            np.testing.assert_array_equal(a, b)
+        assert tiler.skipped == slow_tiler.skipped == len(tiler) - len(fast)
+    reads = []
+    tiler = SceneTiler(open_scene(path), None, tile=64)
+    original = tiler._read
+    monkeypatch.setattr(tiler, "_read", lambda *a: reads.append(a[3]) or original(*a))
+    assert len(list(tiler)) == 3 * 4  # 3 written blocks of 2 x 2 tiles each
+    assert len(reads) == 12  # nothing else was read
+
+
+def _unknown_coverage(init):
+    def patched(self, ds, band_index):
+        init(self, ds, band_index)
+        self.known = False  # as for a format without a block table: every tile is read
+
+    return patched
+
+
+def test_sparse_skip_keeps_tiles_of_a_coarser_band_written_nearby(tmp_path, monkeypatch):
+    """A 20 m band resampled onto a 10 m grid: a tile whose own 10 m blocks are unwritten
+    but whose 20 m band has data is kept (the band's blocks are mapped through its grid)."""
+    folder = tmp_path / "S2_sparse"
+    folder.mkdir()
+    _sparse(folder / "T_B04.tif", [(0, 0)], size=(512, 512), block=128)
+    _sparse(folder / "T_B05.tif", [(1, 1)], size=(256, 256), block=64, transform=Affine(20, 0, 500000, 0, -20, 4000000))
+    tiler = SceneTiler(open_scene(folder), "B04,B05", tile=64)
+    kept = [info.window for info, _ in tiler]
+    assert (0, 0, 64, 64) in kept  # B04 block (0, 0)
+    assert (128, 128, 64, 64) in kept and (192, 192, 64, 64) in kept  # B05 block (1, 1) = 10 m px 128..255
+    assert (384, 384, 64, 64) not in kept
+    assert tiler.skipped == len(tiler) - len(kept)
+
+
+def test_windows_are_streamed_not_listed():
+    assert isinstance(SceneTiler.iter_windows, types.FunctionType)
+    assert not hasattr(SceneTiler, "windows")
+
+
+def test_tile_over_the_window_cap_refused(fake_s2):
+    from mlrsir.errors import DataError
+    from mlrsir.geo.tiling import MAX_TILE_SIDE, check_window_size
+
+    check_window_size(MAX_TILE_SIDE, MAX_TILE_SIDE, "x.tif")
+    with pytest.raises(DataError, match=r"x.tif: a window of 4097x10 px is larger than the 4096x4096 px"):
+        check_window_size(MAX_TILE_SIDE + 1, 10, "x.tif")
+    with pytest.raises(DataError, match="larger than the 4096x4096 px"):
+        SceneTiler(open_scene(fake_s2), "B04", tile=MAX_TILE_SIDE + 1)

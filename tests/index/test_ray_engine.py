@@ -31,7 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.con
 @pytest.fixture(scope="module")
 def ray_session():
     os.environ.setdefault("RAY_DISABLE_USAGE_STATS", "1")
-    from mlrsir.distributed.ray_encode import quiet_token_auth_notice
+    from mlrsir.ingest.ray_engine import quiet_token_auth_notice
 
     quiet_token_auth_notice()
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -93,8 +93,8 @@ def test_ray_index_identical_to_local(tiny, local_index, ray_session, tmp_path, 
 
 
 def test_killed_actor_is_retried(tiny, local_index, ray_session, tmp_path):
-    from mlrsir.distributed.ray_encode import RayOptions, encode_into_index_ray
     from mlrsir.index.ingest import list_images, load_encoder
+    from mlrsir.ingest.ray_engine import RayOptions, encode_into_index_ray
 
     images, run, _ = tiny
     encoder = load_encoder(run)

@@ -38,7 +38,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    from mlrsir.distributed.ray_encode import add_engine_arguments  # light: Ray imported only when used
+    from mlrsir.cli.ingest_options import add_engine_arguments  # light: Ray imported only when used
 
     parser = subparsers.add_parser("index", help="build and manage a persistent code index")
     sub = parser.add_subparsers(dest="index_command", metavar="ACTION", required=True)
@@ -200,10 +200,20 @@ def _fill(index, encoder, paths, args, scenes=()) -> int:
                 return 2
             return 0
     by_name = read_labels(args.labels)[1] if args.labels else None
-    if getattr(args, "engine", "local") == "ray":  # Ray Data pipeline, one merge here
-        from mlrsir.distributed.ray_encode import fill_with_args
+    if args.engine == "ray":  # Ray Data pipeline, merged into the index here
+        from mlrsir.cli.ingest_options import ray_options
+        from mlrsir.ingest.ray_engine import encode_into_index_ray
 
-        summary = fill_with_args(index, encoder, paths, args, by_name)
+        summary = encode_into_index_ray(
+            index,
+            encoder.run_dir,
+            paths,
+            image_size=encoder.image_size,
+            options=ray_options(args),
+            labels_by_name=by_name,
+            strict=args.strict,
+            progress=not args.quiet,
+        )
     else:
         summary = encode_into_index(
             index,

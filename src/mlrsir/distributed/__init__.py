@@ -1,4 +1,5 @@
-"""Scaling out: encoding archives on Ray (:mod:`mlrsir.distributed.ray_encode`).
+"""The Ray encoding benchmark's engine row (:mod:`mlrsir.distributed.bench_ray`).
 
-Data-parallel training lives in :mod:`mlrsir.training.distributed`.
+The Ray engine itself is :mod:`mlrsir.ingest.ray_engine`; data-parallel training lives in
+:mod:`mlrsir.training.distributed`.
 """

@@ -1,5 +1,5 @@
 """The ``ray`` engine of ``mlrsir bench encode``: image files -> codes through the Ray Data
-pipeline of :mod:`mlrsir.distributed.ray_encode` (decode tasks + ``workers`` encoder
+pipeline of :mod:`mlrsir.ingest.ray_engine` (decode tasks + ``workers`` encoder
 actors), images/s of the whole job.
 
 Each timed repeat is a complete job: actor start-up and model loading are included (Ray
@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from mlrsir.distributed.ray_encode import RayOptions, encode_paths_ray, ray_session
+from mlrsir.ingest.ray_engine import RayOptions, encode_paths_ray, ray_session
 
 
 @contextmanager

@@ -151,3 +151,59 @@ def read_band(ds, band: BandSource, window: Window, out_shape: tuple[int, int], 
             f"col={window.col_off:g} row={window.row_off:g} {window.width:g}x{window.height:g} "
             f"- truncated or corrupt raster ({exc})"
         ) from exc
+
+
+class BlockCoverage:
+    """Which blocks of one band hold data, from the file's block table (no pixel read).
+
+    A GeoTIFF written sparse (GDAL ``SPARSE_OK``) stores no bytes for blocks never
+    written; GDAL reads them as the nodata value (0 without one), so a tile lying only on
+    such blocks is empty without reading it. The block table is asked one block row at a
+    time (GDAL's ``BLOCK_OFFSET_<col>_<row>`` TIFF metadata, None for an absent block) and
+    the last rows are remembered, so memory is one block row per band, whatever size the
+    raster declares. For other formats (``known`` False) every block counts as data.
+
+    Attributes:
+        block_height, block_width: block shape in pixels.
+        block_rows, block_cols: blocks along each axis.
+        known: whether the format reports absent blocks (GeoTIFF).
+    """
+
+    CACHED_ROWS = 64
+
+    def __init__(self, ds, band_index: int):
+        self._ds = ds
+        self._band = int(band_index)
+        self.block_height, self.block_width = (int(v) for v in ds.block_shapes[band_index - 1])
+        self.block_rows = -(-int(ds.height) // self.block_height)
+        self.block_cols = -(-int(ds.width) // self.block_width)
+        self.known = ds.driver in ("GTiff", "COG")
+        self._rows: dict[int, np.ndarray] = {}
+
+    def row(self, block_row: int) -> np.ndarray:
+        """``(block_cols,)`` bool: True where block ``(col, block_row)`` holds data."""
+        found = self._rows.get(block_row)
+        if found is not None:
+            return found
+        if not self.known:
+            found = np.ones(self.block_cols, dtype=bool)
+        else:
+            get = self._ds.get_tag_item
+            found = np.fromiter(
+                (bool(get(f"BLOCK_OFFSET_{c}_{block_row}", "TIFF", bidx=self._band)) for c in range(self.block_cols)),
+                dtype=bool,
+                count=self.block_cols,
+            )
+        if len(self._rows) >= self.CACHED_ROWS:
+            self._rows.pop(next(iter(self._rows)))
+        self._rows[block_row] = found
+        return found
+
+    def columns_with_data(self, row_start: int, row_stop: int) -> np.ndarray:
+        """``(block_cols,)`` bool: blocks of pixel rows ``[row_start, row_stop)`` holding data in any row."""
+        out = np.zeros(self.block_cols, dtype=bool)
+        row_start, row_stop = max(0, row_start), min(int(self._ds.height), row_stop)
+        for block_row in range(row_start // self.block_height, (row_stop - 1) // self.block_height + 1):
+            if row_stop > row_start:
+                out |= self.row(block_row)
+        return out

@@ -9,7 +9,9 @@ map each tile through the index's fixed radiometry to 8-bit RGB, encode in batch
 add each chunk atomically with its ``geo`` (the :mod:`mlrsir.geo.georef` dict plus the
 band names; ``crs``/``bounds``/``lonlat_bounds`` null without georeference). Item paths
 are tile ids ``SCENE_PATH#col,row,width,height``; tiles already in the index are skipped
-(an interrupted build resumes with ``index add``).
+before they are read (an interrupted build resumes with ``index add``). Windows are
+streamed in bounded batches and blocks a sparse GeoTIFF never wrote are skipped unread
+(:mod:`mlrsir.geo.tiling`), so memory does not depend on the size a scene declares.
 
 Radiometry: :func:`index_radiometry` returns the rule stored in the index, or stores one
 (the ``--radiometry`` option, else the default for the first scene) the first time a
@@ -22,11 +24,9 @@ added stay.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
-from mlrsir.errors import ConfigError, DataError
+from mlrsir.errors import ConfigError
 from mlrsir.inference.search import public_geo  # noqa: F401  (re-exported)
 
 
@@ -86,93 +86,28 @@ def encode_scenes_into_index(
     progress: bool = True,
     log=print,
 ) -> dict:
-    """Tile, encode and add every scene (module doc).
+    """Tile, encode and add every scene (module doc): the fill loop of :mod:`mlrsir.ingest`
+    with a :class:`~mlrsir.ingest.sources.SceneTileSource` and the in-process engine.
 
     Returns:
         ``{"scenes", "tiles_added", "already_present", "skipped_empty", "not_georeferenced",
         "failed": [(path, message)], "seconds", "tiles_per_s", "radiometry"}``.
     """
-    if tile < 1 or (stride is not None and stride < 1):
-        raise ConfigError(f"--tile {tile} / --stride {stride}: must be >= 1")
-    out: dict[str, Any] = {
-        "scenes": 0,
-        "tiles_added": 0,
-        "already_present": 0,
-        "skipped_empty": 0,
-        "not_georeferenced": 0,
-        "failed": [],
-        "radiometry": None,
-    }
+    from mlrsir.ingest.engines import LocalEngine
+    from mlrsir.ingest.fill import fill_index
+    from mlrsir.ingest.sources import SceneTileSource, TileOptions
+
+    options = TileOptions(tile=tile, stride=stride, bands=bands)
+    options.check()
     if radiometry is not None and index.radiometry is not None:
         index_radiometry(index, requested=radiometry)  # a different rule than the stored one: refuse first
-    chunk = max(1, 4 * int(batch_size))
-    start = time.perf_counter()
-    for scene_path in scenes:
-        try:
-            _index_scene(index, encoder, scene_path, out, tile, stride, bands, radiometry, chunk, progress, log)
-        except DataError as exc:
-            if strict:
-                raise
-            message = str(exc)
-            out["failed"].append((str(scene_path), message))
-            log(f"skipped {message}" if message.startswith(str(scene_path)) else f"skipped {scene_path}: {message}")
-    seconds = time.perf_counter() - start
-    out["seconds"] = seconds
-    out["tiles_per_s"] = out["tiles_added"] / seconds if seconds > 0 and out["tiles_added"] else 0.0
-    return out
-
-
-def _index_scene(index, encoder, scene_path, out, tile, stride, bands, radiometry, chunk, progress, log) -> None:
-    """Tile, encode and add one scene, updating the counters in ``out``."""
-    from tqdm import tqdm
-
-    from mlrsir.geo.archive import selection, tile_id, to_rgb
-    from mlrsir.geo.scene import crs_label, open_scene
-    from mlrsir.geo.tiling import SceneTiler
-
-    scene = open_scene(scene_path)
-    chosen = selection(scene, bands)
-    try:
-        tiler = SceneTiler(scene, chosen, tile=tile, stride=stride)
-    except ConfigError as exc:
-        raise DataError(f"{scene_path}: {exc}") from None
-    rule = index_radiometry(index, scene, chosen, radiometry)
-    out["radiometry"] = rule.to_dict()
-    source = str(Path(scene.source).resolve())
-    present = index.ids_for_paths([tile_id(source, (w.col_off, w.row_off, w.width, w.height)) for w in tiler.windows()])
-    georef = tiler.bands[0].georeferenced
-    names = ",".join(b.name for b in tiler.bands)
-    crs = crs_label(tiler.bands[0].crs) if georef else "no georeference"
-    log(f"scene {scene.scene_id}: {len(tiler)} tiles of {tile} px, bands {names}, {crs}")
-    bar = tqdm(total=len(tiler), unit="tile", disable=not progress, desc="tiles", dynamic_ncols=True)
-    images, records = [], []
-    try:
-        for info, arr in tiler:
-            bar.update(1)
-            path = tile_id(source, info.window)
-            if path in present:
-                out["already_present"] += 1
-                continue
-            images.append(to_rgb(arr, rule))
-            _c, _r, w, h = info.window
-            geo = stored_geo(info, scene.scene_id, scene.datetime)
-            records.append({"path": path, "width": w, "height": h, "labels": None, "geo": geo})
-            if len(records) >= chunk:
-                _add(index, encoder, images, records, out, georef)
-                images, records = [], []
-        _add(index, encoder, images, records, out, georef)
-    finally:
-        bar.close()
-    out["skipped_empty"] += tiler.skipped
-    out["scenes"] += 1
-    if tiler.skipped:
-        log(f"scene {scene.scene_id}: skipped {tiler.skipped} empty (all 0 / nodata) tiles")
-
-
-def _add(index, encoder, images, records, out, georef) -> None:
-    if not records:
-        return
-    codes, _ = encoder.encode_images(images)
-    index.add(records, codes)
-    out["tiles_added"] += len(records)
-    out["not_georeferenced"] += 0 if georef else len(records)
+    source = SceneTileSource(
+        scenes,
+        options,
+        lambda scene, chosen: index_radiometry(index, scene, chosen, radiometry),
+        strict=strict,
+        log=log,
+    )
+    engine = LocalEngine(encoder, batch_size=batch_size, strict=strict)
+    report = fill_index(index, source, engine, batch_size=batch_size, strict=strict, progress=progress, log=log)
+    return source.summary(report)

@@ -1,0 +1,383 @@
+"""Sources: what can be put into an index (or trained on), named cheaply, loaded on demand.
+
+A source yields *candidates* in bounded batches (``candidate_batches(size)``: lists of
+the item paths an index stores, an image file's absolute resolved path or a tile id
+``SCENE_PATH#col,row,width,height``) without reading pixels, so the fill loop
+(:func:`mlrsir.ingest.fill.fill_index`) skips items already present before any read.
+``load(path)`` turns one candidate of the latest batch into a :class:`SourceItem` (None:
+empty tile, counted); ``iter_images()`` gives training the same items as arrays.
+
+* :class:`ImageFileSource`: image files (the engine decodes them from ``file``); labels
+  matched by file stem.
+* :class:`SceneTileSource`: raster scenes (files, band folders, STAC Items) cut into tiles
+  by :class:`mlrsir.geo.tiling.SceneTiler` (windows streamed, sparse blocks skipped), each
+  mapped through one fixed radiometry to 8-bit RGB; a scene that fails is reported by name
+  and skipped (``strict``: raised).
+
+A remote source (STAC API, HTTP/S3 COGs) plugs in with the same three methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlrsir.errors import ConfigError, DataError
+
+INDEX_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+
+@dataclass
+class SourceItem:
+    """One item to encode.
+
+    Attributes:
+        path: the path stored in the index (unique key).
+        record: the index record without codes: ``width``, ``height`` (0 until decoded for
+            files), ``labels`` (list[str] or None), optional ``geo``.
+        file: the file an engine decodes (image files), or None.
+        image: the RGB PIL image to encode (scene tiles), or None.
+    """
+
+    path: str
+    record: dict
+    file: Path | None = None
+    image: Any = None
+
+
+@dataclass
+class SourceCounts:
+    """What a source saw besides the items it loaded (scene counters, failures)."""
+
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    scenes: int = 0
+    skipped_empty: int = 0
+    radiometry: dict | None = None
+
+
+def log_skip(log: Callable[[str], None], path: str, message: str) -> None:
+    """``skipped MESSAGE`` when the message names the path already, else ``skipped PATH: MESSAGE``."""
+    log(f"skipped {message}" if str(message).startswith(str(path)) else f"skipped {path}: {message}")
+
+
+# ---------------------------------------------------------------------------- image files
+def list_images(root: str | Path) -> list[Path]:
+    """Image files under ``root`` (recursive; suffixes in :data:`INDEX_IMAGE_SUFFIXES`,
+    any case), absolute and resolved, sorted by their path relative to ``root``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: image folder not found")
+    found = [p for p in root.rglob("*") if p.suffix.lower() in INDEX_IMAGE_SUFFIXES and p.is_file()]
+    found.sort(key=lambda p: p.relative_to(root).as_posix())
+    return [p.resolve() for p in found]
+
+
+def expand_inputs(inputs: list[str | Path]) -> list[Path]:
+    """Folders -> :func:`list_images`; files kept (resolved); order kept, duplicates dropped."""
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir():
+            paths = list_images(item)
+        elif item.is_file():
+            paths = [item.resolve()]
+        else:
+            raise DataError(f"{item}: no such image file or folder")
+        for p in paths:
+            if p not in seen:
+                seen.add(p)
+                out.append(p)
+    return out
+
+
+def read_labels(label_file: str | Path) -> tuple[list[str], dict[str, list[str]]]:
+    """``(classes, {image name without extension: [labels]})`` from a label file
+    (any format :func:`mlrsir.data.labels.read_label_file` reads; a UCM ``.mat`` by the
+    implied release names, see :func:`mlrsir.data.labels.ucm_release_names`)."""
+    from mlrsir.data.labels import read_label_file
+
+    table = read_label_file(label_file)
+    by_name = {name: [table.classes[j] for j in row.nonzero()[0]] for name, row in zip(table.names, table.labels)}
+    return table.classes, by_name
+
+
+def labels_for_path(path: Path, by_name: dict[str, list[str]] | None) -> list[str] | None:
+    """Labels of an image matched by its file stem; None without a table or row."""
+    if by_name is None:
+        return None
+    return by_name.get(Path(path).stem)
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` from the file header (no full decode)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return int(image.width), int(image.height)
+    except Exception as exc:  # an image the encoder read but PIL cannot size: report, keep 0
+        raise DataError(f"{path}: cannot read image size ({exc})") from None
+
+
+class ImageFileSource:
+    """Image files, in the given order (resolved absolute paths), labels by file stem.
+
+    Args:
+        paths: image files (e.g. :func:`expand_inputs`).
+        labels_by_name: ``{file stem: [labels]}`` (:func:`read_labels`) or None.
+    """
+
+    kind = "images"
+
+    def __init__(self, paths: list[Path], labels_by_name: dict[str, list[str]] | None = None):
+        self.paths = [Path(p) for p in paths]
+        self.labels_by_name = labels_by_name
+        self.counts = SourceCounts()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def candidate_batches(self, size: int) -> Iterator[list[str]]:
+        """The paths, ``size`` at a time."""
+        for start in range(0, len(self.paths), size):
+            yield [str(p) for p in self.paths[start : start + size]]
+
+    def load(self, path: str) -> SourceItem | None:
+        labels = labels_for_path(Path(path), self.labels_by_name)
+        return SourceItem(path, {"path": path, "width": 0, "height": 0, "labels": labels}, file=Path(path))
+
+    def iter_images(self, log: Callable[[str], None] = print) -> Iterator[tuple[str, np.ndarray, dict]]:
+        """``(path, (H, W, 3) uint8 RGB, {"labels", "width", "height"})`` per readable file
+        (unreadable ones are logged ``skipped PATH: ...`` and added to ``counts.failed``)."""
+        from mlrsir.data.images import read_rgb
+
+        for path in (str(p) for p in self.paths):
+            try:
+                image = read_rgb(path)
+            except DataError as exc:
+                self.counts.failed.append((path, str(exc)))
+                log_skip(log, path, str(exc))
+                continue
+            labels = labels_for_path(Path(path), self.labels_by_name)
+            yield path, np.asarray(image), {"labels": labels, "width": image.width, "height": image.height}
+
+    def summary(self, report) -> dict:
+        """The summary dict of ``index build|add`` for image files (keys unchanged)."""
+        return {
+            "added": report.added,
+            "already_present": report.already_present,
+            "failed": report.failed,
+            "unlabelled": int(report.unlabelled),
+            "seconds": report.seconds,
+            "images_per_s": (report.attempted / report.seconds) if report.seconds > 0 and report.attempted else 0.0,
+        }
+
+
+# ---------------------------------------------------------------------------- scene tiles
+@dataclass(frozen=True)
+class TileOptions:
+    """How scenes are tiled: ``tile`` px (finest band), ``stride`` (None = tile), ``bands``
+    (``--bands`` text or None = :func:`mlrsir.geo.archive.default_bands`)."""
+
+    tile: int = 256
+    stride: int | None = None
+    bands: str | None = None
+
+    def check(self) -> None:
+        if self.tile < 1 or (self.stride is not None and self.stride < 1):
+            stride = "the tile size" if self.stride is None else self.stride
+            raise ConfigError(f"--tile {self.tile} / --stride {stride}: must be >= 1")
+
+
+def default_radiometry_rule(requested=None):
+    """A ``radiometry_for(scene, bands)`` that returns ``requested`` or the scene's default
+    (:func:`mlrsir.geo.archive.default_radiometry`); for training outside an index."""
+
+    def rule(scene, chosen):
+        from mlrsir.geo.archive import default_radiometry
+
+        return requested if requested is not None else default_radiometry(scene, scene.select(chosen))
+
+    return rule
+
+
+class SceneTileSource:
+    """Tiles of raster scenes, scene after scene (module doc).
+
+    Args:
+        scenes: scene paths (raster files, band folders, STAC Item ``.json``).
+        options: :class:`TileOptions`.
+        radiometry_for: ``(scene, band tokens) -> Radiometry`` (an index's fixed rule:
+            :func:`mlrsir.index.scenes.index_radiometry`; else :func:`default_radiometry_rule`).
+        strict: raise on the first bad scene instead of skipping it.
+        log: message sink (scene lines, ``skipped ...``).
+    """
+
+    kind = "scenes"
+
+    def __init__(self, scenes: list[Path], options: TileOptions, radiometry_for=None, *, strict=False, log=print):
+        options.check()
+        self.scenes = [Path(s) for s in scenes]
+        self.options = options
+        self.radiometry_for = radiometry_for or default_radiometry_rule()
+        self.strict = strict
+        self.log = log
+        self.counts = SourceCounts()
+        self._current: dict[str, Any] = {}
+
+    def candidate_batches(self, size: int) -> Iterator[list[str]]:
+        """Tile ids of every tile that may hold data (sparse blocks skipped), at most ``size``
+        at a time, scene after scene; a batch never spans two scenes, and its tiles are
+        loadable (:meth:`load`) until the next batch is asked for."""
+        for scene_path in self.scenes:
+            try:
+                yield from self._scene_batches(scene_path, size)
+            except DataError as exc:
+                self._fail(scene_path, exc)
+                self._current = {}
+            self._end_scene()
+
+    def _scene_batches(self, scene_path: Path, size: int) -> Iterator[list[str]]:
+        from mlrsir.geo.archive import selection, tile_id
+        from mlrsir.geo.scene import crs_label, open_scene
+        from mlrsir.geo.tiling import SceneTiler
+
+        scene = open_scene(scene_path)
+        chosen = selection(scene, self.options.bands)
+        try:
+            tiler = SceneTiler(scene, chosen, tile=self.options.tile, stride=self.options.stride)
+        except ConfigError as exc:
+            raise DataError(f"{scene_path}: {exc}") from None
+        rule = self.radiometry_for(scene, chosen)
+        self.counts.radiometry = rule.to_dict()
+        source = str(Path(scene.source).resolve())
+        georef = tiler.bands[0].georeferenced
+        names = ",".join(b.name for b in tiler.bands)
+        crs = crs_label(tiler.bands[0].crs) if georef else "no georeference"
+        self.log(f"scene {scene.scene_id}: {len(tiler)} tiles of {self.options.tile} px, bands {names}, {crs}")
+        with tiler.open_datasets() as datasets:
+            self._current = {
+                "scene_path": scene_path,
+                "scene": scene,
+                "tiler": tiler,
+                "rule": rule,
+                "datasets": datasets,
+                "windows": {},
+                "failed": False,
+            }
+            windows = self._current["windows"]
+            batch: list[str] = []
+            for index, window in tiler.iter_windows():
+                path = tile_id(source, (window.col_off, window.row_off, window.width, window.height))
+                windows[path] = (index, window)
+                batch.append(path)
+                if len(batch) >= size:
+                    yield batch  # loaded (or found present) before the next is asked for
+                    if self._current["failed"]:
+                        return
+                    batch = []
+                    windows.clear()  # bounded memory: one batch of windows at a time
+            if batch:
+                yield batch
+
+    def load(self, path: str) -> SourceItem | None:
+        """The RGB tile of a candidate of the current scene; None when empty (counted) or its scene failed."""
+        from mlrsir.geo.archive import to_rgb
+        from mlrsir.index.scenes import stored_geo
+
+        current = self._current
+        if current.get("failed") or path not in current.get("windows", {}):
+            return None
+        index, window = current["windows"].pop(path)
+        tiler = current["tiler"]
+        try:
+            arr = tiler.read_tile(current["datasets"], window)
+        except DataError as exc:
+            self._fail(current["scene_path"], exc)
+            current["failed"] = True
+            return None
+        if arr is None:
+            return None
+        info = tiler.tile_info(index, window)
+        geo = stored_geo(info, current["scene"].scene_id, current["scene"].datetime)
+        _c, _r, w, h = info.window
+        record = {"path": path, "width": w, "height": h, "labels": None, "geo": geo}
+        return SourceItem(path, record, image=to_rgb(arr, current["rule"]))
+
+    def _end_scene(self) -> None:
+        current, self._current = self._current, {}
+        if not current or current.get("failed"):
+            return
+        tiler = current["tiler"]
+        self.counts.scenes += 1
+        self.counts.skipped_empty += tiler.skipped
+        if tiler.skipped:
+            self.log(f"scene {current['scene'].scene_id}: skipped {tiler.skipped} empty (all 0 / nodata) tiles")
+
+    def _fail(self, scene_path: Path, exc: DataError) -> None:
+        if self.strict:
+            raise exc
+        self.counts.failed.append((str(scene_path), str(exc)))
+        log_skip(self.log, str(scene_path), str(exc))
+
+    def iter_images(self, log: Callable[[str], None] | None = None) -> Iterator[tuple[str, np.ndarray, dict]]:
+        """``(tile id, (tile, tile, 3) uint8 RGB, {"geo", "width", "height"})`` per non-empty tile."""
+        if log is not None:
+            self.log = log
+        for batch in self.candidate_batches(256):
+            for path in batch:
+                item = self.load(path)
+                if item is not None:
+                    record = item.record
+                    meta = {"geo": record["geo"], "width": record["width"], "height": record["height"]}
+                    yield path, np.asarray(item.image), meta
+
+    def summary(self, report) -> dict:
+        """The summary dict of ``index build|add`` for scenes (keys unchanged)."""
+        return {
+            "scenes": self.counts.scenes,
+            "tiles_added": report.added,
+            "already_present": report.already_present,
+            "skipped_empty": self.counts.skipped_empty,
+            "not_georeferenced": report.not_georeferenced,
+            "failed": list(self.counts.failed),
+            "radiometry": self.counts.radiometry,
+            "seconds": report.seconds,
+            "tiles_per_s": report.added / report.seconds if report.seconds > 0 and report.added else 0.0,
+        }
+
+
+def input_sources(
+    inputs: list[str | Path],
+    options: TileOptions | None = None,
+    *,
+    radiometry=None,
+    labels_by_name: dict[str, list[str]] | None = None,
+    strict: bool = False,
+    log: Callable[[str], None] = print,
+) -> list[ImageFileSource | SceneTileSource]:
+    """The sources of what ``--images`` names (the ``index build`` rule of
+    :func:`mlrsir.geo.archive.walk_inputs`: plain image files, then raster scenes tiled by
+    ``options`` with ``radiometry`` or each scene's default); empty sources left out.
+
+    E.g. training on whatever can be indexed::
+
+        for source in input_sources(["scene.tif", "chips/"], TileOptions(tile=256)):
+            for path, rgb, meta in source.iter_images():  # rgb: (H, W, 3) uint8
+                ...
+    """
+    from mlrsir.geo.archive import walk_inputs
+
+    images, scenes = walk_inputs(list(inputs), INDEX_IMAGE_SUFFIXES)
+    out: list[ImageFileSource | SceneTileSource] = []
+    if images:
+        out.append(ImageFileSource(images, labels_by_name))
+    if scenes:
+        rule = default_radiometry_rule(radiometry)
+        out.append(SceneTileSource(scenes, options or TileOptions(), rule, strict=strict, log=log))
+    return out
