@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from mlrsir.bench.realistic import grow_codes, measure_flip_rate
-from mlrsir.bench.scale import recall_at_k
 from mlrsir.index.backends import AUTO_SUBLINEAR_MIN, canonical_backend, make_backend
+from mlrsir.metrics.recall import recall_at_k_with_ties as recall_at_k
 
 pytest.importorskip("faiss")
 

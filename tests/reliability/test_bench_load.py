@@ -16,6 +16,7 @@ import pytest
 
 from mlrsir.bench import load as bench_load
 from mlrsir.cli import bench as bench_cli
+from mlrsir.localhost import free_port
 from tests.fakes.encoder import FakeEncoder
 from tests.web.conftest import VOCAB, build_index, make_archive
 
@@ -30,7 +31,7 @@ def server(tmp_path_factory):
     encoder = FakeEncoder(run_dir=tmp_path_factory.mktemp("run"), classes=VOCAB)
     index_path, index = build_index(archive, tmp_path_factory.mktemp("idx") / "index", encoder)
     app = create_app(index_path, encoder=encoder, index=index)
-    port = bench_load.free_port()
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

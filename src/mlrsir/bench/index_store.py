@@ -36,7 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
+from mlrsir.bench.process_memory import peak_rss_mib, rss_mib, status_mib
+from mlrsir.bench.realistic import make_codes
+from mlrsir.bench.server import wait_for_health
 from mlrsir.errors import ConfigError
+from mlrsir.localhost import free_port
 
 LABELS = (
     "airplane bare-soil buildings cars chaparral court dock field grass mobile-home pavement sand sea ship "
@@ -63,21 +67,8 @@ def _records(start: int, size: int) -> list[dict]:
     return out
 
 
-def _status() -> dict:
-    """``VmRSS``, ``RssAnon``, ``RssFile`` and ``VmHWM`` of this process in MiB."""
-    out = {}
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            key = line.split(":")[0]
-            if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
-                out[key] = int(line.split()[1]) / 1024
-    return out
-
-
 def _generate(kind: str, n: int, bits: int, rng, real) -> tuple[np.ndarray, np.ndarray]:
-    from mlrsir.bench.scale import _codes
-
-    db, q, _note = _codes(kind, n, 16, bits, rng, real or {})
+    db, q, _note = make_codes(kind, n, 16, bits, rng, real or {})
     return db, q
 
 
@@ -302,7 +293,7 @@ def _ivfload(directory: str, bits: str, qfile: str, mode: str) -> dict:
     from mlrsir.index import saved
     from mlrsir.index.backends import FaissIVFBackend
 
-    base = _status()
+    base = status_mib()
     tag = saved.tags(Path(directory))[0]
     t0 = time.perf_counter()
     path = saved.check_file(Path(directory), tag)
@@ -315,11 +306,11 @@ def _ivfload(directory: str, bits: str, qfile: str, mode: str) -> dict:
     t0 = time.perf_counter()
     engine.search(queries[:1], k=100)
     first = time.perf_counter() - t0
-    after = _status()
+    after = status_mib()
     t0 = time.perf_counter()
     engine.search(queries[1:], k=100)
     next_ms = (time.perf_counter() - t0) / max(1, len(queries) - 1) * 1000
-    end = _status()
+    end = status_mib()
     return {
         "mode": mode,
         "sha256_s": sha_s,
@@ -389,8 +380,6 @@ def measure_serve_ready(
     """Seconds from starting a server process until its first search answers."""
     import http.client
 
-    from mlrsir.bench.load import free_port, rss_mib, wait_for_health
-
     port = free_port()
     if run:
         cmd = [sys.executable, "-m", "mlrsir", "serve", "--index", str(directory), "--port", str(port)]
@@ -413,13 +402,7 @@ def measure_serve_ready(
         conn.close()
         if response.status != 200:
             raise ConfigError(f"first search answered {response.status}: {payload}")
-        hwm = None
-        try:
-            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    hwm = int(line.split()[1]) / 1024
-        except OSError:
-            pass
+        hwm = peak_rss_mib(proc.pid)
         return {
             "command": " ".join(cmd[1:3]) + (" (real encoder)" if run else " (stand-in encoder, uvicorn)"),
             "health_s": health,
@@ -518,16 +501,16 @@ class _StandInEncoder:
 def _probe(directory: str, backend: str, qfile: str) -> dict:
     from mlrsir.index.store import CodeIndex
 
-    base = _status()
+    base = status_mib()
     t0 = time.perf_counter()
     index = CodeIndex.open(directory, readonly=True)
     open_s = time.perf_counter() - t0
-    after_open = _status()
+    after_open = status_mib()
     queries = np.unpackbits(np.load(qfile), axis=1)[:, : index.bits]
     t0 = time.perf_counter()
     index.search(queries[:1], k=100, backend=backend)
     first = time.perf_counter() - t0
-    after = _status()
+    after = status_mib()
     t0 = time.perf_counter()
     index.search(queries[1:], k=100, backend=backend)
     next_ms = (time.perf_counter() - t0) / max(1, len(queries) - 1) * 1000
@@ -566,7 +549,7 @@ def _verify(directory: str) -> dict:
             index._conn.execute("COMMIT")
     deep_s = time.perf_counter() - t0
     index.close()
-    return {"verify_s": verify_s, "deep_s": deep_s, "peak_rss_mb": _status()["VmHWM"]}
+    return {"verify_s": verify_s, "deep_s": deep_s, "peak_rss_mb": status_mib()["VmHWM"]}
 
 
 def _serve(directory: str, port: str, spec: str) -> None:

@@ -24,82 +24,17 @@ import http.client
 import itertools
 import json
 import random
-import socket
 import threading
 import time
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
+
+from mlrsir.bench.process_memory import proc_status_mib, reset_peak, rss_mib
+from mlrsir.bench.server import connect, http_get, multipart_body, wait_for_health
+from mlrsir.errors import ConfigError
+from mlrsir.localhost import free_port
 
 
 # ---------------------------------------------------------------------------- helpers
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mib(pid: int | None) -> float | None:
-    """Resident memory of ``pid`` in MiB (``VmRSS`` from ``/proc``); None when unknown."""
-    if pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
-
-
-def _connection(url: str, timeout: float) -> http.client.HTTPConnection:
-    parts = urlsplit(url)
-    return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
-
-
-def _get(url: str, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
-    conn = _connection(url, timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
-
-
-def wait_for_health(url: str, timeout: float, proc=None) -> dict:
-    """Poll ``/api/health`` until it answers 200 (ConfigError on timeout or server exit)."""
-    from mlrsir.errors import ConfigError
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise ConfigError(f"the server exited with status {proc.returncode} before answering {url}")
-        try:
-            status, body = _get(url, "/api/health", timeout=2.0)
-            if status == 200:
-                return json.loads(body)
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise ConfigError(f"{url}: no answer from /api/health within {timeout:.0f} s")
-
-
-def _multipart(field: str, filename: str, data: bytes, extra: dict) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    parts = []
-    for key, value in extra.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode())
-    parts.append(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
-        f"Content-Type: image/jpeg\r\n\r\n".encode()
-        + data
-        + b"\r\n"
-    )
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
-
-
 def percentile(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile (``q`` in 0..100) of ``values``; None when empty."""
     if not values:
@@ -144,7 +79,7 @@ def run_load(
 
     def client(slot: int) -> None:
         rng = random.Random(seed * 1000 + slot)
-        conn = _connection(url, timeout)
+        conn = connect(url, timeout)
         try:
             while time.perf_counter() < deadline:
                 if next(counter) >= requests:
@@ -152,7 +87,7 @@ def run_load(
                 is_upload = upload is not None and rng.random() < upload_fraction
                 item_id = rng.choice(item_ids)
                 if upload is not None and is_upload:
-                    body, ctype = _multipart("image", "query.jpg", upload, {"k": k})
+                    body, ctype = multipart_body("image", "query.jpg", upload, {"k": k})
                 else:
                     body = json.dumps({"item_id": item_id, "k": k}).encode()
                     ctype = "application/json"
@@ -167,7 +102,7 @@ def run_load(
                     elif attention:
                         if is_upload:
                             assert upload is not None  # is_upload implies an upload body
-                            abody, actype = _multipart("image", "query.jpg", upload, {})
+                            abody, actype = multipart_body("image", "query.jpg", upload, {})
                             conn.request("POST", "/api/attention", body=abody, headers={"Content-Type": actype})
                         else:
                             conn.request("GET", f"/api/items/{item_id}/attention")
@@ -178,7 +113,7 @@ def run_load(
                 except (OSError, http.client.HTTPException) as exc:
                     problem = f"{type(exc).__name__}: {exc}"
                     conn.close()
-                    conn = _connection(url, timeout)
+                    conn = connect(url, timeout)
                 elapsed = (time.perf_counter() - t0) * 1000
                 with lock:
                     sent["n"] += 1
@@ -213,11 +148,9 @@ def run_load(
 
 def collect_ids(url: str, count: int = 64) -> list[int]:
     """Ids of indexed images, from ``/api/random``."""
-    from mlrsir.errors import ConfigError
-
     ids = set()
     for _ in range(count):
-        status, body = _get(url, "/api/random")
+        status, body = http_get(url, "/api/random")
         if status != 200:
             raise ConfigError(f"{url}/api/random answered {status}: {body[:200]!r} (is the index empty?)")
         ids.add(int(json.loads(body)["id"]))
@@ -227,7 +160,7 @@ def collect_ids(url: str, count: int = 64) -> list[int]:
 def benchmark(url: str, *, server_pid: int | None, args) -> dict:
     """Warm up, measure memory, run the load, measure memory again."""
     ids = collect_ids(url)
-    status, thumb = _get(url, f"/api/items/{ids[0]}/thumbnail")
+    status, thumb = http_get(url, f"/api/items/{ids[0]}/thumbnail")
     upload = thumb if status == 200 and args.upload_fraction > 0 else None
     # warm up with the same concurrency as the measured run: per-thread allocator arenas and
     # the server's bounded caches fill here, so "before" is the steady state, not a cold start
@@ -242,7 +175,6 @@ def benchmark(url: str, *, server_pid: int | None, args) -> dict:
         k=args.k,
         seed=args.seed + 1,
     )
-    from mlrsir.bench.upload_memory import proc_status_mib, reset_peak
 
     rss_before = rss_mib(server_pid)  # the warm level
     peak_reset = server_pid is not None and reset_peak(server_pid)
@@ -337,8 +269,6 @@ def run(args) -> int:
     """``mlrsir bench load``: start (or reach) the server, measure, print; exit status."""
     import subprocess
     import sys
-
-    from mlrsir.errors import ConfigError
 
     if (args.index is None) == (args.url is None):
         raise ConfigError("give exactly one of --index (start a server) and --url (use a running one)")

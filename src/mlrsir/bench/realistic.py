@@ -9,7 +9,7 @@ the generator below.
 The generator (``realistic`` codes):
 
 1. **Real codes.** Every image of a folder (UCM) is augmented into ``views`` variants with
-   the training augmentation (see :func:`mlrsir.bench.search._ucm_material`) and encoded by a
+   the training augmentation (see :func:`mlrsir.bench.material.encode_augmented_views`) and encoded by a
    trained run: ``M = images x views`` real codes, each tagged with its image (``groups``).
 2. **Per-bit flip rate** (:func:`measure_flip_rate`). For every image, the bitwise majority
    of its views is its *centre* (ties at an even split count as 0); the flip rate of bit
@@ -27,11 +27,14 @@ int64, ``bits``, ``run``, ``encode_images_per_s``) so the (slow) encoding runs o
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 
+from mlrsir.bench.material import encode_augmented_views, random_packed_codes
 from mlrsir.errors import ConfigError
+from mlrsir.io_atomic import write_bytes_atomic
 
 
 def measure_flip_rate(codes: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -78,14 +81,9 @@ def load_real_codes(path, run_dir=None, images=None, views=8, max_images=None, r
     if not path.exists():
         if not run_dir or not images:
             raise ConfigError(f"{path}: no cached real codes; give --run and --images to encode them")
-        from mlrsir.bench.search import _ucm_material
-        from mlrsir.io_atomic import write_bytes_atomic
-
         rng = np.random.default_rng(rng)
-        material = _ucm_material(run_dir, images, views, max_images, 64, rng, log)
+        material = encode_augmented_views(run_dir, images, views, max_images, 64, rng, log)
         groups = np.repeat(np.arange(material["images"]), views)
-        import io
-
         buffer = io.BytesIO()
         np.savez(
             buffer,
@@ -103,3 +101,22 @@ def load_real_codes(path, run_dir=None, images=None, views=8, max_images=None, r
     out["bits"] = int(out["bits"])
     out["run"] = str(out.get("run", ""))
     return out
+
+
+def make_codes(kind, n, nq, bits, rng, real) -> tuple[np.ndarray, np.ndarray, str]:
+    """Database ``(n, ceil(bits/8))`` and query ``(nq, ...)`` packed uint8 codes of ``kind``
+    (``"random"``: uniform; ``"realistic"``: ``real[bits]`` grown by :func:`grow_codes`) and a
+    note saying how they were made. ConfigError when realistic codes of ``bits`` are missing."""
+
+    if kind == "random":
+        return random_packed_codes(rng, n, bits), random_packed_codes(rng, nq, bits), "uniform in {0,1}^bits"
+    material = real.get(bits)
+    if material is None:
+        raise ConfigError(f"realistic {bits}-bit codes need real {bits}-bit codes (--real-codes/--run)")
+    rate = measure_flip_rate(material["codes"], material["groups"])
+    note = (
+        f"{material['codes'].shape[0]} real codes of run {material['run']} "
+        f"({int(material['groups'].max()) + 1} images x views), per-bit flip rate mean {rate.mean():.4f} "
+        f"(min {rate.min():.4f}, max {rate.max():.4f})"
+    )
+    return grow_codes(material["codes"], rate, n, rng), grow_codes(material["codes"], rate, nq, rng), note

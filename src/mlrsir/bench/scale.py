@@ -10,7 +10,8 @@ back-end of :mod:`mlrsir.index.backends`:
   (a full scan of 1e8 codes costs tens of ms per query), and recall of every back-end is
   then measured on those queries.
 * ``mih``, ``ivf``, ``hnsw``: build seconds, resident memory, queries/s, recall@k against
-  the exact result with ties (:func:`recall_at_k`), speed-up over ``flat`` in the same run.
+  the exact result with ties (:func:`mlrsir.metrics.recall.recall_at_k_with_ties`), speed-up
+  over ``flat`` in the same run.
   ``hnsw`` above ``hnsw_max_n`` items is skipped (its build is far too slow on 2 cores).
 
 With ``--query-budget S``, every back-end (flat included) is timed on a prefix of the
@@ -33,41 +34,9 @@ import time
 
 import numpy as np
 
-from mlrsir.errors import ConfigError
-
-
-def recall_at_k(approx_dist, exact_dist, k: int) -> float:
-    """Recall@k against exact search **with ties**, averaged over queries.
-
-    Per query, let ``E`` be the multiset of the exact top-``k`` distances (the ``k``
-    smallest distances to the database, ``min(k, n)`` of them) and ``A`` the multiset of the
-    first ``k`` distances the approximate search returned (sorted; empty slots, ``< 0``,
-    dropped). The query's recall is ``|A ∩ E| / |E|`` with multiset intersection (each
-    distance counted ``min(count in A, count in E)`` times). So a returned item is right when
-    its distance fills a slot of the exact top-``k``, whichever member of a tied group it is;
-    the result is correct (recall 1) exactly when its distances equal the exact ones.
-
-    Example (k = 4): exact distances ``[0, 1, 1, 2]``, returned ``[0, 1, 2, 2]``: the
-    intersection is ``{0, 1, 2}``, recall 3/4.
-
-    Args:
-        approx_dist: per query, the returned distances (array or list; ``-1`` = empty slot).
-        exact_dist: per query, the exact sorted distances (at least ``min(k, n)`` of them).
-        k: the k of recall@k.
-    """
-    scores = []
-    for got, ref in zip(approx_dist, exact_dist):
-        ref = np.sort(np.asarray(ref, dtype=np.int64))[:k]
-        ref = ref[ref >= 0]
-        if ref.size == 0:
-            scores.append(1.0)
-            continue
-        got = np.asarray(got, dtype=np.int64)
-        got = np.sort(got[got >= 0])[:k]
-        top = int(max(ref.max(), got.max() if got.size else 0)) + 1
-        match = np.minimum(np.bincount(got, minlength=top), np.bincount(ref, minlength=top)).sum()
-        scores.append(match / ref.size)
-    return float(np.mean(scores)) if scores else 1.0
+from mlrsir.bench.process_memory import peak_rss_mib, rss_mib, trim_heap
+from mlrsir.bench.realistic import make_codes
+from mlrsir.metrics.recall import recall_at_k_with_ties
 
 
 def _distances(found, k: int) -> np.ndarray:
@@ -78,50 +47,6 @@ def _distances(found, k: int) -> np.ndarray:
     for i, (_, d) in enumerate(found):
         out[i, : min(k, d.size)] = d[:k]
     return out
-
-
-def _rss_bytes(trim: bool = False) -> int:
-    """``VmRSS`` of this process; ``trim`` first hands freed heap back to the OS (glibc's
-    ``malloc_trim``) so that a later difference measures new allocations only."""
-    if trim:
-        try:
-            import ctypes
-
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def peak_rss_bytes() -> int:
-    """``VmHWM`` of this process (peak resident set)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def _codes(kind, n, nq, bits, rng, real) -> tuple[np.ndarray, np.ndarray, str]:
-    from mlrsir.bench.realistic import grow_codes, measure_flip_rate
-    from mlrsir.bench.search import _random_packed
-
-    if kind == "random":
-        return _random_packed(rng, n, bits), _random_packed(rng, nq, bits), "uniform in {0,1}^bits"
-    material = real.get(bits)
-    if material is None:
-        raise ConfigError(f"realistic {bits}-bit codes need real {bits}-bit codes (--real-codes/--run)")
-    rate = measure_flip_rate(material["codes"], material["groups"])
-    note = (
-        f"{material['codes'].shape[0]} real codes of run {material['run']} "
-        f"({int(material['groups'].max()) + 1} images x views), per-bit flip rate mean {rate.mean():.4f} "
-        f"(min {rate.min():.4f}, max {rate.max():.4f})"
-    )
-    return grow_codes(material["codes"], rate, n, rng), grow_codes(material["codes"], rate, nq, rng), note
 
 
 def run_scale_bench(
@@ -183,7 +108,7 @@ def run_scale_bench(
             for kind in codes:
                 rng = np.random.default_rng([seed, n, b, len(kind)])
                 t0 = time.perf_counter()
-                db, q, note = _codes(kind, n, queries, b, rng, real)
+                db, q, note = make_codes(kind, n, queries, b, rng, real)
                 log(f"n={n} bits={b} {kind}: codes generated in {time.perf_counter() - t0:.1f} s")
                 note = f"{kind} {b}-bit codes: {note}"
                 if note not in notes:
@@ -201,11 +126,12 @@ def run_scale_bench(
                         log(f"  hnsw skipped (n > {hnsw_max_n})")
                         continue
                     gc.collect()
-                    rss0 = _rss_bytes(trim=True)
+                    trim_heap()
+                    rss0 = rss_mib() or 0.0
                     t0 = time.perf_counter()
                     engine = make_backend(canon, b, n=n, **options.get(canon, {})).build(db, ids)
                     build_s = time.perf_counter() - t0
-                    resident = max(0, _rss_bytes() - rss0)
+                    resident = int(max(0.0, (rss_mib() or 0.0) - rss0) * 2**20)  # bytes
                     nq = nq_exact if canon == "faiss" else queries
                     if query_budget_s:  # time a prefix of the queries sized to the budget
                         t0 = time.perf_counter()
@@ -223,7 +149,7 @@ def run_scale_bench(
                         recall = 1.0
                     else:
                         assert exact is not None  # "flat" is first in ``order``
-                        recall = recall_at_k(dist[:nq_exact], exact[: dist.shape[0]], k)
+                        recall = recall_at_k_with_ties(dist[:nq_exact], exact[: dist.shape[0]], k)
                     qps = nq / wall
                     if canon == "faiss":
                         flat_qps, flat_cpu_qps = qps, nq / cpu
@@ -243,7 +169,7 @@ def run_scale_bench(
                         "recall_queries": min(nq, nq_exact),
                         "speedup_vs_flat": qps / flat_qps,
                         "speedup_vs_flat_cpu": (nq / cpu) / flat_cpu_qps,
-                        "peak_rss_mb": peak_rss_bytes() / 2**20,
+                        "peak_rss_mb": (peak_rss_mib() or 0.0),
                     }
                     rows.append(row)
                     log(
@@ -260,7 +186,7 @@ def run_scale_bench(
             f"back-end is measured on those {big_n_queries} queries"
         )
     config["load_average_end"] = list(os.getloadavg())
-    config["peak_rss_mb"] = peak_rss_bytes() / 2**20
+    config["peak_rss_mb"] = peak_rss_mib() or 0.0
     return {"config": config, "rows": rows, "notes": notes}
 
 
@@ -273,7 +199,7 @@ def to_markdown(result: dict) -> str:
         "",
         f"Load average (1, 5, 15 min) at start {', '.join(f'{x:.1f}' for x in c['load_average'])}, at end "
         f"{', '.join(f'{x:.1f}' for x in c['load_average_end'])} (other processes share the 2 cores). "
-        "recall@k is against exact search with ties (mlrsir.bench.scale.recall_at_k). "
+        "recall@k is against exact search with ties (mlrsir.metrics.recall.recall_at_k_with_ties). "
         "'x flat' divides queries/s by flat's in the same run; 'x flat (CPU)' divides queries/CPU-s, "
         "the fair ratio when other processes take most of the CPU.",
         "",

@@ -8,7 +8,7 @@ For each code length, on the same database of ``n`` codes and the same ``Q`` que
   so that it runs about ``numpy_budget_s`` seconds (the table says ``m``); its lists
   are compared with both faiss back-ends on those queries (``identical`` column).
 * ``hash`` (faiss multi-index hashing, sub-linear, approximate): queries/s and
-  recall@k against the exact result with ties (:func:`mlrsir.bench.scale.recall_at_k`: the
+  recall@k against the exact result with ties (:func:`mlrsir.metrics.recall.recall_at_k_with_ties`: the
   fraction of the exact top-k distance multiset the returned distances match, so any member
   of a tied group is right).
 * ``float`` exhaustive search on continuous features: ``faiss.IndexFlatIP`` over
@@ -42,18 +42,9 @@ import time
 
 import numpy as np
 
+from mlrsir.bench.material import encode_augmented_views, random_packed_codes
 from mlrsir.index.backends import FaissHashBackend, make_backend, packed_width
-
-
-def _random_packed(rng: np.random.Generator, n: int, bits: int, chunk: int = 1 << 20) -> np.ndarray:
-    """``(n, ceil(bits/8))`` uint8 random packed codes, padding bits zero."""
-    width = packed_width(bits)
-    out = np.empty((n, width), dtype=np.uint8)
-    for start in range(0, n, chunk):
-        out[start : start + chunk] = rng.integers(0, 256, (min(chunk, n - start), width), dtype=np.uint8)
-    if bits % 8:
-        out[:, -1] &= np.uint8((0xFF << (8 - bits % 8)) & 0xFF)
-    return out
+from mlrsir.metrics.recall import recall_at_k_with_ties
 
 
 def _random_unit_float(rng: np.random.Generator, n: int, dim: int, chunk: int = 1 << 16) -> np.ndarray:
@@ -174,11 +165,9 @@ def _bench_codes(db_packed, q_packed, bits, k, numpy_budget_s, hash_options, log
 
 def recall_at_k(approx: list, exact: list, k: int, n: int) -> float:
     """Recall@k with ties of per-query ``[(id, distance)]`` lists: the distances are compared
-    by :func:`mlrsir.bench.scale.recall_at_k` (the one definition; ``n`` is unused, the exact
-    lists hold ``min(k, n)`` items)."""
-    from mlrsir.bench.scale import recall_at_k as recall_with_ties
-
-    return recall_with_ties([[d for _, d in row] for row in approx], [[d for _, d in row] for row in exact], k)
+    by :func:`mlrsir.metrics.recall.recall_at_k_with_ties` (the one definition; ``n`` is unused,
+    the exact lists hold ``min(k, n)`` items)."""
+    return recall_at_k_with_ties([[d for _, d in row] for row in approx], [[d for _, d in row] for row in exact], k)
 
 
 def _bench_float(db_float: np.ndarray, q_float: np.ndarray, k: int, budget_s: float, log) -> dict:
@@ -204,61 +193,6 @@ def _bench_float(db_float: np.ndarray, q_float: np.ndarray, k: int, budget_s: fl
         "build_s": build_s,
         "recall_at_k": None,
         "identical_to_faiss": None,
-    }
-
-
-def _ucm_material(run_dir, images, views, max_images, batch_size, rng, log) -> dict:
-    """Encode augmented real images with a run's model: codes (M, bits), outputs (M, D)."""
-    import torch
-    from PIL import Image
-
-    from mlrsir.data.images import read_rgb
-    from mlrsir.data.transforms import dihedral, jitter_brightness_contrast
-    from mlrsir.index.ingest import list_images, load_encoder
-
-    encoder = load_encoder(run_dir)
-    paths = list_images(images)
-    if max_images:
-        paths = paths[:max_images]
-    if not paths:
-        from mlrsir.errors import DataError
-
-        raise DataError(f"{images}: no images found for --source ucm")
-    generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    codes: list[np.ndarray] = []
-    outputs: list[np.ndarray] = []
-    batch: list[Image.Image] = []
-    t0 = time.perf_counter()
-
-    def flush():
-        if batch:
-            c, o = encoder.encode_images(batch)
-            codes.append(np.asarray(c, dtype=np.uint8))
-            outputs.append(np.asarray(o, dtype=np.float32))
-            batch.clear()
-
-    for path in paths:
-        image = torch.from_numpy(np.asarray(read_rgb(path), dtype=np.uint8).transpose(2, 0, 1).copy())
-        for t in range(views):
-            view = jitter_brightness_contrast(dihedral(image, t % 8)[None], generator, color_jitter=0.1)[0]
-            batch.append(Image.fromarray(view.permute(1, 2, 0).numpy()))
-            if len(batch) >= batch_size:
-                flush()
-    flush()
-    seconds = time.perf_counter() - t0
-    codes_all, outputs_all = np.concatenate(codes), np.concatenate(outputs)
-    log(
-        f"  run {run_dir}: encoded {len(codes_all)} augmented views of {len(paths)} images "
-        f"in {seconds:.1f} s ({len(codes_all) / seconds:.1f} images/s)"
-    )
-    return {
-        "bits": int(encoder.bits),
-        "codes": codes_all,
-        "outputs": outputs_all,
-        "images": len(paths),
-        "views": views,
-        "encode_images_per_s": len(codes_all) / seconds,
-        "run_dir": str(run_dir),
     }
 
 
@@ -344,7 +278,7 @@ def run_search_bench(
             "one float database for all code lengths"
         )
         for b in bits:
-            db, q = _random_packed(rng, n, b), _random_packed(rng, queries, b)
+            db, q = random_packed_codes(rng, n, b), random_packed_codes(rng, queries, b)
             code_rows, _ = _bench_codes(db, q, b, k, numpy_budget_s, hash_options, log)
             rows.extend(code_rows)
             rows.append(dict(float_row, bits=b))
@@ -353,7 +287,7 @@ def run_search_bench(
             raise ConfigError("--source ucm needs --run RUN_DIR [RUN_DIR ...] and --images DIR")
         config.update(runs=[str(r) for r in runs], images=str(images), views=views)
         for run_dir in runs:
-            material = _ucm_material(run_dir, images, views, max_images, batch_size, rng, log)
+            material = encode_augmented_views(run_dir, images, views, max_images, batch_size, rng, log)
             b, m = material["bits"], material["codes"].shape[0]
             db, q, db_float, q_float = _tile(material, n, queries, flip_prob, rng)
             notes.append(

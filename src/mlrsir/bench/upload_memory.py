@@ -24,33 +24,14 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
-from mlrsir.bench.load import free_port, wait_for_health
+from mlrsir.bench.process_memory import proc_status_mib, reset_peak
+from mlrsir.bench.server import multipart_body, wait_for_health
+from mlrsir.errors import ConfigError
+from mlrsir.localhost import free_port
 
 ACCEPTED_STATUSES = (200, 413, 422)
-
-
-def proc_status_mib(pid: int, key: str) -> float | None:
-    """``key`` (``VmRSS``, ``VmHWM``) of ``/proc/PID/status`` in MiB; None when unknown."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        return None
-    return None
-
-
-def reset_peak(pid: int) -> bool:
-    """Reset ``VmHWM`` of ``pid`` to its current RSS (Linux >= 4.0, ``clear_refs`` 5), so the
-    peak read later is the peak of the measured uploads, not of the start or the warm-up."""
-    try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 def make_large_jpeg(size: int, seed: int = 0) -> bytes:
@@ -66,19 +47,9 @@ def make_large_jpeg(size: int, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
-def _multipart(data: bytes) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="large.jpg"\r\n'
-        "Content-Type: image/jpeg\r\n\r\n"
-    ).encode()
-    tail = f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="k"\r\n\r\n5\r\n--{boundary}--\r\n'.encode()
-    return head + data + tail, f"multipart/form-data; boundary={boundary}"
-
-
 def post_uploads(port: int, data: bytes, count: int, timeout: float) -> list[tuple[int, str]]:
     """Post ``count`` uploads of ``data`` at once; ``(status, detail)`` per request (status 0: no answer)."""
-    body, content_type = _multipart(data)
+    body, content_type = multipart_body("image", "large.jpg", data, {"k": 5})
     results: list[tuple[int, str]] = [(0, "not sent")] * count
     start = threading.Barrier(count)
 
@@ -225,8 +196,6 @@ def print_report(r: dict) -> None:
 
 def run(args) -> int:
     """``mlrsir bench upload-memory``."""
-    from mlrsir.errors import ConfigError
-
     if not Path(args.index).is_dir():
         raise ConfigError(f"--index {args.index}: index directory not found")
     if args.uploads < 1 or args.size < 1:

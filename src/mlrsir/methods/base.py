@@ -52,11 +52,30 @@ def cosine_matrix(h: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return u @ u.t()
 
 
+HASHING = "hashing"
+QUANTIZATION = "quantization"
+METHOD_KINDS = (HASHING, QUANTIZATION)
+
+
 class Method:
-    """Base class; subclasses set the class attributes and implement :meth:`loss`."""
+    """Base class; subclasses set the class attributes and implement :meth:`loss`.
+
+    Facts every method class carries (read by the report, the trainer and the CLI, so
+    nothing branches on a method's name):
+
+    * ``name``: registry key (lower case), ``title``: the name printed in reports
+      (the paper's spelling, e.g. ``"MLRSIR-NET"``);
+    * ``kind``: :data:`HASHING` (binary codes ranked by Hamming distance) or
+      :data:`QUANTIZATION` (PQ codes ranked by asymmetric quantizer distance);
+    * ``retrieval``: the ranking distance, ``"hamming"`` or ``"aqd"`` (stored in runs);
+    * ``needs_refit``: True when :meth:`refit` updates codebooks and must run once per epoch.
+    """
 
     name: str = ""
+    title: str = ""
+    kind: str = ""  # HASHING | QUANTIZATION
     retrieval: str = ""  # "hamming" | "aqd"
+    needs_refit: bool = False
     activation: str = "tanh"
     # the method's row of the defaults table (see the module docstring)
     defaults: dict[str, Any] = {}
@@ -122,6 +141,7 @@ class HammingMethod(Method):
     """Hashing methods: tanh outputs of width ``bits``, codes = binarize (paper Eq. 5),
     ranking by Hamming distance."""
 
+    kind = HASHING
     retrieval = "hamming"
     activation = "tanh"
 

@@ -91,6 +91,7 @@ def dch_quantization_loss(h: torch.Tensor, gamma: float, eps: float = 1e-8) -> t
 
 class DCH(HammingMethod):
     name = "dch"
+    title = "DCH"
 
     @classmethod
     def default_hparams(cls, bits: int):

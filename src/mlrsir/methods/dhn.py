@@ -62,6 +62,7 @@ def dhn_quantization_loss(h: torch.Tensor) -> torch.Tensor:
 
 class DHN(HammingMethod):
     name = "dhn"
+    title = "DHN"
 
     # chosen on the UCM validation split at 32 bits (reports/ucm/tuning/tuning.md)
     defaults = {"alpha": 0.5, "quant_weight": 0.1}

@@ -41,6 +41,7 @@ def dqn_cosine_loss(z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 class DQN(QuantizationMethod):
     name = "dqn"
+    title = "DQN"
     defaults = {"quant_weight": 1e-4, "seed": 0, "kmeans_iters": 25, "refit_iters": 5}
 
     @property

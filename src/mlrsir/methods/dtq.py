@@ -104,6 +104,7 @@ def triplet_loss(dist: torch.Tensor, triplets: torch.Tensor, margin: float) -> t
 
 class DTQ(QuantizationMethod):
     name = "dtq"
+    title = "DTQ"
     # margin_per_dim and quant_weight chosen on the UCM validation split at 32 bits
     # (reports/ucm/tuning/tuning.md)
     defaults = {

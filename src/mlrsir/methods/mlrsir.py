@@ -86,6 +86,7 @@ class MLRSIRMethod(HammingMethod):
     """
 
     name = "mlrsir"
+    title = "MLRSIR-NET"
     defaults = DEFAULTS
     options = EUCLIDEAN_OPTIONS
 

@@ -30,12 +30,14 @@ import numpy as np
 import torch
 
 from mlrsir.errors import ConfigError
-from mlrsir.methods.base import Method, to_numpy_f32
+from mlrsir.methods.base import QUANTIZATION, Method, to_numpy_f32
 from mlrsir.methods.product_quantizer import ProductQuantizer, pq_dim, pq_layout
 
 
 class QuantizationMethod(Method):
+    kind = QUANTIZATION
     retrieval = "aqd"
+    needs_refit = True  # codebooks are refitted on the training outputs once per epoch
     activation = "tanh"  # reference code (thulab/DeepHash) runs DQN/DTQ with tanh outputs
 
     @classmethod

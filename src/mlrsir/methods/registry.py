@@ -13,7 +13,10 @@ dqn       DQN (AAAI 2016)                              aqd       PQ codes (N, M)
 dtq       DTQ (ACM MM 2018)                            aqd       PQ codes (N, M) uint8
 ========= ============================================ ========= ======================
 
-Every method object has ``name``, ``bits``, ``retrieval``, ``out_dim``, ``activation``,
+Every method class carries its facts: ``name``, ``title`` (printed name), ``kind``
+(``"hashing"`` | ``"quantization"``), ``retrieval``, ``needs_refit`` (see
+:class:`mlrsir.methods.base.Method`); :func:`find_method_class` gives them without building
+a method. Every method object has ``name``, ``bits``, ``retrieval``, ``out_dim``, ``activation``,
 ``hparams``, ``search_space``, ``loss(out, labels) -> (scalar, parts)``,
 ``refit(train_outputs, train_labels)``, ``encode_database(outputs)``,
 ``distances(query_outputs, db) -> (Q, N)``, ``state_dict()``, ``load_state_dict(d)``;
@@ -53,6 +56,12 @@ def normalize_method_name(name: str) -> str:
     if key not in METHODS:
         raise ConfigError(f"method={name!r}: unknown method; choose one of {', '.join(METHOD_NAMES)}")
     return key
+
+
+def find_method_class(name: str) -> type[Method] | None:
+    """The class of method ``name`` (case-insensitive), carrying its facts (``title``,
+    ``kind``, ``retrieval``, ``needs_refit``); None for a name not in the registry."""
+    return METHODS.get(str(name).lower())
 
 
 def method_defaults(name: str, bits: int) -> dict[str, Any]:

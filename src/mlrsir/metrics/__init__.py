@@ -6,5 +6,6 @@
 * :mod:`~mlrsir.metrics.curves` -- PR by Hamming radius, PR by rank, P@N.
 * :mod:`~mlrsir.metrics.evaluate` -- ``evaluate_distances`` / ``evaluate_codes``: every
   evaluation in mlrsir goes through these.
+* :mod:`~mlrsir.metrics.recall` -- recall@k of approximate search against exact, with ties.
 * :mod:`~mlrsir.metrics.floors` -- random-codes and random-ranking chance floors.
 """

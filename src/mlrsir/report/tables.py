@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from mlrsir.report.paper import PaperTable, as_tables
+from mlrsir.methods.base import HASHING
+from mlrsir.methods.registry import find_method_class
+from mlrsir.report.paper import PAPER_METHODS, PaperTable, as_tables
 
 MISSING = "—"
 UNKNOWN = "n/a"
-
-# our method key -> name printed in the report (the paper's names)
-METHOD_DISPLAY = {"mlrsir": "MLRSIR-NET", "dch": "DCH", "dhn": "DHN", "dtq": "DTQ", "dqn": "DQN"}
 
 # scalar metrics named in the report, in order (key, label)
 METRIC_LABELS = {
@@ -63,17 +62,26 @@ def base_method(method: Any) -> str:
 
 
 def display_name(method: Any) -> str:
-    """Printed name of a method key: ``"mlrsir" -> "MLRSIR-NET"``, ``"dch:none" -> "DCH (frozen
-    backbone)"``; unknown keys as given."""
+    """Printed name of a method key, the method class's ``title``: ``"mlrsir" -> "MLRSIR-NET"``,
+    ``"dch:none" -> "DCH (frozen backbone)"``; keys not in the registry as given."""
     base, _, regime = str(method).lower().partition(":")
-    name = METHOD_DISPLAY.get(base, str(method).partition(":")[0])
+    cls = find_method_class(base)
+    name = cls.title if cls is not None and cls.title else str(method).partition(":")[0]
     return f"{name} ({FINETUNE_DISPLAY.get(regime, regime)})" if regime else name
+
+
+def is_hashing_method(method: Any) -> bool:
+    """True when the method of a row key (``"dch"``, ``"dch:none"``) is a hashing method
+    (binary codes, Hamming ranking: the class's ``kind``); False for quantization methods
+    and keys not in the registry."""
+    cls = find_method_class(base_method(method))
+    return cls is not None and cls.kind == HASHING
 
 
 def method_sort_key(method: Any) -> tuple[int, str]:
     """Paper order first (MLRSIR-NET, DCH, DHN, DTQ, DQN), then other methods by name; a
     regime variant right after its method."""
-    keys = list(METHOD_DISPLAY)
+    keys = list(PAPER_METHODS)
     m = str(method).lower()
     base = base_method(m)
     return (keys.index(base), m) if base in keys else (len(keys), m)

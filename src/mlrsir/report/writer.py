@@ -21,8 +21,6 @@ from mlrsir.report.figures import CURVE_KEYS, write_figures
 from mlrsir.report.paper import PAPER_CITATION, PAPER_ODDITIES, PAPER_TABLES, paper_tables_for
 from mlrsir.report.stats import DEFAULT_RESAMPLES, compare_methods
 
-HASHING_METHODS = ("mlrsir", "dhn", "dch")
-
 # the contract's row columns, in this order first in results.csv
 ROW_COLUMNS = [
     "method",
@@ -200,7 +198,7 @@ def _statistics_section(rows: list[Mapping[str, Any]], n_resamples: int) -> list
         "",
     ]
     tb = compare_methods(
-        [r for r in rows if tables.base_method(r.get("method")) in HASHING_METHODS],
+        [r for r in rows if tables.is_hashing_method(r.get("method"))],
         per_query_key="per_query_ap_tiebreak",
         n_resamples=n_resamples,
     )
@@ -218,7 +216,7 @@ def _statistics_section(rows: list[Mapping[str, Any]], n_resamples: int) -> list
 
 def _query_side_section(rows: list[Mapping[str, Any]]) -> list[str]:
     """Rankings that use the query's real-valued output (hashing methods), own tables."""
-    hashing = [r for r in rows if tables.base_method(r.get("method")) in HASHING_METHODS]
+    hashing = [r for r in rows if tables.is_hashing_method(r.get("method"))]
     md: list[str] = []
     if any(tables.finite_value(r, "map_tiebreak") is not None for r in hashing):
         md += [

@@ -34,12 +34,13 @@ Launch: ``mlrsir train ... --nproc N`` spawns ``N`` local processes (:func:`laun
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from mlrsir.localhost import free_port
 
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 
@@ -195,12 +196,6 @@ def shutdown() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _spawned(local_rank: int, nproc: int, port: int, threads: int, fn: Callable, args: tuple) -> None:

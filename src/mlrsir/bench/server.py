@@ -1,0 +1,65 @@
+"""HTTP helpers of the benchmarks that talk to ``mlrsir serve`` (load, upload memory, index store).
+
+Plain :mod:`http.client` on purpose: the figures measure the server, not a client library.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import uuid
+from urllib.parse import urlsplit
+
+from mlrsir.errors import ConfigError
+
+
+def connect(url: str, timeout: float) -> http.client.HTTPConnection:
+    """An (unopened) connection to the host and port of ``url`` (``http://HOST:PORT``)."""
+    parts = urlsplit(url)
+    return http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80, timeout=timeout)
+
+
+def http_get(url: str, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    """``GET url+path``: ``(status, body)``; OSError when the server does not answer."""
+    conn = connect(url, timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def wait_for_health(url: str, timeout: float, proc=None) -> dict:
+    """Poll ``/api/health`` until it answers 200 and return its JSON (ConfigError on timeout
+    or when ``proc``, the server's :class:`subprocess.Popen`, exits first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise ConfigError(f"the server exited with status {proc.returncode} before answering {url}")
+        try:
+            status, body = http_get(url, "/api/health", timeout=2.0)
+            if status == 200:
+                return json.loads(body)
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise ConfigError(f"{url}: no answer from /api/health within {timeout:.0f} s")
+
+
+def multipart_body(field: str, filename: str, data: bytes, extra: dict) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body: the text fields ``extra`` then the JPEG ``data`` as
+    file ``filename`` of ``field``; returns ``(body, content_type)``."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for key, value in extra.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode())
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+        f"Content-Type: image/jpeg\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
