@@ -47,7 +47,9 @@ class ContrastiveHashingLoss(nn.Module):
         quant_weight: weight of the quantisation term (>= 0).
     """
 
-    def __init__(self, temperature: float = SSL_DEFAULTS["temperature"], quant_weight: float = SSL_DEFAULTS["quant_weight"]):
+    def __init__(
+        self, temperature: float = SSL_DEFAULTS["temperature"], quant_weight: float = SSL_DEFAULTS["quant_weight"]
+    ):
         super().__init__()
         if not temperature > 0:
             raise ConfigError(f"ssl temperature={temperature}: must be > 0")

@@ -38,8 +38,8 @@ from tqdm import tqdm
 
 from mlrsir.data.cache import load_image_array
 from mlrsir.data.registry import load_dataset
-from mlrsir.data.transforms import contrastive_view
 from mlrsir.data.splits import load_or_create_split, protocol_indices
+from mlrsir.data.transforms import contrastive_view
 from mlrsir.errors import ConfigError, MlrsirError
 from mlrsir.inference.bands import input_spec, load_band_array
 from mlrsir.inference.model import build_model
@@ -52,8 +52,8 @@ from mlrsir.training.checkpoint import load_checkpoint, load_tensors, save_check
 from mlrsir.training.config import TrainConfig, config_differences, finetune_top
 from mlrsir.training.distributed import current as dist_current
 from mlrsir.training.feature_cache import load_or_compute_aggregates, load_or_compute_trunk
-from mlrsir.training.supervision import labelled_subset
 from mlrsir.training.run_dir import RunPaths, environment, git_revision, write_json_atomic
+from mlrsir.training.supervision import labelled_subset
 
 
 def set_deterministic() -> None:

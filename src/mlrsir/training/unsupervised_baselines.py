@@ -46,7 +46,11 @@ def run_unsupervised_baseline(
     feats = pooled_backbone_features(config, data, progress=progress)
     start = time.perf_counter()
     cls = UNSUPERVISED_BASELINES[name]
-    baseline = cls(config.bits, iterations=iterations, seed=config.seed) if name == "itq" else cls(config.bits, seed=config.seed)
+    baseline = (
+        cls(config.bits, iterations=iterations, seed=config.seed)
+        if name == "itq"
+        else cls(config.bits, seed=config.seed)
+    )
     baseline.fit(feats[train_idx])
     seconds = time.perf_counter() - start
     proj = baseline.project(feats)
