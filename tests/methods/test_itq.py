@@ -43,3 +43,16 @@ def test_lsh_is_seeded_and_bits_balanced_on_centred_data(features):
 def test_itq_needs_enough_dimensions():
     with pytest.raises(ConfigError, match="at least 16"):
         ITQ(16).fit(np.ones((10, 20)))
+
+
+def test_baseline_runs_on_frozen_features_of_a_fixture(tmp_path, monkeypatch):
+    from mlrsir.training.config import resolve_config
+    from mlrsir.training.unsupervised_baselines import run_unsupervised_baseline
+    from tests.fixtures.make_datasets import make_ucm_fixture
+
+    monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
+    root = make_ucm_fixture(tmp_path / "ucm", scenes=3, per_scene=8, size=48)
+    config = resolve_config("default", root=str(root), weights="none", image_size=48, bits=8, finetune="none")
+    for name in ("itq", "lsh"):
+        metrics = run_unsupervised_baseline(name, config, tmp_path / "split.json", iterations=5)
+        assert 0.0 < metrics["map"] <= 1.0 and metrics["baseline"] == name
