@@ -75,6 +75,14 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
         choices=["test", "val"],
         help="test: the paper's protocol; val: train on train only, query the validation part",
     )
+    p.add_argument(
+        "--supervision",
+        default=None,
+        choices=["full", "none", "partial"],
+        help="full (default): every training label; none: images only (NT-Xent contrastive hashing, labels used "
+        "for evaluation only); partial: labels on a stratified --label-fraction of the training images",
+    )
+    p.add_argument("--label-fraction", type=float, default=None, help="with --supervision partial: e.g. 0.1")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -120,6 +128,8 @@ def config_overrides(args: argparse.Namespace) -> dict:
         "deterministic": True if getattr(args, "deterministic", False) else None,
         "eval_split": args.eval_split,
         "device": args.device,
+        "supervision": getattr(args, "supervision", None),
+        "label_fraction": getattr(args, "label_fraction", None),
     }
 
 

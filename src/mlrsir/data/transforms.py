@@ -122,3 +122,48 @@ def jitter_brightness_contrast(x, generator: torch.Generator | None = None, colo
 def pil_to_uint8_tensor(image: Image.Image, size: int) -> torch.Tensor:
     """PIL image -> ``uint8 (3, size, size)`` tensor with the cache's exact resize."""
     return torch.from_numpy(rgb_to_uint8_array(image, size))
+
+
+def contrastive_view(
+    x: torch.Tensor,
+    generator: torch.Generator | None = None,
+    *,
+    min_crop: float = 0.5,
+    band_jitter: float = 0.1,
+    band_dropout: float = 0.1,
+) -> torch.Tensor:
+    """One random view of a batch for label-free training (``--supervision none``).
+
+    ``x (B, C, S, S)`` uint8 or float (0..255) -> same shape and dtype. Per sample: one of
+    the 8 dihedral transforms (:func:`dihedral`), a random resized crop (side a fraction in
+    ``[sqrt(min_crop), 1]`` of ``S``, so area >= ``min_crop``, resized back to ``S`` bilinearly),
+    per-band radiometric jitter ``v -> v * g_c + o_c`` with ``g_c ~ U(1 - j, 1 + j)`` and
+    ``o_c ~ U(-j, j) * 255``, and for multispectral input (``C > 3``) band dropout: each band
+    replaced by its spatial mean with probability ``band_dropout``. Values clamped to 0..255.
+    """
+    if x.ndim != 4 or x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"contrastive_view expects square (B, C, S, S), got {tuple(x.shape)}")
+    b, c, s, _ = x.shape
+    dtype = x.dtype
+    xf = x.float()
+    choice = torch.randint(0, 8, (b,), generator=generator)
+    sides = torch.empty(b).uniform_(min_crop**0.5, 1.0, generator=generator)
+    corners = torch.rand(b, 2, generator=generator)
+    out = torch.empty_like(xf)
+    for i in range(b):
+        img = dihedral(xf[i], int(choice[i]))
+        side = max(2, int(round(float(sides[i]) * s)))
+        top = int(float(corners[i, 0]) * (s - side + 1))
+        left = int(float(corners[i, 1]) * (s - side + 1))
+        crop = img[:, top : top + side, left : left + side]
+        if side != s:
+            crop = torch.nn.functional.interpolate(crop[None], size=(s, s), mode="bilinear", align_corners=False)[0]
+        out[i] = crop
+    gain = 1 + (torch.rand(b, c, 1, 1, generator=generator) * 2 - 1) * band_jitter
+    offset = (torch.rand(b, c, 1, 1, generator=generator) * 2 - 1) * band_jitter * 255
+    out = out * gain + offset
+    if c > 3 and band_dropout > 0:
+        drop = torch.rand(b, c, 1, 1, generator=generator) < band_dropout
+        out = torch.where(drop, out.mean(dim=(2, 3), keepdim=True), out)
+    out = out.clamp(0, 255)
+    return out.round().to(dtype) if dtype == torch.uint8 else out.to(dtype)

@@ -65,6 +65,7 @@ def finetune_top(finetune: str) -> int:
 PROTOCOLS = ("paper", "unseen-scenes")  # = mlrsir.data.splits.PROTOCOLS
 EVAL_SPLITS = ("test", "val")
 OPTIMIZERS = ("adam", "sgd")
+SUPERVISION_MODES = ("full", "none", "partial")
 # keys that do not change what a run computes: a run directory may be resumed or reused
 # with other values of these
 RUN_IDENTITY_IGNORED = ("device", "checkpoint_every", "root")
@@ -126,6 +127,12 @@ class TrainConfig:
     refit_every: int = 200  # codebook refits for quantizer methods (iterations)
     # bookkeeping
     seed: int = 0
+    # "full": every training label; "none": images only (NT-Xent + quantisation, methods/contrastive.py),
+    # labels used for evaluation only; "partial": labels on a seeded stratified label_fraction of the
+    # training images (the method's loss on those) plus the label-free loss on all
+    supervision: str = "full"
+    label_fraction: float = 1.0
+    ssl_temperature: float = 0.3
     # torch.use_deterministic_algorithms(True) and one CPU thread: bit-for-bit repeatable
     # runs given the seed (slower). Configs written before this field load as False.
     deterministic: bool = False
@@ -142,6 +149,14 @@ class TrainConfig:
             raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if not isinstance(self.deterministic, bool):
             raise ConfigError(f"deterministic must be true or false, got {self.deterministic!r}")
+        if self.supervision not in SUPERVISION_MODES:
+            raise ConfigError(f"--supervision must be one of {SUPERVISION_MODES}, got {self.supervision!r}")
+        if not 0.0 < self.label_fraction <= 1.0:
+            raise ConfigError(f"--label-fraction must be in (0, 1], got {self.label_fraction}")
+        if self.supervision != "partial" and self.label_fraction != 1.0:
+            raise ConfigError("--label-fraction needs --supervision partial")
+        if not self.ssl_temperature > 0:
+            raise ConfigError(f"ssl_temperature must be > 0, got {self.ssl_temperature}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"--optimizer must be adam or sgd, got {self.optimizer!r}")
         check_code_length(self.bits, name="--bits", max_bits=MAX_TRAIN_BITS)

@@ -39,9 +39,11 @@ from tqdm import tqdm
 from mlrsir.data.cache import load_image_array
 from mlrsir.data.registry import load_dataset
 from mlrsir.data.splits import load_or_create_split, protocol_indices
+from mlrsir.data.transforms import contrastive_view
 from mlrsir.errors import ConfigError, MlrsirError
 from mlrsir.inference.bands import input_spec, load_band_array
 from mlrsir.inference.model import build_model
+from mlrsir.methods.contrastive import SSL_DEFAULTS, ContrastiveHashingLoss
 from mlrsir.methods.registry import get_method
 from mlrsir.metrics.protocol import all_but_query_metrics, evaluate_method
 from mlrsir.models.mlrsir_net import MLRSIRNet
@@ -51,6 +53,7 @@ from mlrsir.training.config import TrainConfig, config_differences, finetune_top
 from mlrsir.training.distributed import current as dist_current
 from mlrsir.training.feature_cache import load_or_compute_aggregates, load_or_compute_trunk
 from mlrsir.training.run_dir import RunPaths, environment, git_revision, write_json_atomic
+from mlrsir.training.supervision import labelled_subset
 
 
 def set_deterministic() -> None:
@@ -75,7 +78,7 @@ class PreparedData:
     dataset: Any
     split: Any
     images: np.ndarray  # (N, 3, S, S) uint8; multispectral: (N, C, S, S) float32 0..255 (inference/bands.py)
-    labels: np.ndarray  # (N, C) uint8
+    labels: np.ndarray | None  # (N, C) uint8; None: no labels (train --supervision none only, no metrics)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -183,7 +186,21 @@ class Trainer:
             self.dist.barrier()
         self.dist.prepare_model(self.model, self.device)
         self.optimizer = _make_optimizer(config, self.model)
-        self.labels = torch.from_numpy(self.data.labels.astype(np.float32))
+        # supervision "none": the labels are never read while training (evaluation only)
+        self.supervision = config.supervision
+        self.labels: torch.Tensor | None = None
+        self.labelled: np.ndarray | None = None  # (N,) bool, "partial": rows whose labels train
+        if self.supervision != "none":
+            self.labels = torch.from_numpy(np.asarray(self.data.labels).astype(np.float32))
+        if self.supervision == "partial":
+            self.labelled = labelled_subset(
+                np.asarray(self.data.labels)[self.train_idx], self.train_idx, len(self.data.images), config
+            )
+        self.ssl_loss = (
+            ContrastiveHashingLoss(config.ssl_temperature, SSL_DEFAULTS["quant_weight"])
+            if self.supervision != "full"
+            else None
+        )
         self._needs_refit = bool(getattr(self.method, "needs_refit", self.method.retrieval == "aqd"))
         self.step = 0
         self.history: list[dict[str, float]] = []
@@ -224,6 +241,45 @@ class Trainer:
             return self.model.head(self.model.aggregate_from(pooled, last, self.top))
         assert self.features is not None
         return self.model.head(self.features[idx, views].float().to(self.device))
+
+    def _two_views(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Label-free batch of ``step``: head outputs ``h1, h2 (B, D)`` of two random views
+        of the same ``B`` training images, and the images' indices ``(B,)``. Cached inputs: two
+        different dihedral views of the cache; ``finetune="all"``: two
+        :func:`~mlrsir.data.transforms.contrastive_view` draws (dihedral, resized crop,
+        per-band jitter, band dropout)."""
+        pos = batch_positions(len(self.train_idx), self.config.batch_size, self.config.seed, step)
+        idx = torch.from_numpy(self.train_idx[pos])
+        gen = step_generator(self.config.seed, step)
+        cached = self.features if self.features is not None else (self.trunk[0] if self.trunk is not None else None)
+        if cached is not None:
+            nviews = cached.shape[1]
+            v1 = torch.randint(0, nviews, (len(idx),), generator=gen)
+            shift = torch.randint(1, nviews, (len(idx),), generator=gen) if nviews > 1 else torch.zeros_like(v1)
+            out = self._forward_cached(torch.cat([idx, idx]), torch.cat([v1, (v1 + shift) % nviews]))
+        else:
+            raw = torch.from_numpy(self.data.images[idx.numpy()])
+            both = torch.cat([contrastive_view(raw, gen), contrastive_view(raw, gen)])
+            out = self.model(self.inputs.normalize(both).to(self.device))
+        return out[: len(idx)], out[len(idx) :], idx
+
+    def _loss(self, step: int) -> tuple[torch.Tensor, dict[str, float], int]:
+        """The training loss of ``step`` for the run's supervision mode: (scalar, parts, batch size)."""
+        if self.ssl_loss is None:
+            out, labels = self._train_batch(step)
+            loss, parts = self.method.loss(out, labels)
+            return loss, parts, len(labels)
+        h1, h2, idx = self._two_views(step)
+        loss, parts = self.ssl_loss(h1, h2)
+        parts = dict(parts)
+        if self.labelled is not None and self.labels is not None:
+            mine = torch.from_numpy(self.labelled[idx.numpy()])
+            if int(mine.sum()) >= 2:  # a pairwise loss needs two labelled images
+                sup, sup_parts = self.method.loss(h1[mine], self.labels[idx[mine]].to(self.device))
+                loss = loss + sup
+                parts.update({f"supervised_{k}": v for k, v in sup_parts.items()})
+        parts["total"] = float(loss.detach())
+        return loss, parts, len(idx)
 
     def _set_train_mode(self) -> None:
         """Dropout and the trained layers in training mode; a backbone that is frozen or
@@ -305,7 +361,8 @@ class Trainer:
     def _refit(self) -> None:
         if self.dist.is_main or not self._needs_refit:
             out = self.outputs(self.train_idx)
-            self.method.refit(out, self.data.labels[self.train_idx])
+            labels = None if self.supervision == "none" else np.asarray(self.data.labels)[self.train_idx]
+            self.method.refit(out, labels)
         if self._needs_refit:
             self.dist.broadcast_method(self.method)  # every rank uses rank 0's codebooks
 
@@ -328,8 +385,7 @@ class Trainer:
         images_seen = 0
         while self.step < cfg.iterations:
             self._set_train_mode()
-            out, labels = self._train_batch(self.step)
-            loss, parts = self.method.loss(out, labels)
+            loss, parts, batch = self._loss(self.step)
             if not torch.isfinite(loss):
                 bar.close()
                 raise NonFiniteLossError(
@@ -342,7 +398,7 @@ class Trainer:
             self.dist.average_gradients(self.model)
             self.optimizer.step()
             self.step += 1
-            images_seen += len(labels)
+            images_seen += batch
             elapsed = time.perf_counter() - start_time
             self.train_seconds = seconds_before + elapsed
             if self.step % 10 == 0 or self.step == cfg.iterations:
@@ -435,7 +491,11 @@ def train(
     trainer.fit()
     metrics = None
     if trainer.dist.is_main:  # one evaluation and one writer; the other ranks get its metrics
-        metrics = trainer.evaluate(curves=True)
+        if trainer.data.labels is None:
+            log("no labels in this data: retrieval metrics skipped (the codes and weights are saved)")
+            metrics = {"map": None, "note": "no labels: metrics skipped"}
+        else:
+            metrics = trainer.evaluate(curves=True)
         metrics["train_seconds"] = trainer.train_seconds
         trainer.save_final(metrics)
     return trainer.dist.broadcast_object(metrics)

@@ -1,0 +1,114 @@
+"""Issue 25: ``--supervision none`` / ``partial`` training (label-free contrastive hashing)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mlrsir.errors import ConfigError
+from mlrsir.training.config import resolve_config
+from mlrsir.training.trainer import Trainer, prepare_data, train
+from tests.fixtures.make_datasets import make_ucm_fixture
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    return make_ucm_fixture(tmp_path_factory.mktemp("ucm"), scenes=3, per_scene=6, size=48)
+
+
+def _config(root, **overrides):
+    values = dict(root=str(root), weights="none", image_size=48, bits=16, batch_size=8, iterations=3, lr=1e-2)
+    values.update(overrides)
+    return resolve_config("default", **values)
+
+
+class _LabelsThatRaise:
+    """Stands in for the label matrix: any read fails the test."""
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("labels were read")
+
+    def __getitem__(self, item):
+        raise AssertionError("labels were read")
+
+
+@pytest.mark.parametrize("finetune", ["top1", "all"])
+def test_gradients_reach_exactly_the_trained_parts(tmp_path, monkeypatch, tiny_root, finetune):
+    monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
+    trainer = Trainer(_config(tiny_root, supervision="none", finetune=finetune), tmp_path / "run", progress=False)
+    model = trainer.model
+    trainer._set_train_mode()
+    loss, parts, _ = trainer._loss(0)
+    assert parts["contrastive"] > 0 and "pairwise" not in parts
+    loss.backward()
+    trained = {id(p) for p in model.top_parameters(1)} if finetune == "top1" else None
+    names = {id(p): n for n, p in model.named_parameters()}
+    for p in model.backbone_parameters():
+        if trained is None or id(p) in trained:
+            assert p.grad is not None and torch.isfinite(p.grad).all(), names[id(p)]
+        else:
+            assert p.grad is None, names[id(p)]
+    for prefix in ("hash_head.", "cbam."):
+        grads = [p.grad for n, p in model.named_parameters() if n.startswith(prefix)]
+        assert grads and all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+
+
+def test_label_free_training_never_reads_labels_and_skips_metrics(tmp_path, monkeypatch, tiny_root):
+    monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
+    config = _config(tiny_root, supervision="none")
+    data = prepare_data(config, tmp_path / "split.json", progress=False)
+    data.labels = _LabelsThatRaise()  # type: ignore[assignment]
+    trainer = Trainer(config, tmp_path / "run", data=data, progress=False)
+    trainer.fit()  # would raise AssertionError on any label read
+    data.labels = None
+    messages: list[str] = []
+    metrics = train(config, tmp_path / "run2", data=data, progress=False, log=messages.append)
+    assert metrics["map"] is None and any("no labels" in m for m in messages)
+
+
+def test_label_free_training_is_seeded(tmp_path, monkeypatch, tiny_root):
+    monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
+    outs = []
+    for run in ("a", "b"):
+        trainer = Trainer(_config(tiny_root, supervision="none", deterministic=True), tmp_path / run, progress=False)
+        trainer.fit()
+        outs.append(trainer.outputs())
+    assert np.array_equal(outs[0], outs[1])
+
+
+def test_partial_supervision_adds_the_method_loss_on_labelled_rows(tmp_path, monkeypatch, tiny_root):
+    monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
+    config = _config(tiny_root, supervision="partial", label_fraction=0.5)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    labelled = trainer.labelled
+    assert labelled is not None and not labelled[trainer.query_idx].any()
+    share = labelled[trainer.train_idx].mean()
+    assert 0.3 <= share <= 0.7
+    _, parts, _ = trainer._loss(0)
+    assert "supervised_pairwise" in parts and "contrastive" in parts
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert stored["supervision"] == "partial" and stored["label_fraction"] == 0.5
+    again = Trainer(config, tmp_path / "run2", progress=False).labelled
+    assert np.array_equal(labelled, again)  # seeded
+
+
+def test_bad_supervision_options_are_refused(tiny_root):
+    with pytest.raises(ConfigError, match="--supervision"):
+        _config(tiny_root, supervision="weak")
+    with pytest.raises(ConfigError, match="needs --supervision partial"):
+        _config(tiny_root, label_fraction=0.1)
+    with pytest.raises(ConfigError, match=r"\(0, 1\]"):
+        _config(tiny_root, supervision="partial", label_fraction=0.0)
+
+
+def test_cli_train_without_labels_flag(tmp_path, monkeypatch, tiny_root, capsys):
+    from mlrsir.cli.main import main
+
+    monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
+    args = ["train", "--root", str(tiny_root), "--weights", "none", "--image-size", "48", "--bits", "16"]
+    args += ["--batch-size", "8", "--iterations", "2", "--supervision", "none", "--out", str(tmp_path / "r"), "--quiet"]
+    assert main(args) in (0, None)
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["supervision"] == "none"
