@@ -5,13 +5,14 @@ plain ``torch.save`` file loaded with ``weights_only=True``, which refuses anyth
 tensors and plain containers, so a crafted pickle cannot execute code.
 
 A checkpoint is a folder written next to its final place and swapped in by renames, so an
-interruption leaves either the previous checkpoint or the new one, never a mix.
+interruption leaves either the previous checkpoint or the new one, never a mix. Only the files
+mlrsir writes there (:data:`CHECKPOINT_FILES`) are ever removed: a checkpoint folder that holds
+anything else is refused, never deleted.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,50 @@ def load_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise ConfigError(f"{path}: not a valid safetensors file ({exc})") from exc
 
 
+CHECKPOINT_FILES = ("model.safetensors", "optimizer.pt", "method.safetensors", "state.json")
+"""The files :func:`save_checkpoint` writes into a checkpoint folder (nothing else is removed)."""
+
+
+def _written_by_mlrsir(entry: Path) -> bool:
+    """One of :data:`CHECKPOINT_FILES`, or the temporary file an interrupted atomic write of one
+    left (``.model.safetensors.XXXX.tmp``, :func:`mlrsir.io_atomic.atomic_path`)."""
+    if not entry.is_file() or entry.is_symlink():
+        return False
+    name = entry.name
+    return name in CHECKPOINT_FILES or any(
+        name.startswith(f".{own}.") and name.endswith(".tmp") for own in CHECKPOINT_FILES
+    )
+
+
+def check_checkpoint_folder(folder: Path) -> None:
+    """Refuse (:class:`~mlrsir.errors.ConfigError`) a ``folder`` that holds anything but the
+    :data:`CHECKPOINT_FILES` mlrsir writes: a user's file, a subfolder, a link. Missing is fine."""
+    folder = Path(folder)
+    if not folder.exists() and not folder.is_symlink():
+        return
+    if folder.is_symlink() or not folder.is_dir():
+        raise ConfigError(f"{folder}: not a checkpoint folder written by mlrsir; move it away to train here")
+    foreign = sorted(entry.name for entry in folder.iterdir() if not _written_by_mlrsir(entry))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise ConfigError(
+            f"{folder}: holds files mlrsir did not write ({shown}); mlrsir never deletes them: "
+            "move them away, or train into another --out"
+        )
+
+
+def remove_checkpoint_folder(folder: Path) -> None:
+    """Remove a checkpoint folder mlrsir wrote: its :data:`CHECKPOINT_FILES`, then the empty
+    folder. Anything else in it is refused first (:func:`check_checkpoint_folder`), never removed."""
+    folder = Path(folder)
+    check_checkpoint_folder(folder)
+    if not folder.exists():
+        return
+    for entry in folder.iterdir():
+        entry.unlink()  # every entry passed _written_by_mlrsir above
+    folder.rmdir()
+
+
 def save_checkpoint(
     folder: Path,
     *,
@@ -55,18 +100,20 @@ def save_checkpoint(
     folder = Path(folder)
     tmp = folder.with_name(folder.name + ".tmp")
     old = folder.with_name(folder.name + ".old")
-    shutil.rmtree(tmp, ignore_errors=True)
+    remove_checkpoint_folder(tmp)
+    remove_checkpoint_folder(old)  # before writing anything: a foreign file stops the save early
+    if folder.exists():
+        check_checkpoint_folder(folder)
     tmp.mkdir(parents=True)
     save_tensors(model.state_dict(), tmp / "model.safetensors")
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     if method_state:
         save_tensors(method_state, tmp / "method.safetensors")
     (tmp / "state.json").write_text(json.dumps(state, indent=2))
-    shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
         folder.rename(old)
     tmp.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    remove_checkpoint_folder(old)
 
 
 def _first_line(exc: Exception) -> str:

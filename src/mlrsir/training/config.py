@@ -198,7 +198,14 @@ class TrainConfig:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read the run configuration ({exc})") from exc
-        return cls.from_dict(data)
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: not a run configuration (a JSON object is expected)")
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        except TypeError as exc:
+            raise ConfigError(f"{path}: not a valid run configuration ({exc})") from None
 
 
 def config_differences(stored: TrainConfig, requested: TrainConfig) -> list[str]:

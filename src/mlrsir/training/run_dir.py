@@ -40,6 +40,35 @@ class RunPaths:
     def is_finished(self) -> bool:
         return self.metrics.is_file() and self.model.is_file()
 
+    def is_run(self) -> bool:
+        """Whether the folder was started by ``mlrsir train`` (it writes ``config.json`` first)."""
+        return self.config.is_file()
+
+
+def check_output_folder(run_dir: str | os.PathLike) -> None:
+    """Refuse to train into a folder mlrsir did not create.
+
+    A missing or empty folder is fine, and so is a run of mlrsir (resumed or reused). Any
+    other folder (a file, or a non-empty folder without ``config.json``) raises
+    :class:`~mlrsir.errors.ConfigError`: training there would overwrite ``split.json``,
+    ``meta.json``, ``model.safetensors`` and the checkpoint folders of whoever owns it.
+    """
+    from mlrsir.errors import ConfigError
+
+    paths = RunPaths(run_dir)
+    root = paths.root
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise ConfigError(f"{root}: --out is a file, not a folder; give a new or empty folder for the run")
+    if paths.is_run() or not any(root.iterdir()):
+        return
+    raise ConfigError(
+        f"{root}: not empty and not an mlrsir run (no config.json); mlrsir writes and replaces files "
+        "in its run folder, so it will not train here. Give a new or empty folder as --out "
+        "(to resume an interrupted run, give that run's own folder)"
+    )
+
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON to ``path`` atomically (see :mod:`mlrsir.io_atomic`); numpy values become JSON."""

@@ -52,7 +52,7 @@ from mlrsir.training.checkpoint import load_checkpoint, load_tensors, save_check
 from mlrsir.training.config import TrainConfig, config_differences, finetune_top
 from mlrsir.training.distributed import current as dist_current
 from mlrsir.training.feature_cache import load_or_compute_aggregates, load_or_compute_trunk
-from mlrsir.training.run_dir import RunPaths, environment, git_revision, write_json_atomic
+from mlrsir.training.run_dir import RunPaths, check_output_folder, environment, git_revision, write_json_atomic
 from mlrsir.training.supervision import labelled_subset
 
 
@@ -158,6 +158,8 @@ class Trainer:
         self.progress = progress and self.dist.is_main
         self.log = log if self.dist.is_main else (lambda message: None)
         self.device = resolve_device(config.device)
+        if self.dist.is_main:
+            check_output_folder(self.paths.root)  # never train into (and overwrite) a user's folder
         self.paths.root.mkdir(parents=True, exist_ok=True)
         self._check_config_matches()
         if not self.dist.is_main:
