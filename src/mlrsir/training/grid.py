@@ -16,6 +16,7 @@ from typing import Any
 
 from mlrsir.training.config import TrainConfig, resolve_config
 from mlrsir.training.trainer import PreparedData, prepare_data, train
+from mlrsir.training.run_dir import RunPaths, check_output_folder, write_json_atomic
 
 CURVE_KEYS = ("pr_by_radius", "pr_by_rank", "precision_at_n")
 
@@ -66,7 +67,11 @@ class GridRunner:
         """Train/evaluate one spec; returns a benchmark row (scalars + ``curves`` + tags)."""
         config = self.config_for(spec)
         run_dir = self.out_dir / "runs" / spec.name
+        check_output_folder(run_dir)  # never a user's folder
         run_dir.mkdir(parents=True, exist_ok=True)
+        paths = RunPaths(run_dir)
+        if not paths.is_run():  # mark the folder as this run's before its split is written into it
+            write_json_atomic(paths.config, config.to_dict())
         data = self._data_for(config, run_dir)
         start = time.perf_counter()
         metrics = train(
