@@ -186,14 +186,23 @@ class CodeIndex:
         The (empty) code files and then the database are written to temporary files,
         fsynced and renamed into place, so a crash never leaves a half-created index.
         Refuses a directory that already holds an index unless ``overwrite`` (do not
-        overwrite an index other processes have open).
+        overwrite an index other processes have open), and any non-empty directory that
+        holds no index (even with ``overwrite``): the index owns its folder and deletes files
+        by their names there, so it never moves into a folder of someone else's files.
         """
         path = Path(path)
         bits = check_code_length(int(bits))
         if path.exists() and not path.is_dir():
             raise IndexStoreError(f"{path}: exists and is not a directory")
-        path.mkdir(parents=True, exist_ok=True)
         db = path / DB_NAME
+        present = sorted(entry.name for entry in path.iterdir()) if path.is_dir() and not db.exists() else []
+        if present:
+            shown = ", ".join(present[:5]) + (", ..." if len(present) > 5 else "")
+            raise IndexStoreError(
+                f"{path}: not empty and holds no index ({shown}); an index needs a folder of its own: "
+                "give a new or empty folder as --index"
+            )
+        path.mkdir(parents=True, exist_ok=True)
         if db.exists():
             if not overwrite:
                 raise IndexStoreError(
