@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from mlrsir import __version__
@@ -49,9 +50,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Options whose value is a list of numbers that may start with a minus sign.
+COORDINATE_OPTIONS = ("--at", "--bbox")
+_NEGATIVE_NUMBERS = re.compile(r"^-\.?\d[\d.eE,+\- ]*$")
+
+
+def join_coordinate_values(argv: list[str]) -> list[str]:
+    """``--at -75.6,37.6`` as ``--at=-75.6,37.6``: argparse takes a value that starts with a
+    minus and holds a comma for an option, so a western longitude would need ``--at=``."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in COORDINATE_OPTIONS and i + 1 < len(argv) and _NEGATIVE_NUMBERS.match(argv[i + 1]):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_coordinate_values(list(sys.argv[1:] if argv is None else argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -1,10 +1,12 @@
 """Results as an RFC 7946 GeoJSON FeatureCollection of tile footprint polygons.
 
 Geometry: one Polygon per feature, positions ``[lon, lat]`` (WGS 84 degrees, 7 decimals
-~ 1 cm), one closed exterior ring (first position = last) oriented counter-clockwise
-(RFC 7946 section 3.1.6). The footprint is the tile's 4 native-CRS corners transformed
-with pyproj (:func:`footprint_ring`), or the lon/lat bounding box when only
-``lonlat_bounds`` is known. Tiles crossing the antimeridian are not split (DataError).
+~ 1 cm, longitudes in [-180, 180]), one closed exterior ring (first position = last)
+oriented counter-clockwise (RFC 7946 section 3.1.6). The footprint is the tile's 4
+native-CRS corners transformed with pyproj (:func:`footprint_rings`), or the lon/lat
+bounding box when only ``lonlat_bounds`` is known. A footprint crossing the antimeridian
+is cut there into a MultiPolygon of two parts (RFC 7946 section 3.1.9,
+:mod:`mlrsir.geo.antimeridian`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from mlrsir.errors import DataError
+from mlrsir.geo.antimeridian import normalise_lonlat_bounds, split_polygon
 
 DECIMALS = 7
 
@@ -32,16 +34,20 @@ def _close_ccw(points: list[list[float]]) -> list[list[float]]:
     return ring
 
 
-def bbox_ring(lonlat_bounds) -> list[list[float]]:
-    """Closed CCW ring of a ``[lon_min, lat_min, lon_max, lat_max]`` box."""
-    w, s, e, n = (float(v) for v in lonlat_bounds)
-    if w > e:
-        raise DataError(f"lon/lat bounds {lonlat_bounds} cross the antimeridian (not supported)")
-    return _close_ccw([[w, s], [e, s], [e, n], [w, n]])
+def bbox_rings(lonlat_bounds) -> list[list[list[float]]]:
+    """Closed CCW rings (1, or 2 across the antimeridian) of a ``[west, south, east, north]`` box."""
+    w, s, e, n = normalise_lonlat_bounds(lonlat_bounds)
+    if w > e:  # crossing: the part east of ``w`` up to 180 and the part from -180 to ``e``
+        return [
+            _close_ccw([[w, s], [180.0, s], [180.0, n], [w, n]]),
+            _close_ccw([[-180.0, s], [e, s], [e, n], [-180.0, n]]),
+        ]
+    return [_close_ccw([[w, s], [e, s], [e, n], [w, n]])]
 
 
-def footprint_ring(geo: dict) -> list[list[float]]:
-    """Closed CCW lon/lat ring of a tile from its ``geo`` dict (see :mod:`mlrsir.geo.georef`).
+def footprint_rings(geo: dict) -> list[list[list[float]]]:
+    """Closed CCW lon/lat rings of a tile from its ``geo`` dict (see :mod:`mlrsir.geo.georef`):
+    one ring, or two when the footprint crosses the antimeridian.
 
     Uses the 4 native corners (``bounds`` in ``crs``) when present, else ``lonlat_bounds``.
     """
@@ -51,19 +57,21 @@ def footprint_ring(geo: dict) -> list[list[float]]:
         t = Transformer.from_crs(CRS.from_user_input(geo["crs"]), CRS.from_epsg(4326), always_xy=True)
         x0, y0, x1, y1 = geo["bounds"]
         lons, lats = t.transform([x0, x1, x1, x0], [y0, y0, y1, y1])
-        if max(lons) - min(lons) > 180:
-            raise DataError(f"tile {geo.get('window')} of {geo.get('scene')} crosses the antimeridian (not supported)")
-        return _close_ccw([[lo, la] for lo, la in zip(lons, lats)])
-    return bbox_ring(geo["lonlat_bounds"])
+        return [_close_ccw(part) for part in split_polygon([[lo, la] for lo, la in zip(lons, lats)])]
+    return bbox_rings(geo["lonlat_bounds"])
+
+
+def geometry(geo: dict) -> dict:
+    """The GeoJSON geometry of a tile's footprint: a Polygon, or a MultiPolygon across the antimeridian."""
+    rings = footprint_rings(geo)
+    if len(rings) == 1:
+        return {"type": "Polygon", "coordinates": [rings[0]]}
+    return {"type": "MultiPolygon", "coordinates": [[ring] for ring in rings]}
 
 
 def feature(geo: dict, properties: dict | None = None, feature_id=None) -> dict:
-    """One GeoJSON Feature: footprint Polygon of ``geo`` + ``properties``."""
-    out = {
-        "type": "Feature",
-        "geometry": {"type": "Polygon", "coordinates": [footprint_ring(geo)]},
-        "properties": dict(properties or {}),
-    }
+    """One GeoJSON Feature: footprint geometry of ``geo`` + ``properties``."""
+    out = {"type": "Feature", "geometry": geometry(geo), "properties": dict(properties or {})}
     if feature_id is not None:
         out["id"] = feature_id
     return out

@@ -2,10 +2,11 @@
 
 Columns: ``id`` string, ``path`` string, ``code`` binary (packed hash code bytes),
 ``labels`` list<string>, ``scene`` string (nullable), ``datetime`` string (nullable),
-``geometry`` binary = footprint Polygon as little-endian ISO WKB in lon/lat. File
+``geometry`` binary = footprint Polygon (MultiPolygon across the antimeridian) as
+little-endian ISO WKB in lon/lat. File
 metadata ``geo`` (GeoParquet 1.0.0): primary column ``geometry``, encoding ``WKB``,
-geometry type ``Polygon``, CRS OGC:CRS84 (written explicitly as PROJJSON), per-column
-bbox. Footprints come from :func:`mlrsir.geo.geojson.footprint_ring`.
+geometry types ``Polygon``, ``MultiPolygon``, CRS OGC:CRS84 (written explicitly as PROJJSON), per-column
+bbox. Footprints come from :func:`mlrsir.geo.geojson.footprint_rings`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 
-from mlrsir.geo.geojson import footprint_ring
+from mlrsir.geo.geojson import footprint_rings
 
 GEOPARQUET_VERSION = "1.0.0"
 
@@ -25,6 +26,13 @@ def polygon_wkb(ring: list[list[float]]) -> bytes:
     out = [struct.pack("<BIII", 1, 3, 1, len(ring))]
     out.extend(struct.pack("<dd", float(x), float(y)) for x, y in ring)
     return b"".join(out)
+
+
+def footprint_wkb(rings: list[list[list[float]]]) -> bytes:
+    """WKB of a footprint: a Polygon for one ring, a MultiPolygon of one-ring Polygons for several."""
+    if len(rings) == 1:
+        return polygon_wkb(rings[0])
+    return struct.pack("<BII", 1, 6, len(rings)) + b"".join(polygon_wkb(ring) for ring in rings)
 
 
 def crs84_projjson() -> dict:
@@ -46,12 +54,14 @@ def write_geoparquet(path: str | Path, items: Iterable[dict]) -> Path:
     cols = {k: [] for k in ("id", "path", "code", "labels", "scene", "datetime", "geometry")}
     bbox = [180.0, 90.0, -180.0, -90.0]
     any_geometry = False
+    types: set[str] = set()
     for item in items:
         geo = item["geo"] or {}
-        ring = footprint_ring(geo) if geo else None
-        if ring is not None:
+        rings = footprint_rings(geo) if geo else None
+        if rings is not None:
             any_geometry = True
-            xs, ys = [p[0] for p in ring], [p[1] for p in ring]
+            types.add("Polygon" if len(rings) == 1 else "MultiPolygon")
+            xs, ys = [p[0] for ring in rings for p in ring], [p[1] for ring in rings for p in ring]
             bbox = [min(bbox[0], *xs), min(bbox[1], *ys), max(bbox[2], *xs), max(bbox[3], *ys)]
         cols["id"].append(str(item["id"]))
         cols["path"].append(str(item.get("path", "")))
@@ -59,7 +69,7 @@ def write_geoparquet(path: str | Path, items: Iterable[dict]) -> Path:
         cols["labels"].append([str(x) for x in item.get("labels", [])])
         cols["scene"].append(item.get("scene", geo.get("scene")))
         cols["datetime"].append(item.get("datetime", geo.get("datetime")))
-        cols["geometry"].append(None if ring is None else polygon_wkb(ring))
+        cols["geometry"].append(None if rings is None else footprint_wkb(rings))
     schema = pa.schema(
         [
             ("id", pa.string()),
@@ -77,7 +87,7 @@ def write_geoparquet(path: str | Path, items: Iterable[dict]) -> Path:
         "columns": {
             "geometry": {
                 "encoding": "WKB",
-                "geometry_types": ["Polygon"],
+                "geometry_types": sorted(types) or ["Polygon"],
                 "crs": crs84_projjson(),
                 "orientation": "counterclockwise",
                 **({"bbox": bbox} if any_geometry else {}),

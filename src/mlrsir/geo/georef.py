@@ -11,8 +11,10 @@ Form (exactly these keys)::
 
 ``lonlat_bounds`` come from pyproj (``always_xy=True``): the 4 corners and
 :data:`DENSIFY` extra points along each edge are transformed and the min/max taken
-(``Transformer.transform_bounds``), so curved edges in lon/lat are covered. A tile
-crossing the antimeridian gets ``lon_min > lon_max`` (pyproj's convention).
+(``Transformer.transform_bounds``), so curved edges in lon/lat are covered. Longitudes lie
+in [-180, 180]; a tile crossing the antimeridian gets ``lon_min > lon_max`` (RFC 7946
+section 5.2, :func:`mlrsir.geo.antimeridian.normalise_lonlat_bounds`), also for a
+geographic raster whose columns run past 180 degrees.
 A raster without georeference has no ``geo`` (None).
 """
 
@@ -24,6 +26,7 @@ import rasterio.windows
 from affine import Affine
 from rasterio.windows import Window
 
+from mlrsir.geo.antimeridian import normalise_lonlat_bounds
 from mlrsir.geo.scene import crs_label
 
 #: Extra points per edge transformed for the lon/lat bounds.
@@ -42,7 +45,7 @@ def lonlat_bounds(bounds, crs, densify: int = DENSIFY) -> list[float]:
     """``[lon_min, lat_min, lon_max, lat_max]`` (degrees) of native ``bounds`` in ``crs``."""
     transformer = _to_lonlat(crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs))
     out = transformer.transform_bounds(*[float(v) for v in bounds], densify_pts=densify)
-    return [float(v) for v in out]
+    return normalise_lonlat_bounds(out)
 
 
 def tile_geo(scene_id: str, window: Window, transform: Affine, crs, datetime: str | None) -> dict | None:

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from mlrsir.errors import ConfigError
+from mlrsir.geo.antimeridian import bounds_contain, bounds_intersect
 
 ROW_KEYS = ("rank", "id", "distance", "path", "width", "height", "labels", "geo")
 """Keys of a result row, in order."""
@@ -58,18 +59,18 @@ def public_geo(geo: dict | None) -> dict | None:
     return {k: geo.get(k) for k in GEO_KEYS}
 
 
-def _intersects(a, b) -> bool:
-    return not (a[2] < b[0] or b[2] < a[0] or a[3] < b[1] or b[3] < a[1])
-
-
 def check_bbox(bbox) -> list[float]:
-    """``[lon_min, lat_min, lon_max, lat_max]`` as floats; ConfigError when malformed."""
+    """``[west, south, east, north]`` as floats (``west > east``: a box across the antimeridian,
+    RFC 7946 section 5.2); ConfigError when malformed."""
     try:
         values = [float(v) for v in bbox]
     except (TypeError, ValueError):
         raise ConfigError(f"bbox {bbox!r}: expected 4 numbers LON_MIN,LAT_MIN,LON_MAX,LAT_MAX") from None
-    if len(values) != 4 or values[0] > values[2] or values[1] > values[3]:
-        raise ConfigError(f"bbox {bbox!r}: expected LON_MIN,LAT_MIN,LON_MAX,LAT_MAX with min <= max")
+    if len(values) != 4 or values[1] > values[3]:
+        raise ConfigError(
+            f"bbox {bbox!r}: expected WEST,SOUTH,EAST,NORTH with SOUTH <= NORTH "
+            "(WEST > EAST is a box across the antimeridian)"
+        )
     if not (
         -180 <= values[0] <= 180 and -180 <= values[2] <= 180 and -90 <= values[1] <= 90 and -90 <= values[3] <= 90
     ):
@@ -101,18 +102,23 @@ def item_at(index, lon: float, lat: float) -> int:
     for item_id, geo in index.geo_items():
         if not geo.get("crs") or not geo.get("bounds"):
             continue
-        lb = geo["lonlat_bounds"]
-        if not (lb[0] - 1e-6 <= lon <= lb[2] + 1e-6 and lb[1] - 1e-6 <= lat <= lb[3] + 1e-6):
+        if not bounds_contain(geo["lonlat_bounds"], lon, lat):
             continue
         crs = geo["crs"]
         if crs not in transformers:
             from pyproj import Transformer
 
             transformers[crs] = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-        x, y = transformers[crs].transform(lon, lat)
         x0, y0, x1, y1 = geo["bounds"]
-        if not (x0 <= x <= x1 and y0 <= y <= y1):
+        # a geographic raster may run past 180 degrees: the point is tried at lon - 360, lon, lon + 360
+        inside = [
+            (x, y)
+            for x, y in (transformers[crs].transform(lon + turn, lat) for turn in (0.0, 360.0, -360.0))
+            if x0 <= x <= x1 and y0 <= y <= y1
+        ]
+        if not inside:
             continue
+        x, y = inside[0]
         d = ((x - (x0 + x1) / 2) ** 2 + (y - (y0 + y1) / 2) ** 2) ** 0.5
         if best is None or (d, item_id) < best:
             best = (d, item_id)
@@ -127,7 +133,7 @@ def ids_in_bbox(index, bbox) -> set[int]:
     return {
         item_id
         for item_id, geo in index.geo_items()
-        if geo.get("lonlat_bounds") and _intersects(geo["lonlat_bounds"], box)
+        if geo.get("lonlat_bounds") and bounds_intersect(geo["lonlat_bounds"], box)
     }
 
 
