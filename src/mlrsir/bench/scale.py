@@ -54,7 +54,7 @@ def run_scale_bench(
     ns=(1_000_000,),
     bits=(32, 48),
     codes=("random", "realistic"),
-    backends=("flat", "mih", "ivf", "hnsw"),
+    backends=None,
     queries=1000,
     k=100,
     real=None,
@@ -78,7 +78,10 @@ def run_scale_bench(
     """
     import faiss
 
+    from mlrsir.index.backend_registry import scale_bench_backends
     from mlrsir.index.backends import canonical_backend, make_backend
+
+    backends = list(backends or scale_bench_backends())
 
     if threads:
         faiss.omp_set_num_threads(int(threads))

@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mlrsir.index.backend_registry import scale_bench_backends
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="speed benchmarks")
@@ -50,7 +52,9 @@ def register(subparsers) -> None:
         "see mlrsir.bench.scale"
     )
     scale.add_argument("--codes", nargs="+", choices=["random", "realistic"], help="kinds of codes")
-    scale.add_argument("--backends", nargs="+", help="flat mih ivf hnsw (aliases: faiss, hash)")
+    scale.add_argument(
+        "--backends", nargs="+", help=f"default: {' '.join(scale_bench_backends())} (any --backend name)"
+    )
     scale.add_argument(
         "--real-codes",
         nargs="+",
@@ -348,7 +352,7 @@ def _run_scale(args, ns, log) -> int:
         ns=ns,
         bits=args.bits,
         codes=codes,
-        backends=args.backends or ["flat", "mih", "ivf", "hnsw"],
+        backends=args.backends or scale_bench_backends(),
         queries=args.queries,
         k=args.k,
         real=real,

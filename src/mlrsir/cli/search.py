@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 
+from mlrsir.index.backend_registry import backend_help
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("search", help="find the images of an index nearest to a query image")
@@ -40,11 +42,7 @@ def register(subparsers) -> None:
     parser.add_argument("--k", type=int, default=20, help="number of results (default 20)")
     parser.add_argument("--radius", type=int, help="only results within this Hamming distance")
     parser.add_argument("--label", nargs="+", default=None, help="keep only images having all these labels")
-    parser.add_argument(
-        "--backend",
-        default="auto",
-        help="auto (flat, ivf from 2M items), flat (= faiss), faiss-unpadded, numpy, mih (= hash), ivf or hnsw",
-    )
+    parser.add_argument("--backend", default="auto", help=backend_help())
     parser.add_argument("--run", help="run directory of the model (default: the index's own run)")
     parser.add_argument(
         "--runtime",

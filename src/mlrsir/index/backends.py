@@ -56,11 +56,9 @@ from typing import TypeVar
 import numpy as np
 
 from mlrsir.errors import ConfigError
+from mlrsir.index.backend_registry import BackendSpec, backend_spec, register_backend, resolve_alias
 from mlrsir.metrics.hamming import hamming_distance_packed
 
-BACKENDS = ("faiss", "faiss-unpadded", "numpy", "mih", "ivf", "hnsw")
-# other accepted names -> canonical name
-ALIASES = {"flat": "faiss", "hash": "mih"}
 # ``auto`` switches from the exact flat scan to IVF at this many items
 AUTO_SUBLINEAR_MIN = 2_000_000
 
@@ -131,7 +129,7 @@ class Backend:
     """Common interface. Subclasses implement :meth:`_build` and :meth:`_search`.
 
     Attributes:
-        name: back-end name (one of :data:`BACKENDS`).
+        name: back-end name (registered in :mod:`mlrsir.index.backend_registry`).
         exact: True when results equal the numpy oracle.
         bits: code length k.
         bytes_per_code: bytes one code occupies in this back-end's storage.
@@ -491,7 +489,7 @@ def faiss_available() -> bool:
 
 def canonical_backend(name: str, n: int | None = None) -> str:
     """The back-end a name stands for: aliases resolved, ``auto`` decided for ``n`` items."""
-    name = ALIASES.get(name, name)
+    name = resolve_alias(name)
     if name == "auto":
         if not faiss_available():
             return "numpy"
@@ -501,22 +499,67 @@ def canonical_backend(name: str, n: int | None = None) -> str:
 
 def make_backend(name: str, bits: int, n: int | None = None, **options) -> Backend:
     """Back-end by name: ``auto`` (see the module doc; ``n`` is the number of items to
-    index), an alias (``flat``, ``hash``) or one of :data:`BACKENDS`. ``options`` go to the
-    approximate back-ends (mih: ``b``, ``nflip``; ivf: ``nlist``, ``nprobe``,
-    ``train_size``; hnsw: ``M``, ``ef_construction``, ``ef_search``)."""
-    requested = name
-    name = canonical_backend(name, n)
-    if name == "numpy":
-        return NumpyBackend(bits)
-    if name not in BACKENDS:
-        raise ConfigError(
-            f"unknown search back-end {requested!r} (choose auto, {', '.join(BACKENDS)}, {', '.join(ALIASES)})"
-        )
-    if not faiss_available():
-        raise ConfigError(f"back-end {requested!r} needs the faiss-cpu package, which is not installed")
-    if name == "faiss":
-        return FaissFlatBackend(bits, padded=True)
-    if name == "faiss-unpadded":
-        return FaissFlatBackend(bits, padded=False)
-    classes = {"mih": FaissHashBackend, "ivf": FaissIVFBackend, "hnsw": FaissHNSWBackend}
-    return classes[name](bits, **options)
+    index), an alias (``flat``, ``hash``) or a name registered in
+    :mod:`mlrsir.index.backend_registry`. ``options`` go to the back-end's factory (mih:
+    ``b``, ``nflip``; ivf: ``nlist``, ``nprobe``, ``train_size``; hnsw: ``M``,
+    ``ef_construction``, ``ef_search``)."""
+    spec = backend_spec(canonical_backend(name, n) if name == "auto" else name)
+    if spec.needs_faiss and not faiss_available():
+        raise ConfigError(f"back-end {name!r} needs the faiss-cpu package, which is not installed")
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        raise ConfigError(f"back-end {spec.name!r} takes no option(s) {unknown} (it takes {list(spec.options)})")
+    return spec.factory(bits, **options)
+
+
+register_backend(
+    BackendSpec(
+        "faiss",
+        lambda bits: FaissFlatBackend(bits, padded=True),
+        "exact faiss scan (codes padded to 4/8/16/32/64 bytes)",
+        exact=True,
+        in_scale_bench=True,
+        aliases=("flat",),
+    )
+)
+register_backend(
+    BackendSpec(
+        "faiss-unpadded",
+        lambda bits: FaissFlatBackend(bits, padded=False),
+        "exact faiss scan on ceil(bits/8) bytes",
+        exact=True,
+    )
+)
+register_backend(BackendSpec("numpy", NumpyBackend, "exact numpy oracle (slow)", exact=True, needs_faiss=False))
+register_backend(
+    BackendSpec(
+        "mih",
+        FaissHashBackend,
+        "multi-index hashing (approximate)",
+        exact=False,
+        in_scale_bench=True,
+        options=("b", "nflip"),
+        aliases=("hash",),
+    )
+)
+register_backend(
+    BackendSpec(
+        "ivf",
+        FaissIVFBackend,
+        "binary IVF (approximate; saved beside the index by `mlrsir index ivf`)",
+        exact=False,
+        saved=True,
+        in_scale_bench=True,
+        options=("nlist", "nprobe", "train_size", "niter"),
+    )
+)
+register_backend(
+    BackendSpec(
+        "hnsw",
+        FaissHNSWBackend,
+        "HNSW graph (approximate, slow to build)",
+        exact=False,
+        in_scale_bench=True,
+        options=("M", "ef_construction", "ef_search"),
+    )
+)

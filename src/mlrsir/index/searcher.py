@@ -31,6 +31,7 @@ import numpy as np
 
 from mlrsir.codes import check_bits, pack_codes, unpack_codes
 from mlrsir.errors import ConfigError, IndexStoreError
+from mlrsir.index.backend_registry import backend_spec
 from mlrsir.index.backends import Backend, canonical_backend, make_backend
 
 if TYPE_CHECKING:
@@ -237,7 +238,7 @@ class CodeSearcher:
                 name = canonical_backend(backend, snap.count)
                 engine = cache["backends"].get(name)
                 if engine is None:
-                    if name == "ivf":
+                    if backend_spec(name).saved:  # kept up to date beside the index
                         engine = self.ivf(snap)
                     else:
                         ids, packed = snap.live()

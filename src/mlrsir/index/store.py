@@ -966,8 +966,8 @@ class CodeIndex:
             k: at most ``k`` results per query; None = no cap (all items, or all within
                 ``radius``).
             radius: only items with distance ``<= radius``.
-            backend: ``auto``, ``faiss``, ``faiss-unpadded``, ``numpy``, ``mih``/``hash``,
-                ``ivf`` or ``hnsw`` (the last three approximate).
+            backend: ``auto`` or a name in :mod:`mlrsir.index.backend_registry` (``faiss``,
+                ``faiss-unpadded``, ``numpy``, ``mih``/``hash``, ``ivf``, ``hnsw``, ...).
             label_filter: keep items carrying all these labels.
 
         Returns:
