@@ -125,7 +125,7 @@ def _decode(
     except DataError:
         raise
     except Image.DecompressionBombError as exc:
-        raise DataError(f"{label}: image too large to decode safely ({exc})") from None
+        raise ImageTooLargeError(f"{label}: image too large to decode safely ({exc})") from None
     except UnidentifiedImageError:
         raise DataError(f"{label}: not an image file Pillow can read (unknown format)") from None
     except (OSError, SyntaxError, ValueError, struct.error, EOFError, MemoryError) as exc:
@@ -133,11 +133,12 @@ def _decode(
 
 
 def _refuse_if_too_large(path: Path, image: Image.Image) -> None:
-    """Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; refuse both."""
+    """Pillow only *warns* between MAX_IMAGE_PIXELS and twice that; refuse both, as too large
+    (:class:`ImageTooLargeError`: the web answers every decompression bomb with 413)."""
     limit = Image.MAX_IMAGE_PIXELS
     width, height = image.size
     if limit is not None and width * height > limit:
-        raise DataError(
+        raise ImageTooLargeError(
             f"{path}: image too large to decode safely ({width}x{height} = {width * height} "
             f"pixels > PIL.Image.MAX_IMAGE_PIXELS = {limit}; possible decompression bomb)"
         )

@@ -147,8 +147,7 @@ def load_query_image(index, query: str):
     text = str(query)
     if Path(text).exists() and Path(text).is_file() and Path(text).suffix.lower() in (".jpg", ".jpeg", ".png"):
         return read_rgb(text)
-    from mlrsir.geo.archive import classify_input, parse_tile_id, read_overview, read_tile
-    from mlrsir.geo.radiometry import Radiometry
+    from mlrsir.geo.archive import classify_input, parse_tile_id
 
     tile = parse_tile_id(text)
     is_scene = tile is None and Path(text).exists() and (Path(text).is_dir() or classify_input(Path(text)) == "scene")
@@ -156,11 +155,26 @@ def load_query_image(index, query: str):
         return read_rgb(text)
     if index.radiometry is None:
         raise DataError(f"{text}: a raster query needs the index's radiometry, but {index.path} holds no raster scene")
-    rule = Radiometry.from_dict(index.radiometry)
+    bands = None
     if tile is not None:
-        scene_path, window = tile
         found = index.ids_for_paths([text])
         bands = index.get(found[text]).get("geo", {}).get("bands") if found else None
+    return read_raster_image(text, index.radiometry, bands)
+
+
+def read_raster_image(text: str, radiometry: dict, bands=None):
+    """RGB PIL image of a tile id ``SCENE#col,row,w,h`` (its window, ``bands`` as stored with
+    the tile) or of a raster scene (decimated whole, longest side <= 1024 px, default bands),
+    mapped to uint8 by the index's stored ``radiometry`` (:meth:`Radiometry.to_dict` form).
+    The one raster read of a query: ``mlrsir search --query``, the web's item images and
+    GeoTIFF uploads all come here."""
+    from mlrsir.geo.archive import parse_tile_id, read_overview, read_tile
+    from mlrsir.geo.radiometry import Radiometry
+
+    rule = Radiometry.from_dict(radiometry)
+    tile = parse_tile_id(text)
+    if tile is not None:
+        scene_path, window = tile
         return read_tile(scene_path, window, bands, rule)
     return read_overview(text, None, rule, max_side=1024)[0]
 

@@ -27,6 +27,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -34,10 +35,10 @@ from mlrsir import __version__
 from mlrsir.data.images import ImageTooLargeError
 from mlrsir.errors import ConfigError, DataError
 from mlrsir.inference.fingerprint import check_encoder_compatible
-from mlrsir.web import imaging, routes_items, routes_scenes, routes_search
+from mlrsir.web import imaging, routes_items, routes_labels, routes_scenes, routes_search
+from mlrsir.web.errors import request_validation_handler, status_handler
 from mlrsir.web.hosts import HostCheckMiddleware, allowed_host_names
 from mlrsir.web.limits import BodySizeLimitMiddleware
-from mlrsir.web.schemas import error_response
 from mlrsir.web.service import ItemNotFound, RetrievalService
 from mlrsir.web.state import WebState
 
@@ -160,18 +161,17 @@ def create_app(
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=int(max_upload_bytes) + MULTIPART_OVERHEAD_BYTES)
     app.middleware("http")(_security_headers)
     app.add_middleware(HostCheckMiddleware, allowed=allowed_host_names(allowed_hosts))
-    app.add_exception_handler(ItemNotFound, _status_handler(404))
-    app.add_exception_handler(DataError, _status_handler(400))
-    app.add_exception_handler(ImageTooLargeError, _status_handler(413))
-    app.add_exception_handler(imaging.ServerBusy, _status_handler(503))
-    app.add_exception_handler(ConfigError, _status_handler(400))
+    app.add_exception_handler(ItemNotFound, status_handler(404))
+    app.add_exception_handler(DataError, status_handler(400))
+    app.add_exception_handler(ImageTooLargeError, status_handler(413))
+    app.add_exception_handler(imaging.ServerBusy, status_handler(503))
+    app.add_exception_handler(ConfigError, status_handler(400))
+    app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.add_api_route("/", page, methods=["GET"], include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(routes_items.router)
     app.include_router(routes_search.router)
     app.include_router(routes_scenes.router)
-    from mlrsir.web import routes_labels  # search by labels, relevance feedback
-
     app.include_router(routes_labels.router)
     return app
 
@@ -189,15 +189,6 @@ async def _security_headers(request: Request, call_next):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     return response
-
-
-def _status_handler(status: int):
-    """Exception handler answering ``status`` with the exception's message."""
-
-    async def handler(_request: Request, exc: Exception):
-        return error_response(status, str(exc))
-
-    return handler
 
 
 async def page():

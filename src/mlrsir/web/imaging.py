@@ -19,6 +19,7 @@ from PIL import Image
 
 from mlrsir.data.images import decode_rgb
 from mlrsir.errors import DataError
+from mlrsir.web.raster_uploads import is_tiff, read_raster_upload
 
 THUMBNAIL_SIZE = 256
 """Longest side of a thumbnail in pixels."""
@@ -110,14 +111,19 @@ class UploadDecoder:
         self.wait_s = float(wait_s)
         self._slots = threading.BoundedSemaphore(self.max_concurrent)
 
-    def __call__(self, data: bytes, filename: str | None) -> Image.Image:
-        """Decode an upload (see :func:`decode_upload`); the result's ``info["original_size"]``
-        is the size the file declares."""
+    def __call__(self, data: bytes, filename: str | None, radiometry: dict | None = None) -> Image.Image:
+        """Decode an upload (see :func:`decode_upload`; TIFF rasters through
+        :func:`mlrsir.web.raster_uploads.read_raster_upload` with the index's ``radiometry``);
+        the result's ``info["original_size"]`` is the size the file declares."""
         if not self._slots.acquire(timeout=self.wait_s):
             raise ServerBusy(f"server busy: {self.max_concurrent} uploads are being decoded, try again shortly")
         decoded_pixels = 0
         try:
-            image = decode_upload(data, filename, max_pixels=self.max_pixels, draft_size=self.working_size)
+            image = None
+            if is_tiff(data):
+                image = read_raster_upload(data, _upload_name(filename), radiometry, self.max_pixels)
+            if image is None:
+                image = decode_upload(data, filename, max_pixels=self.max_pixels, draft_size=self.working_size)
             decoded_pixels = image.width * image.height
             if max(image.size) > self.working_size:
                 small = image.copy()
@@ -153,10 +159,15 @@ def decode_upload(
         DataError: empty, non-image, truncated or oversized (decompression bomb) content;
         the message names the upload, never a server path.
     """
-    name = Path(filename or "upload").name or "upload"
+    name = _upload_name(filename)
     if not data:
         raise DataError(f"{name}: the uploaded file is empty")
     return decode_rgb(data, name, max_pixels=max_pixels, draft_size=draft_size)
+
+
+def _upload_name(filename: str | None) -> str:
+    """The client's file name without folders (messages only, never a path)."""
+    return Path(filename or "upload").name or "upload"
 
 
 def thumbnail_bytes(image: Image.Image, size: int = THUMBNAIL_SIZE) -> bytes:

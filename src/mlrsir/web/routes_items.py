@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from mlrsir import __version__
+from mlrsir.web.results import item_json
 from mlrsir.web.schemas import ERROR_RESPONSES, HealthResponse, ItemResponse, LabelsResponse, RandomResponse
 from mlrsir.web.state import WebState, get_state
 
@@ -27,7 +28,8 @@ def health(state: WebState = Depends(get_state)):
         "size": service.size(),
         "bits": service.bits,
         "fingerprint": service.fingerprint,
-        "num_labels": len(service.classes),
+        "num_labels": len(service.labels.usable()),
+        "georeferenced": service.scenes.has_georeferenced(),
         "version": __version__,
         "max_upload_bytes": state.max_upload_bytes,
     }
@@ -35,7 +37,7 @@ def health(state: WebState = Depends(get_state)):
 
 @router.get("/api/labels", response_model=LabelsResponse, summary="Label vocabulary with image counts")
 def labels(state: WebState = Depends(get_state)):
-    return {"labels": state.service.classes, "counts": state.service.label_counts()}
+    return state.service.labels.listing()
 
 
 @router.get(
@@ -52,7 +54,7 @@ def random_item(state: WebState = Depends(get_state)):
     summary="Metadata of an indexed image",
 )
 def item(item_id: int, state: WebState = Depends(get_state)):
-    return state.service.item_json(state.service.record(item_id))
+    return item_json(state.service.record(item_id))
 
 
 @router.get(
@@ -62,7 +64,7 @@ def item(item_id: int, state: WebState = Depends(get_state)):
     summary="JPEG thumbnail (longest side <= 256 px)",
 )
 def thumbnail(item_id: int, state: WebState = Depends(get_state)):
-    return Response(state.service.thumbnail(item_id), media_type="image/jpeg", headers=CACHE_HEADERS)
+    return Response(state.service.images.thumbnail(item_id), media_type="image/jpeg", headers=CACHE_HEADERS)
 
 
 @router.get(
@@ -72,7 +74,9 @@ def thumbnail(item_id: int, state: WebState = Depends(get_state)):
     summary="PNG: the CBAM spatial attention map of the item blended over its image",
 )
 def attention(item_id: int, state: WebState = Depends(get_state)):
-    return Response(state.service.item_attention_png(item_id), media_type="image/png", headers=CACHE_HEADERS)
+    return Response(
+        state.service.attention.png(state.service.images.read(item_id)), media_type="image/png", headers=CACHE_HEADERS
+    )
 
 
 @router.get(
@@ -82,5 +86,5 @@ def attention(item_id: int, state: WebState = Depends(get_state)):
     summary="The full image (as stored, or PNG for other formats)",
 )
 def image(item_id: int, state: WebState = Depends(get_state)):
-    data, media_type = state.service.image_file(item_id)
+    data, media_type = state.service.images.image_file(item_id)
     return Response(data, media_type=media_type, headers=CACHE_HEADERS)

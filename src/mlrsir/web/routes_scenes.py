@@ -30,5 +30,5 @@ RESPONSES: dict[int | str, dict[str, Any]] = {**dict(ERROR_RESPONSES.items()), 2
     summary="PNG quick-look of an indexed scene",
 )
 async def quicklook(scene_id: str, state: WebState = Depends(get_state)):
-    data = await run_in_threadpool(state.service.quicklook, scene_id)
+    data = await run_in_threadpool(state.service.scenes.quicklook, scene_id)
     return Response(data, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})

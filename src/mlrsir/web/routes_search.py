@@ -20,7 +20,8 @@ from starlette.datastructures import UploadFile
 
 from mlrsir.errors import DataError
 from mlrsir.web import imaging
-from mlrsir.web.schemas import ERROR_RESPONSES, ErrorResponse, SearchParams, SearchResponse, error_response
+from mlrsir.web.errors import error_response, validation_message
+from mlrsir.web.schemas import ERROR_RESPONSES, ErrorResponse, SearchParams, SearchResponse
 from mlrsir.web.state import WebState, get_state
 
 SEARCH_OPENAPI = {
@@ -71,7 +72,6 @@ router = APIRouter()
     responses={
         **ERROR_RESPONSES,
         413: {"model": ErrorResponse, "description": "Upload too large."},
-        422: {"model": ErrorResponse, "description": "Invalid parameter value."},
     },
     summary="Retrieve the nearest indexed images in Hamming space",
 )
@@ -81,8 +81,7 @@ async def search(request: Request, state: WebState = Depends(get_state)):
     try:
         params = SearchParams.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-        return error_response(422, problems)
+        return error_response(422, validation_message(exc.errors()))
     if upload is not None and params.item_id is not None:
         return error_response(400, "send either an image file or an item_id, not both")
     service = state.service
@@ -100,7 +99,7 @@ async def search(request: Request, state: WebState = Depends(get_state)):
     data = await upload.read(limit + 1)
     if len(data) > limit:
         return error_response(413, f"{upload.filename or 'upload'}: file too large, the limit is {limit} bytes")
-    image = await run_in_threadpool(state.decoder, data, upload.filename)
+    image = await run_in_threadpool(decode_upload, state, data, upload.filename)
     del data
     decode_ms = (time.perf_counter() - t0) * 1000
     try:
@@ -132,10 +131,15 @@ async def attention(request: Request, state: WebState = Depends(get_state)):
     data = await upload.read(limit + 1)
     if len(data) > limit:
         return error_response(413, f"{upload.filename or 'upload'}: file too large, the limit is {limit} bytes")
-    image = await run_in_threadpool(state.decoder, data, upload.filename)
+    image = await run_in_threadpool(decode_upload, state, data, upload.filename)
     del data
-    png = await run_in_threadpool(state.service.attention_png, image)
+    png = await run_in_threadpool(state.service.attention.png, image)
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+def decode_upload(state: WebState, data: bytes, filename: str | None):
+    """The upload as an RGB image (TIFF rasters with the index's radiometry, as the CLI reads them)."""
+    return state.decoder(data, filename, state.service.stored_radiometry())
 
 
 async def read_search_request(request: Request) -> tuple[dict, UploadFile | None]:

@@ -77,7 +77,13 @@ class HealthResponse(BaseModel):
     size: int = Field(description="Number of indexed images.")
     bits: int = Field(description="Code length k in bits.")
     fingerprint: dict = Field(description="Model fingerprint of the index and the loaded encoder.")
-    num_labels: int = Field(description="Size of the label vocabulary (0 when the archive has no labels).")
+    num_labels: int = Field(
+        description="Number of labels a filter or label search can use (0 when no item has labels and the index "
+        "stores no predicted labels)."
+    )
+    georeferenced: bool = Field(
+        False, description="Whether some indexed item has a lon/lat footprint (a place search can find something)."
+    )
     version: str = Field(description="mlrsir version.")
     max_upload_bytes: int = Field(description="Largest accepted upload in bytes (larger ones get 413).")
 
@@ -176,12 +182,6 @@ class ErrorResponse(BaseModel):
 ERROR_RESPONSES = {
     400: {"model": ErrorResponse, "description": "Invalid request or upload (the message says why)."},
     404: {"model": ErrorResponse, "description": "No indexed item with this id."},
+    422: {"model": ErrorResponse, "description": "Invalid parameter value (the message names the parameter)."},
 }
-"""OpenAPI ``responses`` of the routes that can fail with 400 or 404."""
-
-
-def error_response(status: int, message: str):
-    """The body of every API error, an :class:`ErrorResponse`: ``{"detail": message}``."""
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse(status_code=status, content={"detail": message})
+"""OpenAPI ``responses`` of the routes that can fail with 400, 404 or 422."""

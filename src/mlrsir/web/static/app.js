@@ -78,6 +78,7 @@
       el.status.textContent = `${h.size.toLocaleString()} images · ${h.bits}-bit codes${model ? " · " + model : ""}`;
       el.status.title = JSON.stringify(h.fingerprint);
       el.uploadHint.textContent = `JPEG, PNG, TIFF… up to ${formatBytes(h.max_upload_bytes)}`;
+      el.atForm.hidden = !h.georeferenced; // a place search needs georeferenced items
     } catch (err) {
       el.status.textContent = "server unavailable";
       el.status.classList.add("error");
