@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mlrsir.errors import IndexStoreError
-from mlrsir.index import codefile, saved
+from mlrsir.index import codefile, migrate, saved
 from mlrsir.index.store import DB_NAME, CodeIndex
 from tests.index.legacy import make_legacy_index
 from tests.index.test_backends import oracle
@@ -289,7 +289,7 @@ def test_format_2_index_is_read_and_migrated(tmp_path):
 
     def crash_migration():
         with CodeIndex.open(path) as index:
-            CodeIndex._write_header = lambda self, meta: os._exit(17)  # type: ignore[method-assign]
+            migrate.write_header = lambda conn, meta: os._exit(17)  # type: ignore[assignment]
             index.remove([1])  # migrates first: code files written, then the dying commit
 
     _crash_in_child(crash_migration)

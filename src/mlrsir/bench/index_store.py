@@ -514,8 +514,7 @@ def _probe(directory: str, backend: str, qfile: str) -> dict:
     t0 = time.perf_counter()
     index.search(queries[1:], k=100, backend=backend)
     next_ms = (time.perf_counter() - t0) / max(1, len(queries) - 1) * 1000
-    cache = index._searcher._cache or {"backends": {}}
-    engine = cache["backends"].get("ivf" if backend == "ivf" else "faiss")
+    engine = index.cached_backend("ivf" if backend == "ivf" else "faiss")
     index.close()
     return {
         "backend": backend,
@@ -541,12 +540,8 @@ def _verify(directory: str) -> dict:
     index = CodeIndex.open(directory, readonly=True, verify=True)
     verify_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    with index._lock:
-        index._conn.execute("BEGIN")
-        try:
-            integrity.compare_path_index(index._conn, index.db_path)
-        finally:
-            index._conn.execute("COMMIT")
+    with index.catalogue.reading() as conn:
+        integrity.compare_path_index(conn, index.db_path)
     deep_s = time.perf_counter() - t0
     index.close()
     return {"verify_s": verify_s, "deep_s": deep_s, "peak_rss_mb": status_mib()["VmHWM"]}

@@ -10,9 +10,10 @@ Scores come from :class:`mlrsir.inference.label_prediction.LabelTransfer` (label
 from the run's training codes) and are computed from the stored codes, so
 :func:`update_predictions` can fill items added by any earlier build/add. The table is
 outside the item checksum (it is derived data: rebuilt from the codes at any time with
-``mlrsir labels predict --index IDX``); rows of removed items are ignored and pruned by
-the next update. A separate table keeps this apart from the ``items`` schema and its
-migrations.
+``mlrsir labels predict --index IDX``). It is a registered side table
+(:mod:`mlrsir.index.catalogue`): rows of removed items are deleted with them, ``compact``
+drops rows left by older removals, the deep verification checks the score lengths. A
+separate table keeps this apart from the ``items`` schema and its migrations.
 
 Label search (:func:`rank_by_labels`): items ranked by the labels' scores, ground-truth
 labels (when an item has them) taking precedence as scores 1/0: ``mode="all"`` ranks by
@@ -27,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from mlrsir.data.labels import normalize_class_name
-from mlrsir.errors import ConfigError
+from mlrsir.errors import ConfigError, IndexStoreError
+from mlrsir.index.catalogue import SideTable, register_side_table
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS predicted_labels (item_id INTEGER PRIMARY KEY, scores BLOB NOT NULL)",
@@ -35,20 +37,38 @@ _DDL = (
 )
 
 
-def _has_table(index) -> bool:
-    with index._lock:
-        row = index._conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'predicted_labels'"
-        ).fetchone()
-    return row is not None
+def _check_table(conn, db_path) -> None:
+    """Deep verification: every stored score vector holds one float32 per stored class."""
+    try:
+        meta = prediction_meta_unlocked(conn)
+    except (TypeError, ValueError, UnicodeDecodeError) as exc:
+        raise IndexStoreError(f"{db_path}: predicted_labels_meta is corrupt ({exc})") from None
+    classes = meta.get("classes")
+    if not isinstance(classes, list):
+        raise IndexStoreError(f"{db_path}: predicted_labels_meta records no class list")
+    nbytes = 4 * len(classes)
+    bad = conn.execute(
+        "SELECT COUNT(*) FROM predicted_labels WHERE typeof(scores) != 'blob' OR length(scores) != ?", (nbytes,)
+    ).fetchone()[0]
+    if bad:
+        raise IndexStoreError(
+            f"{db_path}: {bad} predicted label rows do not hold {len(classes)} float32 scores "
+            "(rebuild them with `mlrsir labels predict --index IDX --recompute`)"
+        )
+
+
+SIDE_TABLE = register_side_table(
+    SideTable("predicted_labels", extra_tables=("predicted_labels_meta",), check=_check_table)
+)
+"""Rows of a removed item are deleted with it (:mod:`mlrsir.index.catalogue`)."""
 
 
 def prediction_meta(index) -> dict | None:
     """The stored parameters (``classes``, ``k``, ``weighting``, ``threshold``, ...) or None."""
-    if not _has_table(index):
+    catalogue = index.catalogue
+    if not catalogue.has_table("predicted_labels"):
         return None
-    with index._lock:
-        rows = index._conn.execute("SELECT key, value FROM predicted_labels_meta").fetchall()
+    rows = catalogue.query("SELECT key, value FROM predicted_labels_meta")
     return {k: json.loads(v) for k, v in rows} or None
 
 
@@ -71,41 +91,29 @@ def update_predictions(index, transfer=None, *, recompute: bool = False, chunk: 
         "source": transfer.source,
     }
     ids = index.ids()
-    with index._lock:
-        index._conn.execute("BEGIN IMMEDIATE")
-        try:
-            for ddl in _DDL:
-                index._conn.execute(ddl)
-            old = prediction_meta_unlocked(index._conn)
-            if recompute or (old and old.get("classes") != meta["classes"]):
-                index._conn.execute("DELETE FROM predicted_labels")
-            have = {r[0] for r in index._conn.execute("SELECT item_id FROM predicted_labels")}
-            stale = sorted(have - {int(i) for i in ids})
-            index._conn.executemany("DELETE FROM predicted_labels WHERE item_id = ?", [(i,) for i in stale])
-            index._conn.executemany(
-                "INSERT OR REPLACE INTO predicted_labels_meta VALUES (?, ?)",
-                [(k, json.dumps(v)) for k, v in meta.items()],
-            )
-            index._conn.execute("COMMIT")
-        except BaseException:
-            index._conn.execute("ROLLBACK")
-            raise
+    with index.catalogue.transaction() as conn:
+        for ddl in _DDL:
+            conn.execute(ddl)
+        old = prediction_meta_unlocked(conn)
+        if recompute or (old and old.get("classes") != meta["classes"]):
+            conn.execute("DELETE FROM predicted_labels")
+        have = {r[0] for r in conn.execute("SELECT item_id FROM predicted_labels")}
+        stale = sorted(have - {int(i) for i in ids})
+        conn.executemany("DELETE FROM predicted_labels WHERE item_id = ?", [(i,) for i in stale])
+        conn.executemany(
+            "INSERT OR REPLACE INTO predicted_labels_meta VALUES (?, ?)",
+            [(k, json.dumps(v)) for k, v in meta.items()],
+        )
     todo = np.array([i for i in ids if int(i) not in have or recompute], dtype=np.int64)
     written = 0
     for start in range(0, len(todo), chunk):
         part = todo[start : start + chunk]
         scores = transfer.scores(index.codes(ids=part)).astype(np.float32)
-        with index._lock:
-            index._conn.execute("BEGIN IMMEDIATE")
-            try:
-                index._conn.executemany(
-                    "INSERT OR REPLACE INTO predicted_labels VALUES (?, ?)",
-                    [(int(i), s.tobytes()) for i, s in zip(part, scores)],
-                )
-                index._conn.execute("COMMIT")
-            except BaseException:
-                index._conn.execute("ROLLBACK")
-                raise
+        with index.catalogue.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO predicted_labels VALUES (?, ?)",
+                [(int(i), s.tobytes()) for i, s in zip(part, scores)],
+            )
         written += len(part)
     return written
 
@@ -121,8 +129,7 @@ def predicted_scores(index, ids=None) -> tuple[np.ndarray, np.ndarray, list[str]
     if meta is None:
         return np.zeros(0, np.int64), np.zeros((0, 0), np.float32), []
     classes = list(meta["classes"])
-    with index._lock:
-        rows = index._conn.execute("SELECT item_id, scores FROM predicted_labels ORDER BY item_id").fetchall()
+    rows = index.catalogue.query("SELECT item_id, scores FROM predicted_labels ORDER BY item_id")
     got = np.array([r[0] for r in rows], dtype=np.int64)
     scores = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), len(classes))
     if ids is not None:
@@ -246,5 +253,5 @@ def label_filter_ids(index, labels) -> tuple[np.ndarray, str]:
     :func:`ids_with_labels_predicted` (ground truth where an item has it, predicted
     labels elsewhere; ``"predicted"`` or ``"mixed"``)."""
     if prediction_meta(index) is None:
-        return index._ids_with_labels(list(labels)), "ground_truth"
+        return index.ids_with_labels(list(labels)), "ground_truth"
     return ids_with_labels_predicted(index, labels)

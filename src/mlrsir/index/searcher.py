@@ -1,4 +1,4 @@
-"""Search over a :class:`~mlrsir.index.store.CodeIndex`: the mapped codes and the back-ends.
+"""Search over the snapshots of an index: the mapped codes and the back-ends.
 
 :class:`CodeSearcher` holds a :class:`Snapshot` of the index's codes: for a format 3 index
 the memory-mapped code and id files (:mod:`mlrsir.index.codefile`: nothing is read until a
@@ -19,23 +19,25 @@ Label filter: ``label_filter=[a, b]`` keeps only items whose labels contain **al
 ``a`` and ``b`` (names normalised like label files: lower case, ``-``/space -> ``_``);
 a label no item carries simply gives no results. Items without ground-truth labels are
 matched on their predicted labels when the index stores predictions
-(:func:`mlrsir.index.predicted.label_filter_ids`). Filtered searches build a back-end over
+(:func:`mlrsir.index.predicted.label_filter_ids`, reached through
+:meth:`SnapshotSource.label_filter_ids`). The searcher imports nothing of the store: it is
+handed a :class:`SnapshotSource`. Filtered searches build a back-end over
 the matching items only (not cached).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from mlrsir.codes import check_bits, pack_codes, unpack_codes
 from mlrsir.errors import ConfigError, IndexStoreError
+from mlrsir.index import saved
 from mlrsir.index.backend_registry import backend_spec
 from mlrsir.index.backends import Backend, canonical_backend, make_backend
-
-if TYPE_CHECKING:
-    from mlrsir.index.store import CodeIndex
 
 
 class Snapshot:
@@ -94,11 +96,41 @@ class Snapshot:
         return pos
 
 
-class CodeSearcher:
-    """The snapshot and back-ends of one open :class:`CodeIndex` (see module doc)."""
+class SnapshotSource(Protocol):
+    """What a :class:`CodeSearcher` is handed (an open :class:`~mlrsir.index.store.CodeIndex`
+    provides it): the committed state as snapshots, and the label filter."""
 
-    def __init__(self, index: CodeIndex):
-        self._index = index
+    path: Path
+    bits: int
+
+    @property
+    def generation(self) -> int:
+        """The committed generation (changes with every write)."""
+        ...
+
+    def snapshot(self) -> Snapshot:
+        """One consistent view of the committed codes."""
+        ...
+
+    def removed_since(self, generation: int, upto: int, below_id: int) -> np.ndarray | None:
+        """Ids below ``below_id`` removed after ``generation`` up to ``upto``; None when the log is shorter."""
+        ...
+
+    def label_filter_ids(self, labels: list[str]) -> np.ndarray:
+        """Ids of the items passing the label filter."""
+        ...
+
+
+class CodeSearcher:
+    """The snapshot and back-ends over a :class:`SnapshotSource` (see module doc).
+
+    ``lock``: the source's lock when it has one (snapshots, and IVFs brought up to date in
+    place, are taken under it), else a lock of the searcher's own.
+    """
+
+    def __init__(self, source: SnapshotSource, lock: threading.RLock | None = None):
+        self._index = source
+        self.lock = lock if lock is not None else threading.RLock()
         self._cache: dict | None = None  # snapshot, backends
         self._ivf_prev: tuple[Backend, int, int] | None = None  # in-memory IVF, its generation, next_id
 
@@ -114,11 +146,16 @@ class CodeSearcher:
 
     def _loaded(self) -> dict:
         index = self._index
-        with index._lock:
-            if self._cache is not None and self._cache["snapshot"].generation == index._generation():
+        with self.lock:
+            if self._cache is not None and self._cache["snapshot"].generation == index.generation:
                 return self._cache
-            self._cache = {"snapshot": index._snapshot(), "backends": {}}
+            self._cache = {"snapshot": index.snapshot(), "backends": {}}
             return self._cache
+
+    def cached_backend(self, name: str) -> Backend | None:
+        """The back-end ``name`` built (or loaded) for the current snapshot, None when none is."""
+        with self.lock:
+            return None if self._cache is None else self._cache["backends"].get(name)
 
     def snapshot(self) -> Snapshot:
         """The current :class:`Snapshot`."""
@@ -160,8 +197,6 @@ class CodeSearcher:
         """The IVF back-end over the live items of ``snap`` (module doc), cheapest first:
         the previous in-memory one or the newest saved one brought up to date, else built.
         ``prefer_memory``: never memory-map (the caller will save it)."""
-        from mlrsir.index import saved
-
         index = self._index
         bits = index.bits
         engine = None
@@ -191,7 +226,7 @@ class CodeSearcher:
     def _catch_up(self, engine, generation: int, next_id: int, snap: Snapshot):
         """Bring an IVF holding the live items of ``generation`` to ``snap`` (None when the
         removal log does not reach back that far)."""
-        removed = self._index._removed_since(generation, snap.generation, next_id)
+        removed = self._index.removed_since(generation, snap.generation, next_id)
         if removed is None:
             return None
         engine.remove_items(removed)
@@ -223,14 +258,12 @@ class CodeSearcher:
             raise ConfigError(
                 f"query codes have {q.shape[1]} bits, the index {self._index.path} stores {bits}-bit codes"
             )
-        with self._index._lock:  # an IVF may be brought up to date in place: one user at a time
+        with self.lock:  # an IVF may be brought up to date in place: one user at a time
             cache = self._loaded()
             snap: Snapshot = cache["snapshot"]
             if label_filter:
-                from mlrsir.index.predicted import label_filter_ids  # ground truth, else predicted labels
-
                 ids, packed = snap.live()
-                keep = np.isin(ids, label_filter_ids(self._index, label_filter)[0])
+                keep = np.isin(ids, self._index.label_filter_ids(list(label_filter)))
                 engine = make_backend(backend, bits, n=int(keep.sum())).build(
                     np.asarray(packed)[keep], np.asarray(ids)[keep]
                 )

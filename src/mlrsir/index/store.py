@@ -17,13 +17,11 @@ ids, memory-mapped for reading) and optionally a saved search structure
 dict plus ``"bands"`` (the band names read), with ``crs``, ``bounds`` and ``lonlat_bounds``
 null for a raster without georeference; NULL for plain images.
 
-Formats 1 and 2 kept each code as a BLOB column ``items.code`` (format 1 had no ``geo``
-column). They are still read as they are (a read-only open never changes them); the first
-write (``add``, ``remove``, ``compact``, ``set_radiometry``) of a writable open migrates
-the index to format 3 in place (:meth:`CodeIndex.migrate`: the code files are written and
-renamed into place, then one transaction rebuilds ``items`` without ``code``). At 1e6
-items a format 2 first search had to pull every row through Python (31.6 s); format 3 maps
-the codes and needs no row at all to search.
+Formats 1 and 2 (a BLOB column ``items.code``) are read as they are and migrated to format 3
+by the first write (:mod:`mlrsir.index.migrate`). Side tables of derived data (predicted
+labels, tile quality) are registered with :mod:`mlrsir.index.catalogue`; ``remove`` deletes
+their rows of the removed items, ``compact`` drops rows left without an item, the deep
+verification checks them.
 
 Consistency of the database and the code files (crash safety). The metadata keys
 ``code_file`` (the file generation ``f`` in the file names) and ``code_slots`` (records
@@ -76,6 +74,9 @@ code files grow by one append (the per-row digest is the only per-row Python wor
 Paths are stored as given by the caller; the CLI stores absolute resolved paths (so the
 web app can serve them) and records the build's image folder in ``images_root``.
 
+The SQLite side (connection, transactions, item reads, side tables) is a
+:class:`~mlrsir.index.catalogue.Catalogue` (:attr:`CodeIndex.catalogue`).
+
 Search: :meth:`CodeIndex.search`, :meth:`~CodeIndex.codes`, :meth:`~CodeIndex.ids` and
 :meth:`~CodeIndex.random_id` delegate to a :class:`~mlrsir.index.searcher.CodeSearcher`
 (the mapped codes, the back-ends, the saved IVF and the label filter); this module holds
@@ -86,52 +87,29 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 from mlrsir.codes import check_bits, check_code_length, pack_codes
-from mlrsir.data.labels import normalize_class_name
 from mlrsir.errors import ConfigError, IndexStoreError
-from mlrsir.index import codefile, integrity, saved
+from mlrsir.index import codefile, integrity, predicted, saved, tile_quality
 from mlrsir.index.backends import packed_width
+from mlrsir.index.catalogue import DB_NAME, SCHEMA, SCHEMA_V3_EXTRA, Catalogue, canonical, store_blocks, write_header
 from mlrsir.index.integrity import FORMAT, FORMAT_VERSION
+from mlrsir.index.migrate import CHUNK, migrate_to_v3, read_codes_v2
 from mlrsir.index.searcher import CodeSearcher, Snapshot
 from mlrsir.inference.fingerprint import check_fingerprint
 from mlrsir.io_atomic import atomic_path
 
-DB_NAME = "index.sqlite"
+__all__ = ["DB_NAME", "VERIFY_ON_OPEN_MAX_ITEMS", "CodeIndex"]
+
 VERIFY_ON_OPEN_MAX_ITEMS = 100_000
 """``verify="auto"`` runs the full verification on open up to this many items (~0.5 s)."""
 
-_ITEMS_TABLE = """CREATE TABLE {name} (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
-    width INTEGER NOT NULL,
-    height INTEGER NOT NULL,
-    labels TEXT,
-    geo TEXT
-)"""
-_SCHEMA = "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n" + _ITEMS_TABLE.format(name="items") + ";\n"
-_SCHEMA_V3_EXTRA = """
-CREATE TABLE removed (id INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
-CREATE TABLE code_blocks (
-    file TEXT NOT NULL,
-    block INTEGER NOT NULL,
-    nbytes INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    PRIMARY KEY (file, block)
-) WITHOUT ROWID;
-"""
 _KINDS = ("codes", "ids")
-_CHUNK = 1 << 18  # rows per chunk when copying codes (migration, compaction)
-
-
-def _canonical(value):
-    """JSON round trip, so tuples/lists and int/str keys compare like stored values."""
-    return json.loads(json.dumps(value, sort_keys=True))
+_SIDE_TABLE_MODULES = (predicted, tile_quality)  # imported for their side-table registration
 
 
 class CodeIndex:
@@ -149,8 +127,9 @@ class CodeIndex:
         self.path = Path(path)
         self.db_path = self.path / DB_NAME
         self.readonly = readonly
+        self._catalogue = Catalogue(conn, self.db_path)
         self._conn = conn
-        self._lock = threading.RLock()
+        self._lock = self._catalogue.lock
         meta = self._read_meta()
         self.bits: int = int(meta["bits"])
         self.fingerprint: dict = meta["fingerprint"]
@@ -159,8 +138,7 @@ class CodeIndex:
         self.images_root: str | None = meta.get("images_root")
         self.format_version: int = int(meta["format_version"])
         self.radiometry: dict | None = meta.get("radiometry")
-        self._geo_col = "geo" if integrity.has_geo_column(conn) else "NULL"
-        self._searcher = CodeSearcher(self)
+        self._searcher = CodeSearcher(self, lock=self._lock)
 
     @property
     def code_width(self) -> int:
@@ -216,12 +194,12 @@ class CodeIndex:
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "bits": bits,
-            "fingerprint": _canonical(dict(fingerprint or {})),
+            "fingerprint": canonical(dict(fingerprint or {})),
             "run_dir": None if run_dir is None else str(run_dir),
             "classes": None if classes is None else [str(c) for c in classes],
             "images_root": None if images_root is None else str(images_root),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "radiometry": None if radiometry is None else _canonical(dict(radiometry)),
+            "radiometry": None if radiometry is None else canonical(dict(radiometry)),
         }
         meta = dict(static)
         meta.update(
@@ -242,7 +220,7 @@ class CodeIndex:
         with atomic_path(db) as tmp:
             conn = sqlite3.connect(tmp, isolation_level=None)
             try:
-                conn.executescript(_SCHEMA + _SCHEMA_V3_EXTRA)
+                conn.executescript(SCHEMA + SCHEMA_V3_EXTRA)
                 conn.execute("BEGIN")
                 conn.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
                 conn.executemany("INSERT INTO code_blocks VALUES (?, ?, ?, ?)", blocks)
@@ -368,6 +346,7 @@ class CodeIndex:
                     integrity.check_items(self._conn, self.db_path, meta, self.bits, full=verify)
                 if deep:
                     integrity.compare_path_index(self._conn, self.db_path)
+                    self._catalogue.check_side_tables(self._conn)
             finally:
                 self._conn.execute("COMMIT")
 
@@ -420,11 +399,6 @@ class CodeIndex:
         self._conn.execute("COMMIT")
         self._searcher.invalidate()
 
-    def _store_blocks(self, blocks: list, replace_all: bool = False) -> None:
-        if replace_all:
-            self._conn.execute("DELETE FROM code_blocks")
-        self._conn.executemany("INSERT OR REPLACE INTO code_blocks VALUES (?, ?, ?, ?)", blocks)
-
     @staticmethod
     def _record_rows(records: list[dict]) -> list[tuple]:
         """``(path, width, height, labels_json, geo_json)`` per record, validated."""
@@ -443,7 +417,7 @@ class CodeIndex:
                 if labels_json is None:
                     labels_json = labels_cache[key] = json.dumps(list(key))
             geo = record.get("geo")
-            geo_json = None if geo is None else json.dumps(_canonical(geo), sort_keys=True)
+            geo_json = None if geo is None else json.dumps(canonical(geo), sort_keys=True)
             rows.append((path, int(record.get("width") or 0), int(record.get("height") or 0), labels_json, geo_json))
         return rows
 
@@ -496,7 +470,7 @@ class CodeIndex:
                 ids = np.arange(first, first + n, dtype=np.int64)
                 blocks = codefile.append(self._code_path("ids", state), "ids", width, slots, ids)
                 blocks += codefile.append(self._code_path("codes", state), "codes", width, slots, packed)
-                self._store_blocks(blocks)
+                store_blocks(self._conn, blocks)
                 state.update(
                     count=state["count"] + n,
                     next_id=first + n,
@@ -546,6 +520,7 @@ class CodeIndex:
                         code = np.asarray(codes[p]).tobytes()
                         total -= integrity.row_digest(row[0], row[1], row[2], row[3], row[4], code, row[5])
                     self._conn.execute(f"DELETE FROM items WHERE id IN ({marks})", part)
+                    self._catalogue.delete_side_rows(self._conn, found)
                     self._conn.executemany(
                         "INSERT INTO removed VALUES (?, ?)", [(int(i), state["generation"] + 1) for i in found]
                     )
@@ -580,23 +555,24 @@ class CodeIndex:
                 before = int(state["code_slots"])
                 meta = {**state}
                 tombstones = self._tombstones(meta)
+                pruned = self._catalogue.prune_side_rows(self._conn)  # left by a remove before side tables
                 if tombstones.size == 0:
-                    self._conn.execute("ROLLBACK")
+                    self._conn.execute("COMMIT" if pruned else "ROLLBACK")
                     return {"slots_before": before, "slots_after": before, "seconds": time.perf_counter() - t0}
                 slot_ids, codes = self._open_files(meta)
                 new_generation = int(state["generation"]) + 1
 
                 def live_chunks(kind):
-                    for start in range(0, before, _CHUNK):
-                        part_ids = np.asarray(slot_ids[start : start + _CHUNK])
+                    for start in range(0, before, CHUNK):
+                        part_ids = np.asarray(slot_ids[start : start + CHUNK])
                         keep = ~np.isin(part_ids, tombstones)
-                        yield part_ids[keep] if kind == "ids" else np.asarray(codes[start : start + _CHUNK])[keep]
+                        yield part_ids[keep] if kind == "ids" else np.asarray(codes[start : start + CHUNK])[keep]
 
                 blocks = []
                 for kind in _KINDS:
                     target = self.path / codefile.file_name(kind, new_generation)
                     blocks += codefile.write_file(target, kind, self.code_width, new_generation, live_chunks(kind))
-                self._store_blocks(blocks, replace_all=True)
+                store_blocks(self._conn, blocks, replace_all=True)
                 keep_from = new_generation
                 tag = saved.newest_usable(
                     self.path, self.bits, int(state["generation"]), int(state["removed_log_from"])
@@ -622,61 +598,42 @@ class CodeIndex:
         with self._lock:
             return integrity.read_meta_int(self._conn, self.db_path, "count")
 
-    @staticmethod
-    def _row_dict(row) -> dict:
-        out = {
-            "id": int(row[0]),
-            "path": row[1],
-            "width": int(row[2]),
-            "height": int(row[3]),
-            "labels": None if row[4] is None else json.loads(row[4]),
-        }
-        if len(row) > 5 and row[5] is not None:
-            out["geo"] = json.loads(row[5])
-        return out
+    @property
+    def catalogue(self) -> Catalogue:
+        """The SQLite side (:class:`~mlrsir.index.catalogue.Catalogue`): transactions, queries,
+        item reads and side tables, for the modules that keep data beside the items."""
+        return self._catalogue
 
     def get(self, item_id: int) -> dict:
         """``{id, path, width, height, labels}`` plus ``geo`` (the stored dict) for scene
         tiles; KeyError for an unknown id."""
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT id, path, width, height, labels, {self._geo_col} FROM items WHERE id = ?", (int(item_id),)
-            ).fetchone()
-        if row is None:
-            raise KeyError(item_id)
-        return self._row_dict(row)
+        return self._catalogue.get(item_id)
 
     def get_many(self, item_ids) -> dict[int, dict]:
         """``{id: record}`` (as :meth:`get`) of the ids that exist, in one query per 500 ids
         (unknown ids are left out; used to build search results without a query per hit)."""
-        ids = [int(i) for i in item_ids]
-        out: dict[int, dict] = {}
-        for start in range(0, len(ids), 500):
-            part = ids[start : start + 500]
-            marks = ",".join("?" * len(part))
-            with self._lock:
-                rows = self._conn.execute(
-                    f"SELECT id, path, width, height, labels, {self._geo_col} FROM items WHERE id IN ({marks})", part
-                ).fetchall()
-            out.update((int(row[0]), self._row_dict(row)) for row in rows)
-        return out
+        return self._catalogue.get_many(item_ids)
 
     def geo_items(self) -> list[tuple[int, dict]]:
         """``[(id, stored geo dict)]`` of every item with a ``geo`` (id order)."""
-        if self._geo_col != "geo":
-            return []
-        with self._lock:
-            rows = self._conn.execute("SELECT id, geo FROM items WHERE geo IS NOT NULL ORDER BY id").fetchall()
-        return [(int(i), json.loads(g)) for i, g in rows]
+        return self._catalogue.geo_items()
 
     def label_counts(self) -> dict[str, int]:
         """``{label: number of items carrying it}`` in one SQL pass (no row reaches Python)."""
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT j.value, COUNT(DISTINCT items.id) FROM items, json_each(items.labels) AS j "
-                "WHERE items.labels IS NOT NULL GROUP BY j.value"
-            ).fetchall()
-        return {str(k): int(v) for k, v in rows}
+        return self._catalogue.label_counts()
+
+    def ids_for_paths(self, paths: list[str]) -> dict[str, int]:
+        """``{path: id}`` for the given paths that are in the index."""
+        return self._catalogue.ids_for_paths(paths)
+
+    def ids_with_labels(self, labels: list[str]) -> np.ndarray:
+        """Ids of the items whose ground-truth labels contain all ``labels`` (ascending)."""
+        return self._catalogue.ids_with_labels(labels)
+
+    def label_filter_ids(self, labels: list[str]) -> np.ndarray:
+        """Ids passing the search's label filter (:func:`mlrsir.index.predicted.label_filter_ids`:
+        ground truth, else predicted labels)."""
+        return predicted.label_filter_ids(self, labels)[0]
 
     def iter_items(self, chunk: int = 2000):
         """Every item as ``{id, path, width, height, labels, geo, code}`` (packed code bytes), id order."""
@@ -702,115 +659,33 @@ class CodeIndex:
                     rows = [(*r, blob[i * width : (i + 1) * width]) for i, r in enumerate(kept)]
                 else:
                     fetched = rows = self._conn.execute(
-                        f"SELECT id, path, width, height, labels, {self._geo_col}, code FROM items "
+                        f"SELECT id, path, width, height, labels, {self._catalogue.geo_col}, code FROM items "
                         "WHERE id > ? ORDER BY id LIMIT ?",
                         (last, chunk),
                     ).fetchall()
                     if not fetched:
                         return
             for row in rows:
-                out = self._row_dict(row[:6])
+                out = Catalogue.row_dict(row[:6])
                 out["code"] = bytes(row[6])
                 yield out
             last = fetched[-1][0]
 
     # ------------------------------------------------------------------ formats
     def migrate(self) -> None:
-        """Migrate a format 1 or 2 index to format 3 in place (no-op for format 3).
-
-        The code files of the next generation are written from the ``code`` column and
-        renamed into place, then one transaction rebuilds ``items`` without ``code`` (with
-        ``geo``), creates ``removed`` and ``code_blocks``, and sets ``format_version`` 3 and
-        the header checksum. The item checksum is unchanged (same row digests). A crash
-        before the commit leaves the old index as it was. The database file keeps its size
-        until ``VACUUM`` (freed pages are reused by later inserts).
-        """
+        """Migrate a format 1 or 2 index to format 3 in place (no-op for format 3); see
+        :func:`mlrsir.index.migrate.migrate_to_v3`."""
         if self.format_version >= 3:
             return
         if self.readonly:
             raise IndexStoreError(f"{self.db_path}: index opened read-only; cannot migrate it to format 3")
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                meta = self._read_meta()
-                if int(meta["format_version"]) >= 3:  # migrated by another process meanwhile
-                    self._conn.execute("COMMIT")
-                    self._after_format_change(int(meta["format_version"]))
-                    return
-                new_generation = int(meta["generation"]) + 1
-                width = self.code_width
-                count = int(self._conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
-
-                def chunks(kind):
-                    last = -1
-                    while True:
-                        rows = self._conn.execute(
-                            "SELECT id, code FROM items WHERE id > ? ORDER BY id LIMIT ?", (last, _CHUNK)
-                        ).fetchall()
-                        if not rows:
-                            return
-                        last = rows[-1][0]
-                        if kind == "ids":
-                            yield np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-                        else:
-                            data = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint8)
-                            if data.size != len(rows) * width:
-                                raise IndexStoreError(f"{self.db_path}: stored codes do not all have {width} bytes")
-                            yield data.reshape(len(rows), width)
-
-                blocks = []
-                for kind in _KINDS:
-                    target = self.path / codefile.file_name(kind, new_generation)
-                    blocks += codefile.write_file(target, kind, width, new_generation, chunks(kind))
-                geo = "geo" if integrity.has_geo_column(self._conn) else "NULL"
-                if count != int(meta["count"]):
-                    raise IndexStoreError(f"{self.db_path}: {count} item rows but the metadata records {meta['count']}")
-                self._conn.execute(_ITEMS_TABLE.format(name="items_v3"))
-                self._conn.execute(
-                    f"INSERT INTO items_v3 (id, path, width, height, labels, geo) "
-                    f"SELECT id, path, width, height, labels, {geo} FROM items ORDER BY id"
-                )
-                self._conn.execute("DROP TABLE items")
-                self._conn.execute("ALTER TABLE items_v3 RENAME TO items")
-                for statement in _SCHEMA_V3_EXTRA.split(";"):
-                    if statement.strip():
-                        self._conn.execute(statement)
-                self._store_blocks(blocks)
-                meta["format_version"] = FORMAT_VERSION
-                meta.setdefault("radiometry", None)
-                self._write_header(meta)
-                dynamic = {
-                    "count": count,
-                    "next_id": int(meta["next_id"]),
-                    "items_checksum": meta["items_checksum"],
-                    "generation": new_generation,
-                    "code_file": new_generation,
-                    "code_slots": count,
-                    "compacted_generation": new_generation,
-                    "removed_log_from": new_generation,
-                }
-                self._conn.executemany(
-                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in dynamic.items()]
-                )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            codefile.remove_other_generations(self.path, keep=new_generation)
-            self._after_format_change(FORMAT_VERSION)
+            self._after_format_change(migrate_to_v3(self._catalogue, self.path, self.bits))
 
     def _after_format_change(self, version: int) -> None:
         self.format_version = int(version)
-        self._geo_col = "geo" if integrity.has_geo_column(self._conn) else "NULL"
+        self._catalogue.refresh_columns()
         self._searcher.invalidate()
-
-    def _write_header(self, meta: dict) -> None:
-        """Write the static keys of ``meta`` and their checksum (inside a write transaction)."""
-        static = {key: meta.get(key) for key in integrity.static_keys(meta["format_version"])}
-        static["header_sha256"] = integrity.header_digest(static)
-        self._conn.executemany(
-            "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in static.items()]
-        )
 
     def set_radiometry(self, radiometry: dict) -> dict:
         """Store the index's raster radiometry once; returns the stored rule.
@@ -818,7 +693,7 @@ class CodeIndex:
         Raises IndexStoreError when a different rule is already stored (a rule is fixed per
         index so that tiles added later and queries map values the same way).
         """
-        wanted = _canonical(dict(radiometry))
+        wanted = canonical(dict(radiometry))
         if self.radiometry is not None:
             if self.radiometry != wanted:
                 raise IndexStoreError(
@@ -834,7 +709,7 @@ class CodeIndex:
                 if meta.get("radiometry") not in (None, wanted):
                     raise IndexStoreError(f"{self.db_path}: the index's radiometry was set concurrently")
                 meta["radiometry"] = wanted
-                self._write_header(meta)
+                write_header(self._conn, meta)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -842,21 +717,12 @@ class CodeIndex:
         self.radiometry = wanted
         return wanted
 
-    def ids_for_paths(self, paths: list[str]) -> dict[str, int]:
-        """``{path: id}`` for the given paths that are in the index."""
-        out: dict[str, int] = {}
-        paths = list(paths)
-        with self._lock:
-            for start in range(0, len(paths), 500):
-                part = paths[start : start + 500]
-                marks = ",".join("?" * len(part))
-                out.update(self._conn.execute(f"SELECT path, id FROM items WHERE path IN ({marks})", part).fetchall())
-        return out
+    @property
+    def generation(self) -> int:
+        """The committed generation (incremented by every write, by any process)."""
+        return self._catalogue.meta_int("generation")
 
-    def _generation(self) -> int:
-        return integrity.read_meta_int(self._conn, self.db_path, "generation")
-
-    def _snapshot(self) -> Snapshot:
+    def snapshot(self) -> Snapshot:
         """One consistent view of the stored codes (see :class:`~mlrsir.index.searcher.Snapshot`)."""
         for attempt in range(5):
             with self._lock:
@@ -867,7 +733,7 @@ class CodeIndex:
                     if version != self.format_version:  # migrated by another process
                         self._after_format_change(version)
                     if version < 3:
-                        generation, ids, packed = self._read_codes_v2()
+                        generation, ids, packed = read_codes_v2(self._conn, self.db_path, self.bits)
                         return Snapshot(generation, int(meta["next_id"]), ids, packed, np.zeros(0, np.int64))
                     tombstones = self._tombstones(meta)
                     try:
@@ -898,7 +764,7 @@ class CodeIndex:
         finally:
             conn.close()
 
-    def _removed_since(self, generation: int, upto: int, below_id: int) -> np.ndarray | None:
+    def removed_since(self, generation: int, upto: int, below_id: int) -> np.ndarray | None:
         """Ids removed after ``generation`` (up to ``upto``) that are below ``below_id``;
         None when the removal log no longer reaches back to ``generation``."""
         with self._lock:
@@ -915,29 +781,6 @@ class CodeIndex:
                 self._conn.execute("COMMIT")
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
-    def _read_codes_v2(self) -> tuple[int, np.ndarray, np.ndarray]:
-        """Format 1/2 (inside a read transaction): ``(generation, ids, packed)`` from the
-        ``code`` column."""
-        generation = self._generation()
-        rows = self._conn.execute("SELECT id, code FROM items ORDER BY id").fetchall()
-        width = packed_width(self.bits)
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        packed = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint8)
-        if packed.size != len(rows) * width:
-            raise IndexStoreError(f"{self.db_path}: stored codes do not all have {width} bytes (corrupt index)")
-        return generation, ids, packed.reshape(len(rows), width)
-
-    def _ids_with_labels(self, labels: list[str]) -> np.ndarray:
-        wanted = sorted({normalize_class_name(x) for x in labels})
-        clause = " AND ".join(
-            "EXISTS (SELECT 1 FROM json_each(items.labels) WHERE json_each.value = ?)" for _ in wanted
-        )
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT id FROM items WHERE labels IS NOT NULL AND {clause} ORDER BY id", wanted
-            ).fetchall()
-        return np.array([r[0] for r in rows], dtype=np.int64)
-
     # ------------------------------------------------------------------ search (CodeSearcher)
     def ids(self) -> np.ndarray:
         """All ids, ``(N,) int64`` ascending."""
@@ -950,6 +793,10 @@ class CodeIndex:
     def random_id(self, rng=None) -> int:
         """A uniformly drawn id (``rng``: numpy Generator or seed)."""
         return self._searcher.random_id(rng)
+
+    def cached_backend(self, name: str):
+        """The search back-end ``name`` the last searches used, None when none is built (benchmarks)."""
+        return self._searcher.cached_backend(name)
 
     def search(
         self,
@@ -1002,10 +849,11 @@ class CodeIndex:
             return saved.save(self.path, engine, snap.generation, snap.next_id)
 
     def info(self) -> dict:
-        """JSON-able summary: path, format, bits, fingerprint, run_dir, classes, count, sizes."""
+        """JSON-able summary: path, format, bits, fingerprint, run_dir, classes, count, sizes, side tables
+        (``{name: {"rows", "orphaned"}}``)."""
         with self._lock:
             meta = self._read_meta()
-            labelled = self._conn.execute("SELECT COUNT(*) FROM items WHERE labels IS NOT NULL").fetchone()[0]
+            labelled = self._catalogue.labelled_count()
             tombstones = self._tombstones(meta).size if int(meta["format_version"]) >= 3 else 0
         out = {
             "path": str(self.path),
@@ -1026,6 +874,7 @@ class CodeIndex:
             "radiometry": meta.get("radiometry"),
             "database_bytes": self.db_path.stat().st_size,
             "items_checksum": meta["items_checksum"],
+            "side_tables": self._catalogue.side_table_report(),
         }
         if int(meta["format_version"]) >= 3:
             files = {kind: self._code_path(kind, meta) for kind in _KINDS}
@@ -1044,9 +893,8 @@ class CodeIndex:
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None  # type: ignore[assignment]
+            self._catalogue.close()
+            self._conn = None  # type: ignore[assignment]
             self._searcher.clear()
 
     def __enter__(self) -> CodeIndex:

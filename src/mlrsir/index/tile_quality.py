@@ -22,6 +22,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlrsir.index.catalogue import SideTable, register_side_table
+
+SIDE_TABLE = register_side_table(SideTable("tile_quality"))
+"""Rows of a removed tile are deleted with it (:mod:`mlrsir.index.catalogue`)."""
+
 _DDL = "CREATE TABLE IF NOT EXISTS tile_quality (item_id INTEGER PRIMARY KEY, cloud_fraction REAL)"
 _QA_PATTERNS = ("*BQA*", "*QA_PIXEL*", "*SCL*")
 
@@ -50,10 +55,10 @@ def _qa_window(qa_path, geo: dict):
 
 def cloud_fractions(index) -> dict[int, float | None]:
     """``{id: cloud fraction or None}`` of the items with a stored entry."""
-    with index._lock:
-        if not index._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'tile_quality'").fetchone():
-            return {}
-        rows = index._conn.execute("SELECT item_id, cloud_fraction FROM tile_quality").fetchall()
+    catalogue = index.catalogue
+    if not catalogue.has_table("tile_quality"):
+        return {}
+    rows = catalogue.query("SELECT item_id, cloud_fraction FROM tile_quality")
     return {int(i): (None if f is None else float(f)) for i, f in rows}
 
 
@@ -76,15 +81,9 @@ def update_cloud_fractions(index) -> dict:
         no_band += qa is None
         rows.append((item_id, fraction))
     if rows:
-        with index._lock:
-            index._conn.execute("BEGIN IMMEDIATE")
-            try:
-                index._conn.execute(_DDL)
-                index._conn.executemany("INSERT OR REPLACE INTO tile_quality VALUES (?, ?)", rows)
-                index._conn.execute("COMMIT")
-            except BaseException:
-                index._conn.execute("ROLLBACK")
-                raise
+        with index.catalogue.transaction() as conn:
+            conn.execute(_DDL)
+            conn.executemany("INSERT OR REPLACE INTO tile_quality VALUES (?, ?)", rows)
     return {"computed": len(rows) - no_band, "no_band": no_band}
 
 
