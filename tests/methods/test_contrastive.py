@@ -76,3 +76,32 @@ def test_contrastive_view_without_crop_or_jitter_is_a_dihedral_view():
     v = contrastive_view(x, torch.Generator().manual_seed(5), min_crop=1.0, band_jitter=0.0)
     for i in range(2):
         assert any(torch.equal(v[i], dihedral(x[i], t)) for t in range(8))
+
+
+def test_the_8_dihedral_views_are_distinct_isometries_of_the_grid():
+    # a 3 x 3 array whose entries name their own position: each view is a permutation of the
+    # 9 positions that keeps every pairwise distance (an isometry of the grid), and the 8 differ
+    x = torch.arange(9).reshape(3, 3)
+    by_hand = {
+        0: [[0, 1, 2], [3, 4, 5], [6, 7, 8]],
+        1: [[2, 5, 8], [1, 4, 7], [0, 3, 6]],  # a quarter turn counter-clockwise
+        2: [[8, 7, 6], [5, 4, 3], [2, 1, 0]],
+        3: [[6, 3, 0], [7, 4, 1], [8, 5, 2]],
+        4: [[2, 1, 0], [5, 4, 3], [8, 7, 6]],  # identity, then left-right flip
+        5: [[8, 5, 2], [7, 4, 1], [6, 3, 0]],
+        6: [[6, 7, 8], [3, 4, 5], [0, 1, 2]],
+        7: [[0, 3, 6], [1, 4, 7], [2, 5, 8]],  # the transpose
+    }
+    position = {v: divmod(v, 3) for v in range(9)}
+    seen = set()
+    for t in range(8):
+        view = dihedral(x, t).tolist()
+        assert view == by_hand[t], t
+        seen.add(str(view))
+        where = {view[r][c]: (r, c) for r in range(3) for c in range(3)}
+        for a in range(9):
+            for b in range(9):
+                before = (position[a][0] - position[b][0]) ** 2 + (position[a][1] - position[b][1]) ** 2
+                after = (where[a][0] - where[b][0]) ** 2 + (where[a][1] - where[b][1]) ** 2
+                assert before == after, (t, a, b)
+    assert len(seen) == 8

@@ -35,7 +35,7 @@ class _LabelsThatRaise:
         raise AssertionError("labels were read")
 
 
-@pytest.mark.parametrize("finetune", ["top1", "all"])
+@pytest.mark.parametrize("finetune", ["none", "top1", "all"])
 def test_gradients_reach_exactly_the_trained_parts(tmp_path, monkeypatch, tiny_root, finetune):
     monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
     trainer = Trainer(_config(tiny_root, supervision="none", finetune=finetune), tmp_path / "run", progress=False)
@@ -44,7 +44,8 @@ def test_gradients_reach_exactly_the_trained_parts(tmp_path, monkeypatch, tiny_r
     loss, parts, _ = trainer._loss(0)
     assert parts["contrastive"] > 0 and "pairwise" not in parts
     loss.backward()
-    trained = {id(p) for p in model.top_parameters(1)} if finetune == "top1" else None
+    # none: no backbone parameter gets a gradient; top1: exactly the top stage's; all: every one
+    trained = {"none": set(), "top1": {id(p) for p in model.top_parameters(1)}, "all": None}[finetune]
     names = {id(p): n for n, p in model.named_parameters()}
     for p in model.backbone_parameters():
         if trained is None or id(p) in trained:

@@ -139,6 +139,7 @@ def register(sub) -> None:
     p.add_argument("--bits", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="run directory (created; an unfinished run there is resumed)")
+    add_archive_arguments(p)
     p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
     p.add_argument(
         "--nproc",
@@ -148,6 +149,45 @@ def register(sub) -> None:
         "Across machines: torchrun --nnodes M --nproc-per-node N -m mlrsir train ...",
     )
     p.set_defaults(func=run)
+
+
+def add_archive_arguments(p: argparse.ArgumentParser) -> None:
+    """``--images`` and the tiling options of ``index build``, for ``train --supervision none``."""
+    group = p.add_argument_group("training on an unlabelled archive (--supervision none)")
+    group.add_argument(
+        "--images",
+        nargs="+",
+        default=None,
+        help="train on these instead of --dataset/--root: what `index build --images` takes (image folders or "
+        "files, no label file; GeoTIFF/COG rasters, band folders, STAC Item .json); needs --supervision none. "
+        "With --images, --bands picks the scene bands as in `index build` (3 bands or 1, e.g. B04,B03,B02)",
+    )
+    group.add_argument("--tile", type=int, default=None, help="scene tile side in pixels (default 256, as index build)")
+    group.add_argument("--stride", type=int, default=None, help="step between scene tiles (default: the tile size)")
+    group.add_argument(
+        "--radiometry",
+        default=None,
+        help="scene value -> 0..255 rule: auto (default), sentinel2, landsat8_l1, uint8 or KIND:SCALE:LOW:HIGH",
+    )
+
+
+def archive_overrides(args: argparse.Namespace) -> dict:
+    """Config overrides of ``--images`` (``--bands`` then names scene bands, as in ``index build``)."""
+    if not getattr(args, "images", None):
+        for flag in ("tile", "stride", "radiometry"):
+            if getattr(args, flag, None) is not None:
+                from mlrsir.errors import ConfigError
+
+                raise ConfigError(f"--{flag} tiles the scenes of --images; it needs --images")
+        return {}
+    return {
+        "images": list(args.images),
+        "tile": args.tile,
+        "stride": args.stride,
+        "scene_radiometry": args.radiometry,
+        "scene_bands": args.bands,
+        "bands": None,
+    }
 
 
 def _train_rank(config, out: str, progress: bool) -> dict:
@@ -170,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = config_overrides(args)
     overrides.update(bits=args.bits, seed=args.seed)
+    overrides.update(archive_overrides(args))
     config = resolve_config(args.preset, **overrides)
     if args.nproc < 1:
         from mlrsir.errors import ConfigError
@@ -191,6 +232,9 @@ def run(args: argparse.Namespace) -> int:
         metrics = train(config, args.out, progress=not args.quiet)
     if args.json:
         print(json.dumps(scalar_metrics(metrics)))
+    elif metrics.get("map") is None and config.images:
+        print(f"{config.method} {config.bits} bits trained without labels on --images: {metrics.get('note')}")
+        print(f"run directory: {args.out} (index with: mlrsir index build --run {args.out} --images ... --index IDX)")
     else:
         print_metrics(
             metrics, title=f"{config.method} {config.bits} bits, {config.dataset} ({config.eval_split} queries)"

@@ -30,6 +30,7 @@ import numpy as np
 from mlrsir.data.labels import normalize_class_name
 from mlrsir.errors import ConfigError, IndexStoreError
 from mlrsir.index.catalogue import SideTable, register_side_table
+from mlrsir.inference.label_availability import LabelsUnavailableError, labels_unavailable_message
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS predicted_labels (item_id INTEGER PRIMARY KEY, scores BLOB NOT NULL)",
@@ -165,6 +166,11 @@ def _label_columns(classes: list[str], wanted) -> list[int]:
     return cols
 
 
+def labelled_count(index) -> int:
+    """How many items of ``index`` have ground-truth labels."""
+    return index.catalogue.labelled_count()
+
+
 def label_score_matrix(index, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """``(ids, scores (n, L), from_truth (n,) bool, classes)`` for the wanted labels: an
     item's ground-truth labels (1/0) when it has them, else its predicted scores; items
@@ -172,7 +178,7 @@ def label_score_matrix(index, labels) -> tuple[np.ndarray, np.ndarray, np.ndarra
     meta = prediction_meta(index)
     classes = list(meta["classes"]) if meta else list(index.classes or [])
     if not classes:
-        raise ConfigError(f"{index.path}: the index knows no classes (no labels and no predictions)")
+        raise LabelsUnavailableError(labels_unavailable_message(index.path, index.run_dir))
     cols = _label_columns(classes, labels)
     pid, pscores, _ = predicted_scores(index)
     by_id = {int(i): pscores[n, cols] for n, i in enumerate(pid)}
@@ -189,6 +195,8 @@ def label_score_matrix(index, labels) -> tuple[np.ndarray, np.ndarray, np.ndarra
         else:
             continue
         ids.append(item["id"])
+    if not rows and meta is None and not labelled_count(index):
+        raise LabelsUnavailableError(labels_unavailable_message(index.path, index.run_dir))
     scores = np.vstack(rows) if rows else np.zeros((0, len(cols)), np.float32)
     return np.array(ids, np.int64), scores, np.array(truth, bool), classes
 
@@ -253,5 +261,7 @@ def label_filter_ids(index, labels) -> tuple[np.ndarray, str]:
     :func:`ids_with_labels_predicted` (ground truth where an item has it, predicted
     labels elsewhere; ``"predicted"`` or ``"mixed"``)."""
     if prediction_meta(index) is None:
+        if labels and not labelled_count(index):
+            raise LabelsUnavailableError(labels_unavailable_message(index.path, index.run_dir))
         return index.ids_with_labels(list(labels)), "ground_truth"
     return ids_with_labels_predicted(index, labels)

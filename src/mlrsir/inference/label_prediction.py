@@ -249,7 +249,13 @@ def save_parameters(run_dir, params: dict) -> Path:
 
 def load_transfer(run_dir) -> LabelTransfer:
     """A :class:`LabelTransfer` of a run: its training items' codes and labels from
-    ``codes.npz`` and the parameters of ``label_transfer.json`` (defaults when absent)."""
+    ``codes.npz`` and the parameters of ``label_transfer.json`` (defaults when absent).
+    A run trained without labels (``--supervision none``) is refused with its recorded reason."""
+    from mlrsir.inference.label_availability import LabelsUnavailableError, run_without_labels_reason
+
+    reason = run_without_labels_reason(run_dir)
+    if reason is not None:
+        raise LabelsUnavailableError(f"{run_dir}: no predicted labels: {reason}")
     data = run_codes(run_dir)
     params_file = Path(run_dir) / PARAMS_FILE
     params = json.loads(params_file.read_text()) if params_file.exists() else {}

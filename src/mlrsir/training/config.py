@@ -133,6 +133,14 @@ class TrainConfig:
     supervision: str = "full"
     label_fraction: float = 1.0
     ssl_temperature: float = 0.3
+    # training from anything `index build --images` takes (training/archive_data.py; supervision "none"
+    # only): image files/folders, rasters, band folders, STAC Items; scenes tiled as indexing tiles them.
+    # Empty: the dataset at `root`. Configs written before these fields load as a dataset run.
+    images: tuple[str, ...] = ()
+    tile: int = 256
+    stride: int | None = None
+    scene_bands: str | None = None  # index build's --bands (3 bands or 1); None: the scene's RGB bands
+    scene_radiometry: str = "auto"  # index build's --radiometry
     # torch.use_deterministic_algorithms(True) and one CPU thread: bit-for-bit repeatable
     # runs given the seed (slower). Configs written before this field load as False.
     deterministic: bool = False
@@ -155,6 +163,7 @@ class TrainConfig:
             raise ConfigError(f"--label-fraction must be in (0, 1], got {self.label_fraction}")
         if self.supervision != "partial" and self.label_fraction != 1.0:
             raise ConfigError("--label-fraction needs --supervision partial")
+        self._check_images()
         if not self.ssl_temperature > 0:
             raise ConfigError(f"ssl_temperature must be > 0, got {self.ssl_temperature}")
         if self.optimizer not in OPTIMIZERS:
@@ -175,9 +184,19 @@ class TrainConfig:
         object.__setattr__(self, "method", method)
         object.__setattr__(self, "method_params", MappingProxyType(params))
 
+    def _check_images(self) -> None:
+        """``images`` (stored as a tuple of absolute paths) only with supervision none; tile options >= 1."""
+        images = (self.images,) if isinstance(self.images, str) else tuple(self.images or ())
+        object.__setattr__(self, "images", tuple(os.path.abspath(os.path.expanduser(str(p))) for p in images))
+        if self.images and self.supervision != "none":
+            raise ConfigError("--images trains without labels: it needs --supervision none")
+        if self.tile < 1 or (self.stride is not None and self.stride < 1):
+            raise ConfigError(f"--tile {self.tile} / --stride {self.stride}: must be >= 1")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (``method_params`` as a new ``dict``)."""
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["images"] = list(self.images)
         data["method_params"] = dict(self.method_params)
         data["radiometry"] = dict(self.radiometry)
         return data

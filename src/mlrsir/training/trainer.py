@@ -90,7 +90,16 @@ def resolve_device(name: str) -> torch.device:
 
 
 def prepare_data(config: TrainConfig, split_path: Path, progress: bool = True) -> PreparedData:
-    """Load the dataset, its split (created and saved to ``split_path`` if missing) and images."""
+    """Load the dataset, its split (created and saved to ``split_path`` if missing) and images.
+
+    ``config.images`` (``train --supervision none --images ...``): the items of those inputs,
+    no labels (``labels=None``; :mod:`mlrsir.training.archive_data`)."""
+    if config.images:
+        from mlrsir.training.archive_data import archive_split, load_archive_images
+
+        archive, archive_images = load_archive_images(config, progress=progress)
+        split = archive_split(archive, split_path, config.split_seed)
+        return PreparedData(dataset=archive, split=split, images=archive_images, labels=None)
     if not config.root:
         raise ConfigError("--root is required: the folder holding the dataset")
     spec = input_spec(config)
@@ -452,9 +461,21 @@ class Trainer:
                 "dataset_note": self.data.dataset.NOTE,
                 "classes": list(self.data.dataset.classes),
                 "inputs": self.inputs.describe(),
-            },
+            }
+            | label_scorer_record(self.config),
         )
         write_json_atomic(self.paths.metrics, metrics)
+
+
+def label_scorer_record(config: TrainConfig) -> dict[str, Any]:
+    """``meta.json`` keys saying that a ``--supervision none`` run has no label scorer and why
+    (``{}`` for runs trained with labels)."""
+    if config.supervision != "none":
+        return {}
+    return {
+        "label_scorer": None,
+        "label_scorer_reason": "trained with --supervision none: no labels to fit a label scorer from",
+    }
 
 
 def _reevaluate(config, run_dir, old_metrics, data, progress, log, feature_cache) -> dict[str, Any]:

@@ -90,7 +90,7 @@
     try { data = await getJSON("/api/labels"); } catch (_) { return; }
     el.labelFilter.replaceChildren();
     if (!data.labels.length) {
-      el.labelFilter.append(make("span", "hint", "This archive has no labels."));
+      el.labelFilter.append(make("span", "hint", "This archive has no labels, so label search is not available: index it with --labels FILE, or with a run trained with labels."));
       return;
     }
     for (const label of data.labels) {
