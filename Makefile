@@ -33,12 +33,14 @@ browser-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "chromium not installed: the browser test will be skipped"; }
 
-# Lint (ruff), formatting (ruff format), types (mypy on the modules listed in pyproject.toml)
+# Lint (ruff), formatting (ruff format), types (mypy on the modules listed in pyproject.toml),
+# the layer order of the packages (import-linter contracts in pyproject.toml, docs/ARCHITECTURE.md)
 # and the documentation site (a broken link or a stale API reference fails).
 lint: install docs
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/ruff format --check src tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # The documentation site (mkdocs.yml; API pages generated from the docstrings) into site/.
 docs: install

@@ -21,8 +21,8 @@ import torch
 
 from mlrsir.cli.main import main
 from mlrsir.data.bigearthnet import ALL_BANDS
-from mlrsir.training.checkpoint import load_tensors
-from mlrsir.training.config import resolve_config
+from mlrsir.run.checkpoint import load_tensors
+from mlrsir.run.config import resolve_config
 from mlrsir.training.trainer import Trainer, prepare_data
 
 
@@ -61,8 +61,8 @@ def test_train_cli_writes_a_12_band_run(cli_run, capsys):
 
 
 def test_encode_cli_and_encode_arrays(cli_run, ben_dir):
-    from mlrsir.inference.bands import load_band_array
     from mlrsir.inference.encoder import load_encoder
+    from mlrsir.models.input_spec import load_band_array
 
     assert main(["encode", "--run", str(cli_run), "--quiet"]) == 0
     saved = np.load(cli_run / "codes.npz")

@@ -25,10 +25,10 @@ UCM = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ucm-mult
 
 
 def make_random_run(run_dir: Path, *, bits: int = 16, image_size: int = 64, method: str = "mlrsir", seed=0) -> Path:
-    from mlrsir.inference.model import build_model
     from mlrsir.methods.registry import get_method
-    from mlrsir.training.checkpoint import save_tensors
-    from mlrsir.training.config import resolve_config
+    from mlrsir.models.build import build_model
+    from mlrsir.run.checkpoint import save_tensors
+    from mlrsir.run.config import resolve_config
 
     cfg = resolve_config(method=method, bits=bits, weights="none", image_size=image_size)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -119,7 +119,7 @@ def test_ucm_codes_agree_with_torch(tmp_path):
     run = make_random_run(tmp_path / "run", bits=32, image_size=100)
     # an ImageNet backbone with a random head: realistic activations, random projection
     from mlrsir.models.backbones import load_efficientnet_lite0_state_dict
-    from mlrsir.training.checkpoint import load_tensors, save_tensors
+    from mlrsir.run.checkpoint import load_tensors, save_tensors
 
     state = load_tensors(run / "model.safetensors")
     for key, value in load_efficientnet_lite0_state_dict().items():

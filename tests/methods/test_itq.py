@@ -46,7 +46,7 @@ def test_itq_needs_enough_dimensions():
 
 
 def test_baseline_runs_on_frozen_features_of_a_fixture(tmp_path, monkeypatch):
-    from mlrsir.training.config import resolve_config
+    from mlrsir.run.config import resolve_config
     from mlrsir.training.unsupervised_baselines import run_unsupervised_baseline
     from tests.fixtures.make_datasets import make_ucm_fixture
 

@@ -15,7 +15,7 @@ import pytest
 
 from mlrsir.cli.main import main
 from mlrsir.errors import ConfigError
-from mlrsir.training.config import TrainConfig, resolve_config, run_dataset_root
+from mlrsir.run.config import TrainConfig, resolve_config, run_dataset_root
 from tests.fixtures.make_datasets import make_ucm_fixture
 
 

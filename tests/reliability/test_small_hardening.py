@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from mlrsir.errors import ConfigError
-from mlrsir.training.checkpoint import load_checkpoint
+from mlrsir.run.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 

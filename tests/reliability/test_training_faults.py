@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from mlrsir.errors import ConfigError
-from mlrsir.training.checkpoint import load_checkpoint, load_tensors
-from mlrsir.training.config import resolve_config
+from mlrsir.run.checkpoint import load_checkpoint, load_tensors
+from mlrsir.run.config import resolve_config
 from mlrsir.training.trainer import NonFiniteLossError, Trainer, train
 from tests.fixtures.make_datasets import make_ucm_fixture
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from mlrsir.errors import ConfigError
-from mlrsir.inference.bands import input_spec
-from mlrsir.training.config import TrainConfig, resolve_config
+from mlrsir.models.input_spec import input_spec
+from mlrsir.run.config import TrainConfig, resolve_config
 
 
 def test_rgb_datasets_default_and_old_configs():
@@ -46,8 +46,8 @@ def test_bigearthnet_bands_are_canonical():
 def test_build_model_widens_the_stem_for_bands():
     import torch
 
-    from mlrsir.inference.model import build_model
     from mlrsir.methods.registry import get_method
+    from mlrsir.models.build import build_model
     from mlrsir.models.in_chans import first_conv
 
     config = resolve_config(dataset="bigearthnet", root="/x", bands="B02,B03,B04,B08", weights="none", bits=16)

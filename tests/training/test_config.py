@@ -11,7 +11,7 @@ from mlrsir.codes import CodeLengthError, check_code_length
 from mlrsir.data.registry import DATASETS, DEFAULT_DATASET, dataset_note
 from mlrsir.errors import ConfigError
 from mlrsir.methods.registry import METHOD_NAMES, METHODS, method_defaults
-from mlrsir.training.config import TrainConfig, config_differences, resolve_config
+from mlrsir.run.config import TrainConfig, config_differences, resolve_config
 
 
 def test_config_is_frozen():

@@ -14,7 +14,7 @@ import torch
 
 from mlrsir.errors import ConfigError
 from mlrsir.models.mlrsir_net import MLRSIRNet
-from mlrsir.training.config import resolve_config
+from mlrsir.run.config import resolve_config
 from mlrsir.training.trainer import Trainer
 from tests.fixtures.make_datasets import make_ucm_fixture
 

@@ -10,7 +10,7 @@ import torch
 
 from mlrsir.cli.main import main
 from mlrsir.errors import ConfigError
-from mlrsir.training.config import TrainConfig, resolve_config
+from mlrsir.run.config import TrainConfig, resolve_config
 from tests.fixtures.make_datasets import make_ucm_fixture
 
 
@@ -26,8 +26,8 @@ def test_protocol_field_validated_and_old_configs_load_as_paper(tmp_path):
 
 
 def test_paper_preset_new_layers_get_a_larger_lr():
-    from mlrsir.inference.model import build_model
     from mlrsir.methods.registry import get_method
+    from mlrsir.models.build import build_model
     from mlrsir.training.trainer import _make_optimizer
 
     config = resolve_config("paper", weights="none")

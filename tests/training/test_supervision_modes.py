@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mlrsir.errors import ConfigError
-from mlrsir.training.config import resolve_config
+from mlrsir.run.config import resolve_config
 from mlrsir.training.trainer import Trainer, prepare_data, train
 from tests.fixtures.make_datasets import make_ucm_fixture
 

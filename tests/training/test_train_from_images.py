@@ -12,7 +12,7 @@ import pytest
 
 from mlrsir.cli.main import main
 from mlrsir.errors import ConfigError
-from mlrsir.training.config import TrainConfig, resolve_config
+from mlrsir.run.config import TrainConfig, resolve_config
 from mlrsir.training.trainer import Trainer, train
 
 from ..geo.conftest import write_raster

@@ -8,7 +8,7 @@ import pytest
 
 from mlrsir.cli.main import main
 from mlrsir.errors import ConfigError
-from mlrsir.training.checkpoint import remove_checkpoint_folder
+from mlrsir.run.checkpoint import remove_checkpoint_folder
 from tests.cli.test_end_to_end import _train_args
 from tests.fixtures.make_datasets import make_ucm_fixture
 

@@ -200,7 +200,7 @@ def run_encode(args) -> int:
     for engine in args.engine or ["local"]:
         for r in runtimes:
             if engine == "ray":
-                from mlrsir.distributed.ray_encode import require_ray
+                from mlrsir.ingest.ray_engine import require_ray
 
                 require_ray()  # clear error naming the extra to install
                 configs += [EncodeConfig(runtime=r, engine="ray", workers=w) for w in args.workers]

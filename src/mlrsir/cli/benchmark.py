@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
     from mlrsir.data.registry import DEFAULT_DATASET, dataset_note
     from mlrsir.metrics.floors import random_codes_floor, random_ranking_floor
     from mlrsir.report.writer import write_report
+    from mlrsir.run.run_dir import git_revision
     from mlrsir.training.grid import GridRunner, RunSpec
-    from mlrsir.training.run_dir import git_revision
     from mlrsir.training.trainer import protocol_indices
 
     base = config_overrides(args)

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from mlrsir.data.registry import load_dataset
     from mlrsir.data.splits import load_split, protocol_indices
     from mlrsir.inference.encoder import load_encoder
-    from mlrsir.training.config import run_dataset_root
+    from mlrsir.run.config import run_dataset_root
 
     encoder = load_encoder(args.run, runtime=args.runtime)
     paths = encoder.paths
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     split = load_split(paths.split, dataset)
     _, query_idx, db_idx = protocol_indices(split, cfg.eval_split)
     if spec.multispectral:
-        from mlrsir.inference.bands import load_band_array
+        from mlrsir.models.input_spec import load_band_array
 
         images = load_band_array(dataset, cfg.image_size, progress=not args.quiet)
     else:

@@ -192,8 +192,8 @@ def archive_overrides(args: argparse.Namespace) -> dict:
 
 def _train_rank(config, out: str, progress: bool) -> dict:
     """One rank of a distributed run (spawned by --nproc, or started by torchrun)."""
-    from mlrsir.training.config import TrainConfig
-    from mlrsir.training.distributed import init_from_env
+    from mlrsir.run.config import TrainConfig
+    from mlrsir.training.ddp import init_from_env
     from mlrsir.training.trainer import train
 
     if isinstance(config, dict):  # spawned: the frozen config travels as its dict
@@ -204,8 +204,8 @@ def _train_rank(config, out: str, progress: bool) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from mlrsir.cli.printing import print_metrics, scalar_metrics
-    from mlrsir.training.config import resolve_config
-    from mlrsir.training.distributed import env_world_size
+    from mlrsir.run.config import resolve_config
+    from mlrsir.training.ddp import env_world_size
     from mlrsir.training.trainer import train
 
     overrides = config_overrides(args)
@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
 
         raise ConfigError(f"--nproc must be >= 1, got {args.nproc}")
     if args.nproc > 1 or env_world_size() > 1:
-        from mlrsir.training.distributed import current, launch_local, shutdown
+        from mlrsir.training.ddp import current, launch_local, shutdown
 
         if args.nproc > 1:
             launch_local(args.nproc, _train_rank, (config.to_dict(), args.out, not args.quiet))

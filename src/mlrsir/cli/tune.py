@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from mlrsir.cli.printing import markdown_table
     from mlrsir.cli.train import config_overrides
     from mlrsir.methods.registry import get_method
+    from mlrsir.run.run_dir import write_json_atomic
     from mlrsir.training.grid import GridRunner, RunSpec
-    from mlrsir.training.run_dir import write_json_atomic
 
     base = config_overrides(args)
     base["eval_split"] = "val"

@@ -54,24 +54,6 @@ def index_radiometry(index, scene=None, bands=None, requested=None):
     return requested
 
 
-def stored_geo(info, scene_id: str, datetime: str | None) -> dict:
-    """The ``geo`` stored for a tile: its georef dict (or a null-georeference one) + bands."""
-    geo = (
-        dict(info.geo)
-        if info.geo is not None
-        else {
-            "scene": scene_id,
-            "window": list(info.window),
-            "crs": None,
-            "bounds": None,
-            "lonlat_bounds": None,
-            "datetime": datetime,
-        }
-    )
-    geo["bands"] = list(info.bands)
-    return geo
-
-
 def encode_scenes_into_index(
     index,
     encoder,

@@ -30,14 +30,14 @@ from mlrsir.codes import binarize
 from mlrsir.data.images import read_rgb, rgb_to_uint8_array
 from mlrsir.data.transforms import pil_to_uint8_tensor, to_float_normalized
 from mlrsir.errors import ConfigError, DataError
-from mlrsir.inference.bands import input_spec, resize_bands
-from mlrsir.inference.fast_copy import prepare_for_inference
 from mlrsir.inference.fingerprint import model_fingerprint
-from mlrsir.inference.model import build_model
 from mlrsir.methods.registry import get_method
-from mlrsir.training.checkpoint import load_tensors
-from mlrsir.training.config import TrainConfig
-from mlrsir.training.run_dir import RunPaths
+from mlrsir.models.build import build_model
+from mlrsir.models.fast_copy import prepare_for_inference
+from mlrsir.models.input_spec import input_spec, resize_bands
+from mlrsir.run.checkpoint import load_tensors
+from mlrsir.run.config import TrainConfig
+from mlrsir.run.run_dir import RunPaths
 
 
 def decode_for_encoding(path: str | Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
@@ -130,7 +130,7 @@ class Encoder:
         ``x``: ``(B, C, H, W)`` float (array or tensor) in 0..255, i.e. after the run's
         radiometric rule (``config.radiometry``; :meth:`Radiometry.apply`), bands in the
         run's order (``config.bands``; C = 3 for RGB runs, values = 8-bit pixel values).
-        Resized to ``image_size`` as in training (:func:`mlrsir.inference.bands.resize_bands`),
+        Resized to ``image_size`` as in training (:func:`mlrsir.models.input_spec.resize_bands`),
         normalised with :func:`mlrsir.models.in_chans.normalize_bands`; always the PyTorch
         (BatchNorm-folded) model.
         """

@@ -206,6 +206,24 @@ def default_radiometry_rule(requested=None):
     return rule
 
 
+def stored_geo(info, scene_id: str, datetime: str | None) -> dict:
+    """The ``geo`` stored for a tile: its georef dict (or a null-georeference one) + bands."""
+    geo = (
+        dict(info.geo)
+        if info.geo is not None
+        else {
+            "scene": scene_id,
+            "window": list(info.window),
+            "crs": None,
+            "bounds": None,
+            "lonlat_bounds": None,
+            "datetime": datetime,
+        }
+    )
+    geo["bands"] = list(info.bands)
+    return geo
+
+
 class SceneTileSource:
     """Tiles of raster scenes, scene after scene (module doc).
 
@@ -288,7 +306,6 @@ class SceneTileSource:
     def load(self, path: str) -> SourceItem | None:
         """The RGB tile of a candidate of the current scene; None when empty (counted) or its scene failed."""
         from mlrsir.geo.archive import to_rgb
-        from mlrsir.index.scenes import stored_geo
 
         current = self._current
         if current.get("failed") or path not in current.get("windows", {}):

@@ -17,7 +17,7 @@ Defaults table. Each method's default hyperparameters live in one place, its cla
 ``defaults`` (or :meth:`Method.default_hparams` where a default depends on the code
 length, e.g. DCH's gamma). :meth:`Method.resolve_hparams` completes given values with
 them and checks names and values; the method constructor and
-:func:`mlrsir.training.config.resolve_config` (which writes the resolved values to
+:func:`mlrsir.run.config.resolve_config` (which writes the resolved values to
 ``config.json``) both go through it.
 
 Loss conventions shared by every pairwise loss: the papers' pairwise sums become a mean

@@ -51,14 +51,14 @@ def compute_aggregates(
         model: an ``MLRSIRNet`` (put in eval mode here).
         images: ``(N, 3, S, S)`` uint8 RGB, or ``(N, C, S, S)`` float bands in 0..255
             (multispectral runs, with ``normalize`` their
-            :meth:`mlrsir.inference.bands.InputSpec.normalize`).
+            :meth:`mlrsir.models.input_spec.InputSpec.normalize`).
         views: number of dihedral views, 1..8 (view 0 is the identity).
         normalize: input batch -> model input (default: ImageNet, uint8 RGB).
 
     Returns:
         ``(N, views, C_agg, P, P)`` float16.
     """
-    from mlrsir.inference.fast_copy import prepare_for_inference
+    from mlrsir.models.fast_copy import prepare_for_inference
 
     fast = prepare_for_inference(model).to(device)  # BatchNorm folded, channels-last: ~4x faster on CPU
     out = None
@@ -125,7 +125,7 @@ def compute_trunk(
         ``pooled`` ``(N, views, C_frozen, S, S)`` and ``last`` ``(N, views, C_l, H_l, W_l)``,
         float16 (see :meth:`mlrsir.models.mlrsir_net.MLRSIRNet.frozen_trunk`).
     """
-    from mlrsir.inference.fast_copy import prepare_for_inference
+    from mlrsir.models.fast_copy import prepare_for_inference
 
     fast = prepare_for_inference(model).to(device)
     pooled = last = None

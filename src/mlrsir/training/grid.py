@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlrsir.training.config import TrainConfig, resolve_config
-from mlrsir.training.run_dir import RunPaths, check_output_folder, write_json_atomic
+from mlrsir.run.config import TrainConfig, resolve_config
+from mlrsir.run.run_dir import RunPaths, check_output_folder, write_json_atomic
 from mlrsir.training.trainer import PreparedData, prepare_data, train
 
 CURVE_KEYS = ("pr_by_radius", "pr_by_rank", "precision_at_n")

@@ -41,18 +41,18 @@ from mlrsir.data.registry import load_dataset
 from mlrsir.data.splits import load_or_create_split, protocol_indices
 from mlrsir.data.transforms import contrastive_view
 from mlrsir.errors import ConfigError, MlrsirError
-from mlrsir.inference.bands import input_spec, load_band_array
-from mlrsir.inference.model import build_model
 from mlrsir.methods.contrastive import SSL_DEFAULTS, ContrastiveHashingLoss
 from mlrsir.methods.registry import get_method
 from mlrsir.metrics.protocol import all_but_query_metrics, evaluate_method
+from mlrsir.models.build import build_model
+from mlrsir.models.input_spec import input_spec, load_band_array
 from mlrsir.models.mlrsir_net import MLRSIRNet
+from mlrsir.run.checkpoint import load_checkpoint, load_tensors, save_checkpoint, save_tensors
+from mlrsir.run.config import TrainConfig, config_differences, finetune_top
+from mlrsir.run.run_dir import RunPaths, check_output_folder, environment, git_revision, write_json_atomic
 from mlrsir.training.batches import batch_positions, step_generator
-from mlrsir.training.checkpoint import load_checkpoint, load_tensors, save_checkpoint, save_tensors
-from mlrsir.training.config import TrainConfig, config_differences, finetune_top
-from mlrsir.training.distributed import current as dist_current
+from mlrsir.training.ddp import current as dist_current
 from mlrsir.training.feature_cache import load_or_compute_aggregates, load_or_compute_trunk
-from mlrsir.training.run_dir import RunPaths, check_output_folder, environment, git_revision, write_json_atomic
 from mlrsir.training.supervision import labelled_subset
 
 
@@ -77,7 +77,7 @@ class PreparedData:
 
     dataset: Any
     split: Any
-    images: np.ndarray  # (N, 3, S, S) uint8; multispectral: (N, C, S, S) float32 0..255 (inference/bands.py)
+    images: np.ndarray  # (N, 3, S, S) uint8; multispectral: (N, C, S, S) float32 0..255 (models/input_spec.py)
     labels: np.ndarray | None  # (N, C) uint8; None: no labels (train --supervision none only, no metrics)
 
 

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from mlrsir.data.splits import protocol_indices
-from mlrsir.inference.bands import input_spec
-from mlrsir.inference.model import build_model
 from mlrsir.methods.itq import UNSUPERVISED_BASELINES
 from mlrsir.methods.registry import get_method
 from mlrsir.metrics.protocol import evaluate_method
-from mlrsir.training.config import TrainConfig
+from mlrsir.models.build import build_model
+from mlrsir.models.input_spec import input_spec
+from mlrsir.run.config import TrainConfig
 from mlrsir.training.feature_cache import load_or_compute_aggregates
 from mlrsir.training.trainer import PreparedData, feature_key, prepare_data
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from mlrsir.inference.fast_copy import prepare_for_inference
+from mlrsir.models.fast_copy import prepare_for_inference
 from mlrsir.models.mlrsir_net import MLRSIRNet
 
 

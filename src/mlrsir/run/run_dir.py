@@ -1,7 +1,7 @@
 """Layout of a run directory and the bookkeeping written beside every result.
 
 ``RUN_DIR/``
-    ``config.json``        resolved :class:`~mlrsir.training.config.TrainConfig`
+    ``config.json``        resolved :class:`~mlrsir.run.config.TrainConfig`
     ``split.json``         the split used (indices + image names)
     ``meta.json``          git revision, package versions, host, timings
     ``model.safetensors``  final network weights

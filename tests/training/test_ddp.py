@@ -1,4 +1,4 @@
-"""Data-parallel training (``mlrsir.training.distributed``): 2 gloo processes on this
+"""Data-parallel training (``mlrsir.training.ddp``): 2 gloo processes on this
 machine against the 1-process run of the same global batch.
 
 Tolerances: the per-step loss of the 2-process run matches the 1-process run to 1e-5
@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from mlrsir.cli.main import main
-from mlrsir.training.config import TrainConfig, resolve_config
-from mlrsir.training.distributed import current, init_from_env, launch_local
+from mlrsir.run.config import TrainConfig, resolve_config
+from mlrsir.training.ddp import current, init_from_env, launch_local
 from mlrsir.training.trainer import Trainer
 from tests.fixtures.make_datasets import make_ucm_fixture
 

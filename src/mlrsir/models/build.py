@@ -1,7 +1,7 @@
 """Building the network of a run from its configuration (training and inference alike).
 
 A multispectral run (``config.bands`` selecting other than R, G, B in that order) gets its
-first convolution widened to the number of bands (:mod:`mlrsir.inference.bands`,
+first convolution widened to the number of bands (:mod:`mlrsir.models.input_spec`,
 :func:`mlrsir.models.in_chans.widen_first_conv`, ``init="mean"``), after the backbone
 weights are loaded, so a saved 12-band ``model.safetensors`` reloads with the right shape.
 8-bit RGB runs are built exactly as before.
@@ -28,7 +28,7 @@ def build_model(config: Any, method: Any) -> MLRSIRNet:
         activation=method.activation,
         pool_size=config.pool_size,
     )
-    from mlrsir.inference.bands import input_spec
+    from mlrsir.models.input_spec import input_spec
 
     spec = input_spec(config)
     if spec.widened:
