@@ -9,7 +9,7 @@ from mlrsir.geo.radiometry import Radiometry
 from mlrsir.index.store import CodeIndex
 from mlrsir.ingest.engines import LocalEngine
 from mlrsir.ingest.fill import fill_index
-from mlrsir.ingest.sources import ImageFileSource, SceneTileSource, TileOptions, expand_inputs
+from mlrsir.sources import ImageFileSource, SceneTileSource, TileOptions, expand_inputs
 from tests.fakes.encoder import FakeEncoder, make_run, write_image
 
 from ..geo.conftest import write_raster
@@ -78,7 +78,7 @@ def test_present_items_are_never_loaded(tmp_path):
 
 
 def test_input_sources_split_images_and_scenes(tmp_path):
-    from mlrsir.ingest.sources import input_sources
+    from mlrsir.sources import input_sources
 
     write_image(tmp_path / "in" / "chip.png", [(10, 20, 30)] * 4, fmt="PNG")
     data = np.random.default_rng(3).integers(1, 4000, size=(3, 64, 64), dtype=np.uint16)

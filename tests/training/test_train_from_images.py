@@ -55,10 +55,10 @@ def no_label_reads(monkeypatch):
         raise AssertionError("a label file was read")
 
     import mlrsir.data.labels
-    import mlrsir.ingest.sources
+    import mlrsir.sources
 
     monkeypatch.setattr(mlrsir.data.labels, "read_label_file", refuse)
-    monkeypatch.setattr(mlrsir.ingest.sources, "read_labels", refuse)
+    monkeypatch.setattr(mlrsir.sources, "read_labels", refuse)
 
 
 def test_training_from_a_folder_without_labels_never_reads_a_label_file(tmp_path, monkeypatch, no_label_reads):

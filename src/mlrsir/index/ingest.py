@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mlrsir.ingest.engines import LocalEngine, load_encoder
 from mlrsir.ingest.fill import fill_index
-from mlrsir.ingest.sources import (
+from mlrsir.sources import (
     INDEX_IMAGE_SUFFIXES,
     ImageFileSource,
     expand_inputs,

@@ -69,7 +69,7 @@ def encode_scenes_into_index(
     log=print,
 ) -> dict:
     """Tile, encode and add every scene (module doc): the fill loop of :mod:`mlrsir.ingest`
-    with a :class:`~mlrsir.ingest.sources.SceneTileSource` and the in-process engine.
+    with a :class:`~mlrsir.sources.SceneTileSource` and the in-process engine.
 
     Returns:
         ``{"scenes", "tiles_added", "already_present", "skipped_empty", "not_georeferenced",
@@ -77,7 +77,7 @@ def encode_scenes_into_index(
     """
     from mlrsir.ingest.engines import LocalEngine
     from mlrsir.ingest.fill import fill_index
-    from mlrsir.ingest.sources import SceneTileSource, TileOptions
+    from mlrsir.sources import SceneTileSource, TileOptions
 
     options = TileOptions(tile=tile, stride=stride, bands=bands)
     options.check()

@@ -7,8 +7,8 @@
     SceneTileSource  --+--> SourceItem --> LocalEngine  --+--> +-- one atomic add per chunk
     (remote/STAC next) |                   RayEngine    --+    +-- one report (FillReport)
 
-* :mod:`mlrsir.ingest.sources`: :class:`~mlrsir.ingest.sources.ImageFileSource` (image
-  files, labels by file stem) and :class:`~mlrsir.ingest.sources.SceneTileSource`
+* :mod:`mlrsir.sources` (below ingest, training reads it too): :class:`~mlrsir.sources.ImageFileSource` (image
+  files, labels by file stem) and :class:`~mlrsir.sources.SceneTileSource`
   (raster scenes cut into tiles). A source names its items cheaply
   (:meth:`candidates`, no pixel read), loads one on demand (:meth:`load`), and gives
   training its images through :meth:`iter_images` ``-> (item path, (H, W, 3) uint8, metadata)``.

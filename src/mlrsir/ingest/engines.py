@@ -1,4 +1,4 @@
-"""Engines: where a chunk of :class:`~mlrsir.ingest.sources.SourceItem` is encoded.
+"""Engines: where a chunk of :class:`~mlrsir.sources.SourceItem` is encoded.
 
 An engine has ``bits`` and ``encode_chunks(chunks) -> iterator of (chunk, Encoded)``, in
 the order of the chunks; the fill loop (:func:`mlrsir.ingest.fill.fill_index`) adds each
@@ -18,7 +18,7 @@ import numpy as np
 
 from mlrsir.errors import DataError
 from mlrsir.inference.fingerprint import check_binary_codes
-from mlrsir.ingest.sources import SourceItem
+from mlrsir.sources import SourceItem
 
 
 @dataclass

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from mlrsir.errors import DataError, IndexStoreError
-from mlrsir.ingest.sources import SourceItem, image_size, log_skip
+from mlrsir.sources import SourceItem, image_size, log_skip
 
 CHECK_BATCH = 1024
 """Candidates checked against the index (and, for scenes, windows held) at a time."""

@@ -364,10 +364,10 @@ def encode_into_index_ray(
     hooks: dict | None = None,
 ) -> dict:
     """:func:`mlrsir.index.ingest.encode_into_index` on Ray (same summary dict, plus
-    ``worker_pids``): the fill loop with an :class:`~mlrsir.ingest.sources.ImageFileSource`
+    ``worker_pids``): the fill loop with an :class:`~mlrsir.sources.ImageFileSource`
     and a :class:`RayEngine`."""
     from mlrsir.ingest.fill import fill_index
-    from mlrsir.ingest.sources import ImageFileSource
+    from mlrsir.sources import ImageFileSource
 
     engine = RayEngine(run_dir, image_size, index.bits, options, progress=progress, hooks=hooks)
     source = ImageFileSource(paths, labels_by_name)

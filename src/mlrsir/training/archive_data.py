@@ -1,7 +1,7 @@
 """Training data from anything that can be indexed: ``mlrsir train --supervision none --images PATH...``.
 
 The inputs are read through the same sources as ``mlrsir index build --images``
-(:func:`mlrsir.ingest.sources.input_sources`): plain image files and folders of them (no
+(:func:`mlrsir.sources.input_sources`): plain image files and folders of them (no
 label file: none is looked for or opened), and raster scenes (GeoTIFF/COG files, band
 folders, STAC Item ``.json``) cut into tiles with the run's ``tile``/``stride``/
 ``scene_bands`` (the ``--tile/--stride/--bands`` of ``index build``) and mapped to 8-bit
@@ -67,8 +67,8 @@ class ArchiveImages:
 
 
 def tile_options(config: Any):
-    """The :class:`mlrsir.ingest.sources.TileOptions` of a run's ``tile``/``stride``/``scene_bands``."""
-    from mlrsir.ingest.sources import TileOptions
+    """The :class:`mlrsir.sources.TileOptions` of a run's ``tile``/``stride``/``scene_bands``."""
+    from mlrsir.sources import TileOptions
 
     return TileOptions(tile=int(config.tile), stride=config.stride, bands=config.scene_bands)
 
@@ -85,7 +85,7 @@ def load_archive_images(
 
     from mlrsir.data.images import rgb_to_uint8_array
     from mlrsir.geo.archive import parse_radiometry
-    from mlrsir.ingest.sources import input_sources
+    from mlrsir.sources import input_sources
 
     inputs = [str(p) for p in config.images]
     if not inputs:
