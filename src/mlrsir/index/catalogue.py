@@ -78,6 +78,40 @@ def store_blocks(conn: sqlite3.Connection, blocks: list, replace_all: bool = Fal
     conn.executemany("INSERT OR REPLACE INTO code_blocks VALUES (?, ?, ?, ?)", blocks)
 
 
+def connect(db: Path, readonly: bool) -> sqlite3.Connection:
+    """The index's connection to ``db``: read-only (``mode=ro``), or writable in WAL mode with
+    full fsync; autocommit (transactions are explicit), usable from any thread (under the lock)."""
+    if readonly:
+        return sqlite3.connect(
+            Path(db).resolve().as_uri() + "?mode=ro",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=30,
+        )
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: bulk inserts into the path index
+    return conn
+
+
+def tombstone_ids(conn: sqlite3.Connection, meta: dict) -> np.ndarray:
+    """Sorted ids of removed items whose code records are still in the code files (inside a
+    read or write transaction; ``meta``: the committed metadata)."""
+    rows = conn.execute(
+        "SELECT id FROM removed WHERE generation > ? ORDER BY id", (int(meta["compacted_generation"]),)
+    ).fetchall()
+    return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+
+def code_blocks(conn: sqlite3.Connection, kind: str) -> list[tuple[int, int, str]]:
+    """Recorded ``(block, nbytes, sha256)`` of code file ``kind`` ("codes" or "ids"), block order."""
+    return conn.execute(
+        "SELECT block, nbytes, sha256 FROM code_blocks WHERE file = ? ORDER BY block", (kind,)
+    ).fetchall()
+
+
 # ---------------------------------------------------------------------- side tables
 @dataclass(frozen=True)
 class SideTable:
@@ -185,6 +219,26 @@ class Catalogue:
         """One integer metadata value."""
         with self.lock:
             return integrity.read_meta_int(self._connection(), self.db_path, key)
+
+    def peek_int(self, key: str) -> int:
+        """A metadata value read outside the current transaction's snapshot (a fresh connection)."""
+        conn = connect(self.db_path, readonly=True)
+        try:
+            return integrity.read_meta_int(conn, self.db_path, key)
+        finally:
+            conn.close()
+
+    def removed_since(self, generation: int, upto: int, below_id: int) -> np.ndarray | None:
+        """Ids removed after ``generation`` (up to ``upto``) that are below ``below_id``;
+        None when the removal log no longer reaches back to ``generation``."""
+        with self.reading() as conn:
+            if integrity.read_meta_int(conn, self.db_path, "removed_log_from") > int(generation):
+                return None
+            rows = conn.execute(
+                "SELECT id FROM removed WHERE generation > ? AND generation <= ? AND id < ?",
+                (int(generation), int(upto), int(below_id)),
+            ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     # ------------------------------------------------------------------ item reads
     @staticmethod

@@ -215,3 +215,20 @@ def remove_other_generations(folder: Path, keep: int) -> int:
             entry.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+def committed_path(index_dir: Path, kind: str, meta: dict) -> Path:
+    """The committed file of ``kind`` ("codes" or "ids") named by ``meta["code_file"]``."""
+    return Path(index_dir) / file_name(kind, int(meta["code_file"]))
+
+
+def open_committed(index_dir: Path, meta: dict, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Checked memory maps ``(ids (N,) int64, codes (N, width) uint8)`` of the ``meta["code_slots"]``
+    committed slots of the pair named by ``meta["code_file"]``."""
+    slots = int(meta["code_slots"])
+    out = []
+    for kind in ("ids", "codes"):
+        file = committed_path(index_dir, kind, meta)
+        check_file(file, kind, width, int(meta["code_file"]), slots)
+        out.append(open_array(file, kind, width, slots))
+    return out[0], out[1]

@@ -92,16 +92,25 @@ from pathlib import Path
 
 import numpy as np
 
-from mlrsir.codes import check_bits, check_code_length, pack_codes
+from mlrsir.codes import check_bits, pack_codes
 from mlrsir.errors import ConfigError, IndexStoreError
 from mlrsir.index import codefile, integrity, predicted, saved, tile_quality
 from mlrsir.index.backends import packed_width
-from mlrsir.index.catalogue import DB_NAME, SCHEMA, SCHEMA_V3_EXTRA, Catalogue, canonical, store_blocks, write_header
-from mlrsir.index.integrity import FORMAT, FORMAT_VERSION
+from mlrsir.index.catalogue import (
+    DB_NAME,
+    Catalogue,
+    canonical,
+    code_blocks,
+    connect,
+    store_blocks,
+    tombstone_ids,
+    write_header,
+)
+from mlrsir.index.creation import write_empty_index
 from mlrsir.index.migrate import CHUNK, migrate_to_v3, read_codes_v2
 from mlrsir.index.searcher import CodeSearcher, Snapshot
+from mlrsir.index.summary import summarize
 from mlrsir.inference.fingerprint import check_fingerprint
-from mlrsir.io_atomic import atomic_path
 
 __all__ = ["DB_NAME", "VERIFY_ON_OPEN_MAX_ITEMS", "CodeIndex"]
 
@@ -168,66 +177,16 @@ class CodeIndex:
         holds no index (even with ``overwrite``): the index owns its folder and deletes files
         by their names there, so it never moves into a folder of someone else's files.
         """
-        path = Path(path)
-        bits = check_code_length(int(bits))
-        if path.exists() and not path.is_dir():
-            raise IndexStoreError(f"{path}: exists and is not a directory")
-        db = path / DB_NAME
-        present = sorted(entry.name for entry in path.iterdir()) if path.is_dir() and not db.exists() else []
-        if present:
-            shown = ", ".join(present[:5]) + (", ..." if len(present) > 5 else "")
-            raise IndexStoreError(
-                f"{path}: not empty and holds no index ({shown}); an index needs a folder of its own: "
-                "give a new or empty folder as --index"
-            )
-        path.mkdir(parents=True, exist_ok=True)
-        if db.exists():
-            if not overwrite:
-                raise IndexStoreError(
-                    f"{path}: an index already exists here (use overwrite / --overwrite to replace it)"
-                )
-            for suffix in ("", "-wal", "-shm"):
-                Path(str(db) + suffix).unlink(missing_ok=True)
-        codefile.remove_other_generations(path, keep=0)
-        saved.remove_all(path)
-        static = {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "bits": bits,
-            "fingerprint": canonical(dict(fingerprint or {})),
-            "run_dir": None if run_dir is None else str(run_dir),
-            "classes": None if classes is None else [str(c) for c in classes],
-            "images_root": None if images_root is None else str(images_root),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "radiometry": None if radiometry is None else canonical(dict(radiometry)),
-        }
-        meta = dict(static)
-        meta.update(
-            header_sha256=integrity.header_digest(static),
-            count=0,
-            next_id=1,
-            items_checksum=integrity.to_hex(0),
-            generation=0,
-            code_file=0,
-            code_slots=0,
-            compacted_generation=0,
-            removed_log_from=0,
+        path = write_empty_index(
+            path,
+            bits=bits,
+            fingerprint=fingerprint,
+            run_dir=run_dir,
+            classes=classes,
+            images_root=images_root,
+            radiometry=radiometry,
+            overwrite=overwrite,
         )
-        width = packed_width(bits)
-        blocks = []
-        for kind in _KINDS:
-            blocks += codefile.write_file(path / codefile.file_name(kind, 0), kind, width, 0, [])
-        with atomic_path(db) as tmp:
-            conn = sqlite3.connect(tmp, isolation_level=None)
-            try:
-                conn.executescript(SCHEMA + SCHEMA_V3_EXTRA)
-                conn.execute("BEGIN")
-                conn.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in meta.items()])
-                conn.executemany("INSERT INTO code_blocks VALUES (?, ?, ?, ?)", blocks)
-                conn.execute("COMMIT")
-                conn.execute("PRAGMA journal_mode=WAL")
-            finally:
-                conn.close()
         return cls.open(path, verify=False)
 
     @classmethod
@@ -270,19 +229,7 @@ class CodeIndex:
             raise IndexStoreError(f"{path}: no index here ({DB_NAME} not found); build one with `mlrsir index build`")
         integrity.check_sqlite_file(db)
         try:
-            if readonly:
-                conn = sqlite3.connect(
-                    db.resolve().as_uri() + "?mode=ro",
-                    uri=True,
-                    isolation_level=None,
-                    check_same_thread=False,
-                    timeout=30,
-                )
-            else:
-                conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=30)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: bulk inserts into the path index
+            conn = connect(db, readonly)
         except sqlite3.DatabaseError as exc:
             raise IndexStoreError(f"{db}: cannot open as SQLite ({exc})") from None
         try:
@@ -309,32 +256,6 @@ class CodeIndex:
     def _read_meta(self) -> dict:
         return integrity.read_meta(self._conn, self.db_path)
 
-    def _code_path(self, kind: str, meta: dict) -> Path:
-        return self.path / codefile.file_name(kind, int(meta["code_file"]))
-
-    def _tombstones(self, meta: dict) -> np.ndarray:
-        """Sorted ids of removed items whose code records are still in the files (inside a
-        read or write transaction)."""
-        rows = self._conn.execute(
-            "SELECT id FROM removed WHERE generation > ? ORDER BY id", (int(meta["compacted_generation"]),)
-        ).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-
-    def _open_files(self, meta: dict) -> tuple[np.ndarray, np.ndarray]:
-        """Checked memory maps ``(ids (N,), codes (N, B))`` of the committed slots of ``meta``."""
-        slots = int(meta["code_slots"])
-        out = []
-        for kind in ("ids", "codes"):
-            file = self._code_path(kind, meta)
-            codefile.check_file(file, kind, self.code_width, int(meta["code_file"]), slots)
-            out.append(codefile.open_array(file, kind, self.code_width, slots))
-        return out[0], out[1]
-
-    def _blocks(self, kind: str) -> list[tuple[int, int, str]]:
-        return self._conn.execute(
-            "SELECT block, nbytes, sha256 FROM code_blocks WHERE file = ? ORDER BY block", (kind,)
-        ).fetchall()
-
     def _check(self, verify: bool, deep: bool = False) -> None:
         with self._lock:
             self._conn.execute("BEGIN")
@@ -351,8 +272,8 @@ class CodeIndex:
                 self._conn.execute("COMMIT")
 
     def _check_v3(self, meta: dict, full: bool) -> None:
-        ids, codes = self._open_files(meta)
-        tombstones = self._tombstones(meta)
+        ids, codes = codefile.open_committed(self.path, meta, self.code_width)
+        tombstones = tombstone_ids(self._conn, meta)
         if int(meta["count"]) != ids.size - tombstones.size:
             raise IndexStoreError(
                 f"{self.db_path}: the metadata records {meta['count']} items but the code files hold "
@@ -362,11 +283,19 @@ class CodeIndex:
             return
         integrity.check_structure(self._conn, self.db_path)
         for kind in _KINDS:
-            codefile.verify_blocks(self._code_path(kind, meta), kind, self.code_width, ids.size, self._blocks(kind))
+            codefile.verify_blocks(
+                codefile.committed_path(self.path, kind, meta),
+                kind,
+                self.code_width,
+                ids.size,
+                code_blocks(self._conn, kind),
+            )
         for start in range(0, max(0, ids.size - 1), 1 << 22):
             part = np.asarray(ids[start : start + (1 << 22) + 1])
             if not (part[1:] > part[:-1]).all():
-                raise IndexStoreError(f"{self._code_path('ids', meta)}: ids are not strictly ascending")
+                raise IndexStoreError(
+                    f"{codefile.committed_path(self.path, 'ids', meta)}: ids are not strictly ascending"
+                )
         integrity.check_items_v3(self._conn, self.db_path, meta, ids, codes, tombstones)
 
     def verify(self) -> None:
@@ -468,8 +397,10 @@ class CodeIndex:
                 )
                 slots = int(state["code_slots"])
                 ids = np.arange(first, first + n, dtype=np.int64)
-                blocks = codefile.append(self._code_path("ids", state), "ids", width, slots, ids)
-                blocks += codefile.append(self._code_path("codes", state), "codes", width, slots, packed)
+                blocks = codefile.append(codefile.committed_path(self.path, "ids", state), "ids", width, slots, ids)
+                blocks += codefile.append(
+                    codefile.committed_path(self.path, "codes", state), "codes", width, slots, packed
+                )
                 store_blocks(self._conn, blocks)
                 state.update(
                     count=state["count"] + n,
@@ -499,7 +430,7 @@ class CodeIndex:
         with self._lock:
             state = self._begin_write()
             try:
-                slot_ids, codes = self._open_files(state)
+                slot_ids, codes = codefile.open_committed(self.path, state, self.code_width)
                 total = integrity.from_hex(state["items_checksum"])
                 removed = 0
                 for start in range(0, len(wanted), 500):
@@ -554,12 +485,12 @@ class CodeIndex:
             try:
                 before = int(state["code_slots"])
                 meta = {**state}
-                tombstones = self._tombstones(meta)
+                tombstones = tombstone_ids(self._conn, meta)
                 pruned = self._catalogue.prune_side_rows(self._conn)  # left by a remove before side tables
                 if tombstones.size == 0:
                     self._conn.execute("COMMIT" if pruned else "ROLLBACK")
                     return {"slots_before": before, "slots_after": before, "seconds": time.perf_counter() - t0}
-                slot_ids, codes = self._open_files(meta)
+                slot_ids, codes = codefile.open_committed(self.path, meta, self.code_width)
                 new_generation = int(state["generation"]) + 1
 
                 def live_chunks(kind):
@@ -735,12 +666,12 @@ class CodeIndex:
                     if version < 3:
                         generation, ids, packed = read_codes_v2(self._conn, self.db_path, self.bits)
                         return Snapshot(generation, int(meta["next_id"]), ids, packed, np.zeros(0, np.int64))
-                    tombstones = self._tombstones(meta)
+                    tombstones = tombstone_ids(self._conn, meta)
                     try:
-                        ids, packed = self._open_files(meta)
+                        ids, packed = codefile.open_committed(self.path, meta, self.code_width)
                     except IndexStoreError:
                         # compacted meanwhile (the old files are gone): read the new state
-                        if attempt < 4 and int(self._peek("code_file")) != int(meta["code_file"]):
+                        if attempt < 4 and self._catalogue.peek_int("code_file") != int(meta["code_file"]):
                             continue
                         raise
                 finally:
@@ -756,30 +687,10 @@ class CodeIndex:
             )
         raise IndexStoreError(f"{self.db_path}: the code files kept changing while being opened")
 
-    def _peek(self, key: str):
-        """A metadata value read outside the current transaction's snapshot (a fresh connection)."""
-        conn = sqlite3.connect(self.db_path.resolve().as_uri() + "?mode=ro", uri=True, timeout=30)
-        try:
-            return integrity.read_meta_int(conn, self.db_path, key)
-        finally:
-            conn.close()
-
     def removed_since(self, generation: int, upto: int, below_id: int) -> np.ndarray | None:
         """Ids removed after ``generation`` (up to ``upto``) that are below ``below_id``;
         None when the removal log no longer reaches back to ``generation``."""
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                log_from = integrity.read_meta_int(self._conn, self.db_path, "removed_log_from")
-                if log_from > int(generation):
-                    return None
-                rows = self._conn.execute(
-                    "SELECT id FROM removed WHERE generation > ? AND generation <= ? AND id < ?",
-                    (int(generation), int(upto), int(below_id)),
-                ).fetchall()
-            finally:
-                self._conn.execute("COMMIT")
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return self._catalogue.removed_since(generation, upto, below_id)
 
     # ------------------------------------------------------------------ search (CodeSearcher)
     def ids(self) -> np.ndarray:
@@ -849,47 +760,9 @@ class CodeIndex:
             return saved.save(self.path, engine, snap.generation, snap.next_id)
 
     def info(self) -> dict:
-        """JSON-able summary: path, format, bits, fingerprint, run_dir, classes, count, sizes, side tables
-        (``{name: {"rows", "orphaned"}}``)."""
-        with self._lock:
-            meta = self._read_meta()
-            labelled = self._catalogue.labelled_count()
-            tombstones = self._tombstones(meta).size if int(meta["format_version"]) >= 3 else 0
-        out = {
-            "path": str(self.path),
-            "database": str(self.db_path),
-            "format": meta["format"],
-            "format_version": meta["format_version"],
-            "bits": meta["bits"],
-            "bytes_per_code": packed_width(meta["bits"]),
-            "count": meta["count"],
-            "labelled": int(labelled),
-            "next_id": meta["next_id"],
-            "generation": meta["generation"],
-            "fingerprint": meta["fingerprint"],
-            "run_dir": meta["run_dir"],
-            "classes": meta["classes"],
-            "images_root": meta.get("images_root"),
-            "created": meta["created"],
-            "radiometry": meta.get("radiometry"),
-            "database_bytes": self.db_path.stat().st_size,
-            "items_checksum": meta["items_checksum"],
-            "side_tables": self._catalogue.side_table_report(),
-        }
-        if int(meta["format_version"]) >= 3:
-            files = {kind: self._code_path(kind, meta) for kind in _KINDS}
-            tag = saved.newest_usable(self.path, self.bits, int(meta["generation"]), int(meta["removed_log_from"]))
-            out.update(
-                code_files={kind: file.name for kind, file in files.items()},
-                codes_bytes=files["codes"].stat().st_size,
-                ids_bytes=files["ids"].stat().st_size,
-                code_slots=meta["code_slots"],
-                tombstones=int(tombstones),
-                saved_search=None
-                if tag is None
-                else {k: tag[k] for k in ("file", "generation", "nlist", "ntotal", "bytes")},
-            )
-        return out
+        """JSON-able summary (:func:`mlrsir.index.summary.summarize`): path, format, bits, fingerprint,
+        run_dir, classes, count, sizes, side tables."""
+        return summarize(self)
 
     def close(self) -> None:
         with self._lock:
