@@ -7,6 +7,8 @@
   :mod:`mlrsir.bench.load`.
 * ``mlrsir bench encode``: encoding images/s per runtime, side by side; see
   :mod:`mlrsir.bench.encode`.
+* ``mlrsir bench slow-clients``: slow sockets against ``mlrsir serve`` while a normal client
+  checks ``/api/health``; see :mod:`mlrsir.bench.slow_clients`.
 * ``mlrsir bench upload-memory``: peak server memory under concurrent uploads of a very
   large JPEG; see :mod:`mlrsir.bench.upload_memory`.
 * ``mlrsir bench index-store``: the whole index (SQLite metadata + code files + saved IVF)
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mlrsir.bench import slow_clients
 from mlrsir.index.backend_registry import scale_bench_backends
 
 
@@ -80,6 +83,7 @@ def register(subparsers) -> None:
     search.set_defaults(func=run_search)
     _register_load(sub)
     _register_upload_memory(sub)
+    slow_clients.register(sub)
     _register_encode(sub)
     _register_index_store(sub)
 

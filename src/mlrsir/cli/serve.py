@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from mlrsir.errors import ConfigError
+from mlrsir.web.server import HEADER_TIMEOUT_S
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 DEFAULT_MAX_UPLOAD_MB = 10.0
@@ -81,6 +82,19 @@ def register(subparsers) -> None:
         help="inference runtime: onnx (RUN/model.onnx from `mlrsir export`), torch, or auto = onnx when present",
     )
     parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=None,
+        help="connections served at once (default: below the file descriptor limit, at most 1000); when full, "
+        "the connection waiting longest for its request head is closed to make room",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=HEADER_TIMEOUT_S,
+        help="seconds a client has to send a complete request head before its connection is closed",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=["critical", "error", "warning", "info", "debug"],
@@ -108,9 +122,12 @@ def run(args) -> int:
         raise ConfigError(f"--max-upload-megapixels {args.max_upload_megapixels}: must be positive")
     if args.max_concurrent_decodes < 1:
         raise ConfigError(f"--max-concurrent-decodes {args.max_concurrent_decodes}: must be >= 1")
-    import uvicorn
-
+    if args.max_connections is not None and args.max_connections < 1:
+        raise ConfigError(f"--max-connections {args.max_connections}: must be >= 1")
+    if not args.header_timeout > 0:
+        raise ConfigError(f"--header-timeout {args.header_timeout}: must be positive")
     from mlrsir.web.app import create_app
+    from mlrsir.web.server import serve
 
     allowed_hosts = [*args.allow_host]
     if args.host not in LOOPBACK_HOSTS and args.host not in ("0.0.0.0", "::"):
@@ -126,5 +143,12 @@ def run(args) -> int:
     )
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"mlrsir: serving {args.index} at http://{shown}:{args.port}/ (Ctrl+C to stop)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    serve(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        max_connections=args.max_connections,
+        header_timeout_s=args.header_timeout,
+    )
     return 0
