@@ -189,7 +189,7 @@ def test_serve_allow_host_and_bound_address(tmp_path, monkeypatch):
     index_path, _ = build_index(make_archive(tmp_path / "archive"), tmp_path / "index", encoder)
     monkeypatch.setattr("mlrsir.web.app._load_encoder", lambda run_dir, *args, **kw: encoder)
     calls = []
-    monkeypatch.setattr("uvicorn.run", lambda app, **kw: calls.append(app))
+    monkeypatch.setattr("mlrsir.web.server.serve", lambda app, **kw: calls.append(app))
     argv = ["serve", "--index", str(index_path), "--allow-host", "maps.example", "--allow-host", "b.example"]
     assert main(argv) == 0
     assert main([*argv, "--host", "10.1.2.3", "--allow-remote"]) == 0

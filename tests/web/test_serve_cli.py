@@ -20,7 +20,7 @@ def served(tmp_path, monkeypatch):
     loaded = []
     monkeypatch.setattr("mlrsir.web.app._load_encoder", lambda run_dir: loaded.append(run_dir) or encoder)
     calls = []
-    monkeypatch.setattr("uvicorn.run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.setattr("mlrsir.web.server.serve", lambda app, **kw: calls.append((app, kw)))
     return index_path, encoder, loaded, calls
 
 
