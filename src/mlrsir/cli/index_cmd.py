@@ -294,6 +294,7 @@ def run_compact(args) -> int:
     from mlrsir.index.store import CodeIndex
 
     with CodeIndex.open(args.index, verify=False) as index:
+        check_nlist(args.ivf_nlist, len(index), "--ivf-nlist")
         before = index.format_version
         result = index.compact()
         note = f"; migrated from format {before} to {index.format_version}" if before != index.format_version else ""
@@ -305,6 +306,17 @@ def run_compact(args) -> int:
     return 0
 
 
+def check_nlist(nlist: int | None, items: int, option: str = "--nlist") -> None:
+    """An IVF cell count is between 1 and the number of items (ConfigError naming the range)."""
+    from mlrsir.errors import ConfigError
+
+    if nlist is not None and not 1 <= nlist <= max(1, items):
+        raise ConfigError(
+            f"{option} {nlist}: must lie between 1 and the number of items ({items}); "
+            "leave it out for the default (~sqrt of the number of items)"
+        )
+
+
 def run_ivf(args) -> int:
     import time
 
@@ -312,6 +324,7 @@ def run_ivf(args) -> int:
     from mlrsir.index.store import CodeIndex
 
     with CodeIndex.open(args.index, verify=False) as index:
+        check_nlist(args.nlist, len(index))
         index.migrate()
         t0 = time.perf_counter()
         tag = index.save_search_structure(nlist=args.nlist, rebuild=args.rebuild)
