@@ -104,3 +104,14 @@ def test_bench_probe_verify_and_report(tmp_path):
     assert result["extrapolated_1e8"]["insert_s"] == pytest.approx(1.0 * 100_000_000 / 3000)
     text = index_store.to_markdown(result)
     assert "| serve ready | 2.0 s" in text and "1e8 (extrapolated)" in text
+
+
+@pytest.mark.parametrize("nlist", ["0", "-3", "1000000"])
+def test_ivf_nlist_out_of_range_is_refused(tmp_path, capsys, nlist):
+    """Issue 24 item 21: ``index ivf --nlist 0/-3/1000000`` was accepted silently."""
+    index, _ = _index(tmp_path / "ix", n=500)
+    index.close()
+    assert main(["index", "ivf", "--index", str(tmp_path / "ix"), "--nlist", nlist]) == 2
+    assert f"--nlist {nlist}: must lie between 1 and the number of items (500)" in capsys.readouterr().err
+    assert main(["index", "compact", "--index", str(tmp_path / "ix"), "--ivf", f"--ivf-nlist={nlist}"]) == 2
+    assert main(["index", "ivf", "--index", str(tmp_path / "ix"), "--nlist", "8"]) == 0

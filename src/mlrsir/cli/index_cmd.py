@@ -70,6 +70,11 @@ def register(subparsers) -> None:
     add = sub.add_parser("add", help="encode more images into an existing index")
     add.add_argument("--index", required=True)
     add.add_argument(
+        "--run",
+        help="run directory of the index's model (default: the run the index records; give it when the run moved: "
+        "its model fingerprint must match the index)",
+    )
+    add.add_argument(
         "--runtime",
         choices=["auto", "onnx", "torch"],
         default="auto",
@@ -289,6 +294,7 @@ def run_compact(args) -> int:
     from mlrsir.index.store import CodeIndex
 
     with CodeIndex.open(args.index, verify=False) as index:
+        check_nlist(args.ivf_nlist, len(index), "--ivf-nlist")
         before = index.format_version
         result = index.compact()
         note = f"; migrated from format {before} to {index.format_version}" if before != index.format_version else ""
@@ -300,6 +306,17 @@ def run_compact(args) -> int:
     return 0
 
 
+def check_nlist(nlist: int | None, items: int, option: str = "--nlist") -> None:
+    """An IVF cell count is between 1 and the number of items (ConfigError naming the range)."""
+    from mlrsir.errors import ConfigError
+
+    if nlist is not None and not 1 <= nlist <= max(1, items):
+        raise ConfigError(
+            f"{option} {nlist}: must lie between 1 and the number of items ({items}); "
+            "leave it out for the default (~sqrt of the number of items)"
+        )
+
+
 def run_ivf(args) -> int:
     import time
 
@@ -307,6 +324,7 @@ def run_ivf(args) -> int:
     from mlrsir.index.store import CodeIndex
 
     with CodeIndex.open(args.index, verify=False) as index:
+        check_nlist(args.nlist, len(index))
         index.migrate()
         t0 = time.perf_counter()
         tag = index.save_search_structure(nlist=args.nlist, rebuild=args.rebuild)
@@ -319,8 +337,25 @@ def run_ivf(args) -> int:
     return 0
 
 
-def run_add(args) -> int:
+def run_for_index(index, run: str | None) -> str:
+    """The run directory whose model encodes for ``index``: ``run`` when given, else the one
+    the index records; a missing one is refused with a hint (the run may have moved)."""
     from mlrsir.errors import IndexStoreError
+
+    chosen = run or index.run_dir
+    if not chosen:
+        raise IndexStoreError(f"{index.db_path}: the index records no run directory; pass --run RUN_DIR")
+    if not Path(chosen).is_dir():
+        if run:
+            raise IndexStoreError(f"{run}: run directory not found (--run)")
+        raise IndexStoreError(
+            f"{index.db_path}: the index's run directory {chosen} is not found (moved or deleted?); "
+            "pass --run RUN_DIR with the same trained run at its new place (its model fingerprint is checked)"
+        )
+    return str(chosen)
+
+
+def run_add(args) -> int:
     from mlrsir.index.ingest import expand_inputs, load_encoder
     from mlrsir.index.store import CodeIndex
     from mlrsir.inference.fingerprint import check_encoder_compatible
@@ -328,9 +363,7 @@ def run_add(args) -> int:
     _check_batch_size(args.batch_size)
     paths, scenes = _inputs(args.images, None, expand_inputs)
     with CodeIndex.open(args.index) as index:
-        if not index.run_dir:
-            raise IndexStoreError(f"{index.db_path}: the index records no run directory; cannot encode new images")
-        encoder = load_encoder(index.run_dir, runtime=getattr(args, "runtime", "auto"))
+        encoder = load_encoder(run_for_index(index, args.run), runtime=getattr(args, "runtime", "auto"))
         check_encoder_compatible(encoder, index)
         status = _fill(index, encoder, paths, args, scenes)
         from mlrsir.cli.index_extras import after_fill  # clouds, predicted labels

@@ -128,18 +128,44 @@ def add_label_search_arguments(parser, what) -> None:
     parser.set_defaults(label_mode="all")
 
 
+EXIT_NOTHING_FOUND = 1
+"""Exit status of ``search`` when the answer is empty (it says why on standard error)."""
+
+
+def checked_labels(index, labels, option: str) -> list[str]:
+    """``labels`` as the index's vocabulary names; one ConfigError for ``--label`` and
+    ``--labels`` alike when none is given, one is unknown (the known ones named) or the
+    index has no labels at all (:class:`mlrsir.web.label_vocabulary.LabelVocabulary`)."""
+    from mlrsir.errors import ConfigError
+    from mlrsir.web.label_vocabulary import LabelVocabulary
+
+    wanted = [str(x).strip() for x in labels]
+    if not any(wanted):
+        raise ConfigError(f"{option}: no label given (e.g. {option} ship,dock)")
+    return LabelVocabulary(lambda fn: fn(index), list(index.classes or [])).check([x for x in wanted if x], option)
+
+
+def say_nothing_found(why: str) -> int:
+    """An empty answer is never silent: say so on standard error, exit :data:`EXIT_NOTHING_FOUND`."""
+    import sys
+
+    print(f"mlrsir: no results: {why}", file=sys.stderr)
+    return EXIT_NOTHING_FOUND
+
+
 def search_labels(args) -> int:
     from mlrsir.index.predicted import rank_by_labels
     from mlrsir.index.store import CodeIndex
 
-    wanted = [x.strip() for x in args.labels.split(",") if x.strip()]
     with CodeIndex.open(args.index, readonly=True) as index:
+        wanted = checked_labels(index, args.labels.split(","), "--labels")
         rows = rank_by_labels(index, wanted, mode=args.label_mode, k=args.k)
+    rows = [row for row in rows if row["score"] > 0]  # an item scored 0 has none of the labels
     if args.json:
         print(json.dumps(rows, indent=2))
-        return 0
     if not rows:
-        print("no results")
+        return say_nothing_found(f"no indexed item has {args.label_mode} of {', '.join(wanted)}")
+    if args.json:
         return 0
     print(f"items ranked by {args.label_mode} of {', '.join(wanted)} (score: ground truth 1/0, else predicted)")
     print(f"{'rank':>4}  {'score':>6}  source        path  labels")

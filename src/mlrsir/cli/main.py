@@ -38,8 +38,18 @@ SUBCOMMAND_MODULES = [
 ]
 
 
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that takes no abbreviated option (``--run`` is never read as
+    ``--runtime``); sub-commands' parsers are of this class too (``add_subparsers`` makes
+    parsers of its parent's class)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mlrsir",
         description="Multi-label remote-sensing image retrieval by deep hashing (MLRSIR-NET).",
     )

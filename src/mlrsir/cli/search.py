@@ -100,13 +100,15 @@ def run(args) -> int:
     if args.radius is not None and args.radius < 0:
         raise ConfigError(f"--radius must be >= 0, got {args.radius}")
     bbox = check_bbox(_numbers(args.bbox, "--bbox", 4)) if args.bbox else None
-    if getattr(args, "labels", None):
+    if getattr(args, "labels", None) is not None:
         from mlrsir.cli.index_extras import search_labels
 
         return search_labels(args)
     with CodeIndex.open(args.index, readonly=True) as index:
-        from mlrsir.cli.index_extras import label_filter_note
+        from mlrsir.cli.index_extras import checked_labels, label_filter_note
 
+        if args.label is not None:
+            args.label = checked_labels(index, args.label, "--label")
         note = label_filter_note(index, args.label)
         options = dict(k=args.k, radius=args.radius, label_filter=args.label, backend=args.backend, bbox=bbox)
         timed = any(getattr(args, key, None) is not None for key in ("after", "before", "max_cloud"))
@@ -133,12 +135,14 @@ def run(args) -> int:
             print(f"wrote {n} georeferenced results to {args.geojson}")
     if args.json:
         print(json.dumps(rows, indent=2))
+    if not rows:
+        from mlrsir.cli.index_extras import say_nothing_found
+
+        return say_nothing_found("nothing matched the query and filters" + (f" ({note})" if note else ""))
+    if args.json:
         return 0
     if note:
         print(note)
-    if not rows:
-        print("no results")
-        return 0
     print(f"{'rank':>4}  {'dist':>4}  path  labels")
     for row in rows:
         labels = ", ".join(row["labels"]) if row["labels"] else "-"
