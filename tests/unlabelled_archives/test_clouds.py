@@ -86,5 +86,6 @@ def test_landsat_index_max_cloud_and_search_filters(tmp_path, fake_encoder, caps
     assert len(rows) == total - cloudy and all(fractions[r["id"]] <= 0.1 for r in rows)
     assert main(search + ["--after", "2015-08-04", "--before", "2015-08-04"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == total
-    assert main(search + ["--after", "2015-08-05"]) == 0
-    assert json.loads(capsys.readouterr().out) == []
+    assert main(search + ["--after", "2015-08-05"]) == 1  # an empty answer: exit 1, said on stderr
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == [] and "no results" in captured.err

@@ -137,12 +137,16 @@ def checked_labels(index, labels, option: str) -> list[str]:
     ``--labels`` alike when none is given, one is unknown (the known ones named) or the
     index has no labels at all (:class:`mlrsir.web.label_vocabulary.LabelVocabulary`)."""
     from mlrsir.errors import ConfigError
+    from mlrsir.inference.label_availability import LabelsUnavailableError, labels_unavailable_message
     from mlrsir.web.label_vocabulary import LabelVocabulary
 
     wanted = [str(x).strip() for x in labels]
     if not any(wanted):
         raise ConfigError(f"{option}: no label given (e.g. {option} ship,dock)")
-    return LabelVocabulary(lambda fn: fn(index), list(index.classes or [])).check([x for x in wanted if x], option)
+    vocabulary = LabelVocabulary(lambda fn: fn(index), list(index.classes or []))
+    if not vocabulary.usable():  # no labels at all: say how to get them
+        raise LabelsUnavailableError(f"{option}: {labels_unavailable_message(index.path, index.run_dir)}")
+    return vocabulary.check([x for x in wanted if x], option)
 
 
 def say_nothing_found(why: str) -> int:
