@@ -45,21 +45,6 @@ def open_mask_array(path: Path) -> np.ndarray:
         raise DataError(f"{path}: truncated or corrupt mask ({exc})") from None
 
 
-def read_index_mask(path: Path, num_classes: int) -> np.ndarray:
-    """Single-channel index mask ``(H, W)`` int64 with values in ``0..num_classes``.
-
-    An RGB file whose three channels are equal everywhere is accepted as grey.
-    Raises DataError naming the file for other RGB files and for values > num_classes.
-    """
-    array = open_mask_array(path)
-    if array.ndim == 3:
-        if not (np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 0], array[..., 2])):
-            raise DataError(f"{path}: mask is a colour image, expected single-channel class indices")
-        array = array[..., 0].astype(np.int64)
-    check_index_range(path, array, num_classes)
-    return array
-
-
 def check_index_range(path: Path, array: np.ndarray, num_classes: int) -> None:
     """DataError naming the file and the first offending value if any value > C or < 0."""
     bad = (array < 0) | (array > num_classes)

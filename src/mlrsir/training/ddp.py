@@ -184,13 +184,6 @@ def init_from_env(device: str = "auto") -> DistContext:
     return current()
 
 
-def device_for_rank(device: str, ctx: DistContext) -> str:
-    """``cuda`` -> ``cuda:LOCAL_RANK`` in a distributed CUDA run; anything else unchanged."""
-    if ctx.enabled and (device in ("cuda", "auto") and torch.cuda.is_available()):
-        return f"cuda:{ctx.local_rank}"
-    return device
-
-
 def shutdown() -> None:
     import torch.distributed as dist
 

@@ -28,11 +28,6 @@ class BytesLRU:
     def __len__(self) -> int:
         return len(self._data)
 
-    @property
-    def total_bytes(self) -> int:
-        """Bytes held by all cached values."""
-        return self._size
-
     def get(self, key: Hashable) -> bytes | None:
         """The cached value (marking it most recently used), or ``None``."""
         with self._lock:
