@@ -5,7 +5,8 @@
   :mod:`mlrsir.index.duplicates`).
 * :func:`store_predictions`: after ``index build|add``, predicted label scores for the
   new items (label transfer from the run's training codes, :mod:`mlrsir.index.predicted`);
-  skipped with a note when the run has no ``codes.npz`` or no labels.
+  skipped with a note when the run has neither ``label_scorer.npz`` (written by ``train``)
+  nor ``codes.npz``, or no labels.
 * ``mlrsir search --labels a,b [--all|--any]``: :func:`search_labels`.
 """
 

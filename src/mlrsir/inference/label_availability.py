@@ -16,9 +16,9 @@ from pathlib import Path
 from mlrsir.errors import ConfigError
 
 HOW_TO_GET_LABELS = (
-    "give the items labels with `mlrsir index build|add ... --labels FILE`, or encode with a run trained "
-    "with labels (`mlrsir train --supervision full` or `--supervision partial --label-fraction F`) and "
-    "predict them (`mlrsir encode --run RUN`, then `mlrsir labels predict --index IDX`)"
+    "give the items labels with `mlrsir index build|add ... --labels FILE`, or build the index with a run "
+    "trained with labels (`mlrsir train --supervision full` or `--supervision partial --label-fraction F`: "
+    "`index build` then stores predicted labels; for an existing index, `mlrsir labels predict --index IDX`)"
 )
 
 

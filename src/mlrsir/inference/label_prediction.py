@@ -10,9 +10,10 @@ Scores lie in [0, 1]; a label is predicted when ``score_j >= threshold``. ``k``,
 weighting and the (global) threshold are chosen on the validation split (queries = val,
 database = train; :func:`choose_parameters`) and saved in ``RUN/label_transfer.json``
 (:func:`save_parameters`); :func:`load_transfer` builds a :class:`LabelTransfer` from a run
-directory (its ``codes.npz`` from ``mlrsir encode`` and ``split.json``). Nothing is
-retrained and only codes are needed, so stored items of an index get labels from their
-stored codes.
+directory: its ``label_scorer.npz``, written by ``mlrsir train`` from the training split
+(:mod:`mlrsir.run.label_scorer`), or for runs trained before that file existed their
+``codes.npz`` (``mlrsir encode``) and ``split.json``. Nothing is retrained and only codes
+are needed, so stored items of an index get labels from their stored codes.
 
 Training items = the items the run's model was trained on: the ``train`` split for a run
 with ``eval_split = "val"``, else ``train ∪ val`` (``codes.npz``'s ``db_idx``).
@@ -25,7 +26,8 @@ hash layer's output, trained without retraining the network); ``label_transfer.j
 
 Metrics (:func:`label_metrics`): per-label and macro F1 at a threshold, and the mean over
 labels of the average precision of the label scores (images ranked by ``score_j``, ties
-counted pessimistically-neutrally by the expected AP of a random order within ties).
+counted by the expected AP of a random order within ties: the one tie-aware AP of
+:mod:`mlrsir.metrics.ranking`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from mlrsir.errors import ConfigError, DataError
+from mlrsir.metrics import ranking
+from mlrsir.run.label_scorer import load_label_scorer
 
 PARAMS_FILE = "label_transfer.json"
 DEFAULT_K = 10
@@ -83,27 +87,14 @@ def knn_label_scores(
 
 
 def average_precision(scores: np.ndarray, relevant: np.ndarray) -> float:
-    """AP of ranking by ``scores`` (descending) against boolean ``relevant``; tied scores
-    are handled by the expected AP over random orders within ties (approximated by
-    giving each tied group its mean precision contribution). NaN when nothing is relevant."""
+    """Tie-aware AP of ranking items by ``scores`` (descending) against boolean
+    ``relevant``: :func:`mlrsir.metrics.ranking.average_precision` (expectation over random
+    orders within tied scores) on distances ``-scores``. NaN when nothing is relevant."""
     relevant = np.asarray(relevant, dtype=bool)
-    total = int(relevant.sum())
-    if total == 0:
+    if not relevant.any():
         return float("nan")
-    values, inverse = np.unique(-np.asarray(scores, dtype=np.float64), return_inverse=True)
-    n_group = np.bincount(inverse, minlength=len(values)).astype(np.float64)
-    r_group = np.bincount(inverse, weights=relevant.astype(np.float64), minlength=len(values))
-    before_n = np.cumsum(n_group) - n_group
-    before_r = np.cumsum(r_group) - r_group
-    ap = 0.0
-    for g in np.nonzero(r_group)[0]:
-        n, r, n0, r0 = n_group[g], r_group[g], before_n[g], before_r[g]
-        # expected precision at the positions of the group's relevant items, uniform order in the group
-        pos = np.arange(1, int(n) + 1)
-        # E[#relevant among first p of the group | a relevant at p] = 1 + (p-1)(r-1)/(n-1)
-        extra = (pos - 1) * ((r - 1) / (n - 1) if n > 1 else 0.0)
-        ap += (r / n) * float(np.sum((r0 + 1 + extra) / (n0 + pos)))
-    return ap / total
+    dist = -np.asarray(scores, dtype=np.float64)[None, :]
+    return float(ranking.average_precision(dist, relevant[None, :], tie_aware=True)[0])
 
 
 def label_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float, classes) -> dict:
@@ -197,10 +188,6 @@ class LabelTransfer:
             return self._head(codes)
         return knn_label_scores(codes, self.train_codes, self.train_labels, self.k, self.weighting)
 
-    def labels_of(self, scores_row: np.ndarray) -> list[str]:
-        """Label names whose score reaches the threshold."""
-        return [c for c, s in zip(self.classes, scores_row) if s >= self.threshold]
-
 
 def run_codes(run_dir) -> dict:
     """``RUN/codes.npz`` arrays + split indices: ``codes, labels, classes, outputs, train, val,
@@ -249,21 +236,27 @@ def save_parameters(run_dir, params: dict) -> Path:
 
 def load_transfer(run_dir) -> LabelTransfer:
     """A :class:`LabelTransfer` of a run: its training items' codes and labels from
-    ``codes.npz`` and the parameters of ``label_transfer.json`` (defaults when absent).
+    ``label_scorer.npz`` (else ``codes.npz``) and the parameters of ``label_transfer.json``
+    (defaults when absent).
     A run trained without labels (``--supervision none``) is refused with its recorded reason."""
     from mlrsir.inference.label_availability import LabelsUnavailableError, run_without_labels_reason
 
     reason = run_without_labels_reason(run_dir)
     if reason is not None:
         raise LabelsUnavailableError(f"{run_dir}: no predicted labels: {reason}")
-    data = run_codes(run_dir)
+    stored = load_label_scorer(run_dir)
+    if stored is not None:
+        codes, labels, classes = stored.codes, stored.labels, stored.classes
+    else:  # runs trained before the scorer was stored with the run
+        data = run_codes(run_dir)
+        idx = data["trained_on"]
+        codes, labels, classes = data["codes"][idx], data["labels"][idx], data["classes"]
     params_file = Path(run_dir) / PARAMS_FILE
     params = json.loads(params_file.read_text()) if params_file.exists() else {}
-    idx = data["trained_on"]
     return LabelTransfer(
-        train_codes=np.asarray(data["codes"][idx], np.uint8),
-        train_labels=np.asarray(data["labels"][idx], np.uint8),
-        classes=data["classes"],
+        train_codes=np.asarray(codes, np.uint8),
+        train_labels=np.asarray(labels, np.uint8),
+        classes=list(classes),
         k=int(params.get("k", DEFAULT_K)),
         weighting=str(params.get("weighting", DEFAULT_WEIGHTING)),
         threshold=float(params.get("threshold", DEFAULT_THRESHOLD)),

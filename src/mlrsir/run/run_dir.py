@@ -7,6 +7,7 @@
     ``model.safetensors``  final network weights
     ``method.safetensors`` method state (codebooks of quantizer methods), when any
     ``checkpoint/``        resume state (weights, optimiser, step)
+    ``label_scorer.npz``   codes + labels of the training items, for label transfer (written by ``train``)
     ``codes.npz``          codes of every image (``mlrsir encode``)
     ``metrics.json``       final retrieval metrics
 """

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from mlrsir.codes import binarize
 from mlrsir.data.cache import load_image_array
 from mlrsir.data.registry import load_dataset
 from mlrsir.data.splits import load_or_create_split, protocol_indices
@@ -49,6 +50,7 @@ from mlrsir.models.input_spec import input_spec, load_band_array
 from mlrsir.models.mlrsir_net import MLRSIRNet
 from mlrsir.run.checkpoint import load_checkpoint, load_tensors, save_checkpoint, save_tensors
 from mlrsir.run.config import TrainConfig, config_differences, finetune_top
+from mlrsir.run.label_scorer import LABEL_SCORER_FILE, LabelScorerData, save_label_scorer
 from mlrsir.run.run_dir import RunPaths, check_output_folder, environment, git_revision, write_json_atomic
 from mlrsir.training.batches import batch_positions, step_generator
 from mlrsir.training.ddp import current as dist_current
@@ -427,16 +429,42 @@ class Trainer:
             self._refit()
         self._save_checkpoint()
 
-    def evaluate(self, curves: bool = True) -> dict[str, Any]:
+    def evaluate(self, curves: bool = True, out: np.ndarray | None = None) -> dict[str, Any]:
         """Retrieval metrics of the protocol (queries vs database) for the current weights:
         :func:`~mlrsir.metrics.protocol.evaluate_method` (headline ``map``, per-query AP,
         asymmetric tie-break/asymmetric mAP for hashing methods, distinct database codes)
-        plus the ``all_but_query_*`` columns (database = queries ∪ database minus the query)."""
-        out = self.outputs()
+        plus the ``all_but_query_*`` columns (database = queries ∪ database minus the query).
+        ``out``: :meth:`outputs` of every image when already computed."""
+        out = self.outputs() if out is None else out
         labels, q, db = self.data.labels, self.query_idx, self.db_idx
         metrics = evaluate_method(self.method, out[q], out[db], labels[q], labels[db], curves=curves)
         metrics.update(all_but_query_metrics(self.method, out, labels, self.query_idx, self.db_idx))
         return metrics
+
+    def label_scorer_items(self) -> np.ndarray | None:
+        """Dataset indices whose codes and labels make the run's label scorer: the training
+        split (only its labelled part under ``--supervision partial``); None when the run
+        has none (no labels, or not a hashing method)."""
+        if self.supervision == "none" or self.data.labels is None or self.method.retrieval != "hamming":
+            return None
+        items = np.asarray(self.train_idx, dtype=np.int64)
+        if self.labelled is not None:
+            items = items[self.labelled[items]]
+        return items
+
+    def save_label_scorer(self, out: np.ndarray) -> Path | None:
+        """Write ``RUN/label_scorer.npz`` (:mod:`mlrsir.run.label_scorer`) from :meth:`outputs`
+        ``out (N, bits)`` of every image; returns its path, or None when the run has none."""
+        items = self.label_scorer_items()
+        if items is None:
+            return None
+        scorer = LabelScorerData(
+            codes=binarize(out[items]),
+            labels=np.asarray(self.data.labels)[items],
+            classes=list(self.data.dataset.classes),
+            items=items,
+        )
+        return save_label_scorer(self.paths.root, scorer)
 
     def save_final(self, metrics: dict[str, Any]) -> None:
         save_tensors(self.model.state_dict(), self.paths.model)
@@ -462,20 +490,24 @@ class Trainer:
                 "classes": list(self.data.dataset.classes),
                 "inputs": self.inputs.describe(),
             }
-            | label_scorer_record(self.config),
+            | label_scorer_record(self.config, self.label_scorer_items()),
         )
         write_json_atomic(self.paths.metrics, metrics)
 
 
-def label_scorer_record(config: TrainConfig) -> dict[str, Any]:
-    """``meta.json`` keys saying that a ``--supervision none`` run has no label scorer and why
-    (``{}`` for runs trained with labels)."""
-    if config.supervision != "none":
+def label_scorer_record(config: TrainConfig, items: np.ndarray | None = None) -> dict[str, Any]:
+    """``meta.json`` keys about the run's label scorer: for a ``--supervision none`` run that
+    it has none and why; with the training ``items`` it was fitted on, the file and their
+    count (``{}`` otherwise, e.g. quantization methods)."""
+    if config.supervision == "none":
+        return {
+            "label_scorer": None,
+            "label_scorer_reason": "trained with --supervision none: no labels to fit a label scorer from",
+        }
+    if items is None:
         return {}
-    return {
-        "label_scorer": None,
-        "label_scorer_reason": "trained with --supervision none: no labels to fit a label scorer from",
-    }
+    part = "labelled part of the training split" if config.supervision == "partial" else "training split"
+    return {"label_scorer": {"file": LABEL_SCORER_FILE, "items": int(len(items)), "from": part}}
 
 
 def _reevaluate(config, run_dir, old_metrics, data, progress, log, feature_cache) -> dict[str, Any]:
@@ -518,7 +550,9 @@ def train(
             log("no labels in this data: retrieval metrics skipped (the codes and weights are saved)")
             metrics = {"map": None, "note": "no labels: metrics skipped"}
         else:
-            metrics = trainer.evaluate(curves=True)
+            out = trainer.outputs()
+            metrics = trainer.evaluate(curves=True, out=out)
+            trainer.save_label_scorer(out)
         metrics["train_seconds"] = trainer.train_seconds
         trainer.save_final(metrics)
     return trainer.dist.broadcast_object(metrics)
