@@ -29,6 +29,9 @@
   ``build``, ``add``, ``remove`` and ``compact`` keep a saved one up to date, and save one
   when the index reaches ``AUTO_SUBLINEAR_MIN`` items (2,000,000: ``auto`` search is IVF).
 * ``info --index PATH [--json] [--verify]``.
+
+Exit status of ``build`` and ``add`` (:mod:`mlrsir.cli.exit_status`): 0 every input
+indexed, 3 some inputs failed while others were indexed, 2 nothing indexed or an error.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("index", help="build and manage a persistent code index")
     sub = parser.add_subparsers(dest="index_command", metavar="ACTION", required=True)
 
-    build = sub.add_parser("build", help="encode a folder of images into a new index")
+    from mlrsir.cli.exit_status import EPILOG
+
+    build = sub.add_parser("build", help="encode a folder of images into a new index", epilog=EPILOG)
     build.add_argument("--run", required=True, help="trained run directory (its model encodes the images)")
     build.add_argument(
         "--runtime",
@@ -60,14 +65,14 @@ def register(subparsers) -> None:
     build.add_argument("--index", required=True, help="index directory to create")
     build.add_argument("--labels", help="label file (UCM-style .txt/.csv/.xlsx/.mat), rows matched by file stem")
     build.add_argument("--batch-size", type=int, default=64)
-    build.add_argument("--strict", action="store_true", help="stop at the first unreadable image")
+    build.add_argument("--strict", action="store_true", help="stop at the first unreadable image or scene")
     build.add_argument("--overwrite", action="store_true", help="replace an existing index at --index")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     _scene_options(build)
     add_engine_arguments(build)
     build.set_defaults(func=run_build)
 
-    add = sub.add_parser("add", help="encode more images into an existing index")
+    add = sub.add_parser("add", help="encode more images into an existing index", epilog=EPILOG)
     add.add_argument("--index", required=True)
     add.add_argument(
         "--run",
@@ -83,7 +88,7 @@ def register(subparsers) -> None:
     add.add_argument("--images", required=True, nargs="+", help="folders and/or image files")
     add.add_argument("--labels", help="label file, rows matched by file stem")
     add.add_argument("--batch-size", type=int, default=64)
-    add.add_argument("--strict", action="store_true")
+    add.add_argument("--strict", action="store_true", help="stop at the first unreadable image or scene")
     add.add_argument("--quiet", action="store_true")
     _scene_options(add)
     add_engine_arguments(add)
@@ -170,8 +175,12 @@ def _check_batch_size(value: int) -> None:
 
 
 def _fill(index, encoder, paths, args, scenes=()) -> int:
+    """Index the image files ``paths`` and the ``scenes``; returns the exit status of
+    :mod:`mlrsir.cli.exit_status`."""
     from mlrsir.index.ingest import encode_into_index, read_labels
 
+    failed: list[tuple[str, str]] = []
+    succeeded = 0
     if scenes:
         from mlrsir.geo.archive import parse_radiometry
         from mlrsir.geo.hrefs import HrefPolicy
@@ -200,10 +209,10 @@ def _fill(index, encoder, paths, args, scenes=()) -> int:
             f"{geo['not_georeferenced']} tiles without georeference (geo = null); "
             f"{len(geo['failed'])} scene(s) failed; {geo['tiles_per_s']:.1f} tiles/s"
         )
+        failed += geo["failed"]
+        succeeded += geo["scenes"] + geo["tiles_added"] + geo["already_present"]
         if not paths:
-            if geo["failed"] and not geo["tiles_added"] and not geo["already_present"]:
-                return 2
-            return 0
+            return _exit_status(succeeded, failed)
     by_name = read_labels(args.labels)[1] if args.labels else None
     if args.engine == "ray":  # Ray Data pipeline, merged into the index here
         from mlrsir.cli.ingest_options import ray_options
@@ -236,9 +245,28 @@ def _fill(index, encoder, paths, args, scenes=()) -> int:
     )
     if summary["unlabelled"]:
         print(f"warning: {summary['unlabelled']} images have no row in {args.labels} (stored without labels)")
-    if summary["failed"]:
-        print(f"{len(summary['failed'])} images could not be read (listed above as 'skipped')")
-    return 0
+    failed += summary["failed"]
+    succeeded += summary["added"] + summary["already_present"]
+    return _exit_status(succeeded, failed)
+
+
+FAILED_NAMED = 20
+"""Failed inputs named in the closing summary of ``index build|add`` (all are logged as ``skipped``)."""
+
+
+def _exit_status(succeeded: int, failed: list[tuple[str, str]]) -> int:
+    """Name the inputs that failed (at most :data:`FAILED_NAMED`) and return the exit status."""
+    from mlrsir.cli.exit_status import ingest_exit_status
+
+    status = ingest_exit_status(succeeded, len(failed))
+    if failed:
+        what = "nothing indexed" if not succeeded else "the others are indexed"
+        print(f"{len(failed)} input(s) could not be indexed ({what}; exit status {status}):")
+        for path, _message in failed[:FAILED_NAMED]:
+            print(f"  {path}")
+        if len(failed) > FAILED_NAMED:
+            print(f"  ... and {len(failed) - FAILED_NAMED} more (each listed above as 'skipped')")
+    return status
 
 
 def run_build(args) -> int:
