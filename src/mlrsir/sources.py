@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from mlrsir.errors import ConfigError, DataError
+from mlrsir.geo.tile_check import check_tile_stride
 
 INDEX_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
@@ -189,9 +190,7 @@ class TileOptions:
     bands: str | None = None
 
     def check(self) -> None:
-        if self.tile < 1 or (self.stride is not None and self.stride < 1):
-            stride = "the tile size" if self.stride is None else self.stride
-            raise ConfigError(f"--tile {self.tile} / --stride {stride}: must be >= 1")
+        check_tile_stride(self.tile, self.stride)
 
 
 def default_radiometry_rule(requested=None):
