@@ -39,6 +39,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mlrsir.text import printable
+
 
 def register(subparsers) -> None:
     from mlrsir.cli.ingest_options import add_engine_arguments  # light: Ray imported only when used
@@ -204,7 +206,7 @@ def _fill(index, encoder, paths, args, scenes=()) -> int:
             progress=not args.quiet,
         )
         print(
-            f"added {geo['tiles_added']} tiles of {geo['scenes']} scene(s) to {index.path}; "
+            f"added {geo['tiles_added']} tiles of {geo['scenes']} scene(s) to {printable(index.path)}; "
             f"{geo['already_present']} already present; {geo['skipped_empty']} empty tiles skipped; "
             f"{geo['not_georeferenced']} tiles without georeference (geo = null); "
             f"{len(geo['failed'])} scene(s) failed; {geo['tiles_per_s']:.1f} tiles/s"
@@ -239,7 +241,7 @@ def _fill(index, encoder, paths, args, scenes=()) -> int:
             progress=not args.quiet,
         )
     print(
-        f"added {summary['added']} images to {index.path} ({len(index)} in total); "
+        f"added {summary['added']} images to {printable(index.path)} ({len(index)} in total); "
         f"{summary['already_present']} already present; {len(summary['failed'])} failed; "
         f"{summary['images_per_s']:.1f} images/s"
     )
@@ -263,7 +265,7 @@ def _exit_status(succeeded: int, failed: list[tuple[str, str]]) -> int:
         what = "nothing indexed" if not succeeded else "the others are indexed"
         print(f"{len(failed)} input(s) could not be indexed ({what}; exit status {status}):")
         for path, _message in failed[:FAILED_NAMED]:
-            print(f"  {path}")
+            print(f"  {printable(path)}")
         if len(failed) > FAILED_NAMED:
             print(f"  ... and {len(failed) - FAILED_NAMED} more (each listed above as 'skipped')")
     return status
@@ -291,7 +293,10 @@ def run_build(args) -> int:
     )
     with index:
         what = f"{len(paths)} images" + (f" and {len(scenes)} scene(s)" if scenes else "")
-        print(f"encoding {what} from {' '.join(args.images)} with run {args.run} ({encoder.bits} bits)")
+        print(
+            f"encoding {what} from {printable(' '.join(args.images))} with run {printable(args.run)} "
+            f"({encoder.bits} bits)"
+        )
         status = _fill(index, encoder, paths, args, scenes)
         from mlrsir.cli.index_extras import after_fill  # clouds, predicted labels
 
@@ -327,7 +332,7 @@ def run_compact(args) -> int:
         result = index.compact()
         note = f"; migrated from format {before} to {index.format_version}" if before != index.format_version else ""
         print(
-            f"compacted {index.path}: {result['slots_before']} -> {result['slots_after']} code records "
+            f"compacted {printable(index.path)}: {result['slots_before']} -> {result['slots_after']} code records "
             f"({len(index)} items) in {result['seconds']:.1f} s{note}"
         )
         refresh_search_structure(index, nlist=args.ivf_nlist, force=args.ivf)
@@ -359,7 +364,7 @@ def run_ivf(args) -> int:
         if tag is None:
             raise IndexStoreError(f"{index.db_path}: no search structure could be saved")
         print(
-            f"saved {tag['file']} beside {index.path}: IVF, {tag['nlist']} cells, {tag['ntotal']} items, "
+            f"saved {tag['file']} beside {printable(index.path)}: IVF, {tag['nlist']} cells, {tag['ntotal']} items, "
             f"{tag['bytes']} bytes, generation {tag['generation']}, {time.perf_counter() - t0:.1f} s"
         )
     return 0
@@ -432,9 +437,9 @@ def run_remove(args) -> int:
             missing = [p for p in wanted if p not in found]
         removed = index.remove(ids)
         not_found = (len(set(ids)) - removed) + len(missing)
-        print(f"removed {removed} items from {index.path} ({len(index)} left); {not_found} not found")
+        print(f"removed {removed} items from {printable(index.path)} ({len(index)} left); {not_found} not found")
         for path in missing:
-            print(f"not in the index: {path}")
+            print(f"not in the index: {printable(path)}")
         if removed:
             refresh_search_structure(index)
     return 0
@@ -450,13 +455,13 @@ def run_info(args) -> int:
         print(json.dumps(info, indent=2))
         return 0
     fp = info["fingerprint"] or {}
-    print(f"index        {info['path']}")
+    print(f"index        {printable(info['path'])}")
     print(f"images       {info['count']} ({info['labelled']} with labels), next id {info['next_id']}")
     print(f"codes        {info['bits']} bits ({info['bytes_per_code']} bytes packed)")
     print(f"model        {', '.join(f'{k}={v}' for k, v in fp.items())}")
-    print(f"run          {info['run_dir']}")
-    print(f"images root  {info['images_root']}")
-    print(f"classes      {', '.join(info['classes'] or []) or '-'}")
+    print(f"run          {printable(info['run_dir'])}")
+    print(f"images root  {printable(info['images_root'])}")
+    print(f"classes      {printable(', '.join(info['classes'] or [])) or '-'}")
     print(f"database     {info['database']} ({info['database_bytes']} bytes), format v{info['format_version']}")
     if "code_files" in info:
         print(

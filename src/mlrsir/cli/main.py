@@ -22,6 +22,7 @@ import sys
 
 from mlrsir import __version__
 from mlrsir.errors import MlrsirError
+from mlrsir.text import printable
 
 # subcommand modules, in the order they appear in --help
 SUBCOMMAND_MODULES = [
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return _closed_pipe()
     except MlrsirError as exc:
-        print(f"mlrsir: error: {exc}", file=sys.stderr)
+        print(f"mlrsir: error: {printable(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mlrsir: interrupted", file=sys.stderr)
@@ -110,11 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         return _unexpected(exc, debug=bool(getattr(args, "debug", False)))
 
 
-def unexpected_message(exc: BaseException) -> str:
-    """``mlrsir: error: unexpected TYPE: message (rerun with --debug for the traceback)``, on one line."""
-    text = " ".join(str(exc).split())
+def unexpected_message(exc: BaseException, hint: bool = True) -> str:
+    """``mlrsir: error: unexpected TYPE: message (rerun with --debug for the traceback)``, on
+    one line (``hint=False``: without the parenthesis)."""
+    text = printable(" ".join(str(exc).split()))
     what = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return f"mlrsir: error: unexpected {what} (rerun with --debug for the traceback)"
+    return f"mlrsir: error: unexpected {what}" + (" (rerun with --debug for the traceback)" if hint else "")
 
 
 def _unexpected(exc: Exception, debug: bool) -> int:
@@ -124,7 +126,7 @@ def _unexpected(exc: Exception, debug: bool) -> int:
         import traceback
 
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-        print(f"mlrsir: error: unexpected {type(exc).__name__}: {' '.join(str(exc).split())}", file=sys.stderr)
+        print(unexpected_message(exc, hint=False), file=sys.stderr)
     else:
         print(unexpected_message(exc), file=sys.stderr)
     return 2

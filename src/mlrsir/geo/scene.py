@@ -33,6 +33,7 @@ from mlrsir.geo.bands import band_from_filename, band_sort_key, canonical, selec
 from mlrsir.geo.hrefs import HrefPolicy
 from mlrsir.geo.raster import RASTER_SUFFIXES, BandSource, band_sources
 from mlrsir.paths import not_found_message
+from mlrsir.text import printable
 
 
 @dataclass
@@ -190,7 +191,7 @@ def _stac_scene(path: Path) -> Scene:
         why = policy.refusal(href, path.resolve().parent)
         if why:
             refused.append(f"asset {key!r} ({asset.href}): {why}")
-            print(f"mlrsir: {path}: skipped asset {key!r} ({asset.href}): {why}", file=sys.stderr)
+            print(printable(f"mlrsir: {path}: skipped asset {key!r} ({asset.href}): {why}"), file=sys.stderr)
             continue
         href = policy.local_path(href)
         media = (asset.media_type or "").lower()
