@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from mlrsir.errors import ConfigError, DataError
+from mlrsir.geo.tile_check import check_tile_stride
+from mlrsir.text import printable
 
 INDEX_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
@@ -60,8 +62,10 @@ class SourceCounts:
 
 
 def log_skip(log: Callable[[str], None], path: str, message: str) -> None:
-    """``skipped MESSAGE`` when the message names the path already, else ``skipped PATH: MESSAGE``."""
-    log(f"skipped {message}" if str(message).startswith(str(path)) else f"skipped {path}: {message}")
+    """``skipped MESSAGE`` when the message names the path already, else ``skipped PATH: MESSAGE``
+    (control characters of names escaped: :func:`mlrsir.text.printable`)."""
+    line = f"skipped {message}" if str(message).startswith(str(path)) else f"skipped {path}: {message}"
+    log(printable(line))
 
 
 # ---------------------------------------------------------------------------- image files
@@ -189,9 +193,7 @@ class TileOptions:
     bands: str | None = None
 
     def check(self) -> None:
-        if self.tile < 1 or (self.stride is not None and self.stride < 1):
-            stride = "the tile size" if self.stride is None else self.stride
-            raise ConfigError(f"--tile {self.tile} / --stride {stride}: must be >= 1")
+        check_tile_stride(self.tile, self.stride)
 
 
 def default_radiometry_rule(requested=None):
@@ -277,7 +279,9 @@ class SceneTileSource:
         georef = tiler.bands[0].georeferenced
         names = ",".join(b.name for b in tiler.bands)
         crs = crs_label(tiler.bands[0].crs) if georef else "no georeference"
-        self.log(f"scene {scene.scene_id}: {len(tiler)} tiles of {self.options.tile} px, bands {names}, {crs}")
+        self.log(
+            f"scene {printable(scene.scene_id)}: {len(tiler)} tiles of {self.options.tile} px, bands {names}, {crs}"
+        )
         with tiler.open_datasets() as datasets:
             self._current = {
                 "scene_path": scene_path,
@@ -334,7 +338,9 @@ class SceneTileSource:
         self.counts.scenes += 1
         self.counts.skipped_empty += tiler.skipped
         if tiler.skipped:
-            self.log(f"scene {current['scene'].scene_id}: skipped {tiler.skipped} empty (all 0 / nodata) tiles")
+            self.log(
+                f"scene {printable(current['scene'].scene_id)}: skipped {tiler.skipped} empty (all 0 / nodata) tiles"
+            )
 
     def _fail(self, scene_path: Path, exc: DataError) -> None:
         if self.strict:

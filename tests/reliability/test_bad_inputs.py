@@ -71,7 +71,7 @@ def test_build_skips_and_counts_bad_images(tmp_path, folder, fake_encoder, capsy
     run = make_run(tmp_path / "run")
     assert (
         main(["index", "build", "--run", str(run), "--images", str(folder), "--index", str(tmp_path / "ix"), "--quiet"])
-        == 0
+        == 3  # some inputs indexed, some failed (mlrsir.cli.exit_status)
     )
     out = capsys.readouterr().out
     for name, words in BAD.items():
@@ -80,7 +80,7 @@ def test_build_skips_and_counts_bad_images(tmp_path, folder, fake_encoder, capsy
         assert line.startswith("skipped") and words in line, line
     bad_images = len(BAD) - 1  # six_bands.tif is a raster scene: counted with the scenes
     assert f"added {len(GOOD)} images" in out and f"{bad_images} failed" in out and "1 scene(s) failed" in out
-    assert f"{bad_images} images could not be read" in out
+    assert f"{len(BAD)} input(s) could not be indexed (the others are indexed; exit status 3)" in out
     with CodeIndex.open(tmp_path / "ix") as index:
         names = sorted(index.get(int(i))["path"].rsplit("/", 1)[1] for i in index.ids())
     assert names == sorted(GOOD)

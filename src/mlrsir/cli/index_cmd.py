@@ -29,12 +29,17 @@
   ``build``, ``add``, ``remove`` and ``compact`` keep a saved one up to date, and save one
   when the index reaches ``AUTO_SUBLINEAR_MIN`` items (2,000,000: ``auto`` search is IVF).
 * ``info --index PATH [--json] [--verify]``.
+
+Exit status of ``build`` and ``add`` (:mod:`mlrsir.cli.exit_status`): 0 every input
+indexed, 3 some inputs failed while others were indexed, 2 nothing indexed or an error.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from mlrsir.text import printable
 
 
 def register(subparsers) -> None:
@@ -43,7 +48,9 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("index", help="build and manage a persistent code index")
     sub = parser.add_subparsers(dest="index_command", metavar="ACTION", required=True)
 
-    build = sub.add_parser("build", help="encode a folder of images into a new index")
+    from mlrsir.cli.exit_status import EPILOG
+
+    build = sub.add_parser("build", help="encode a folder of images into a new index", epilog=EPILOG)
     build.add_argument("--run", required=True, help="trained run directory (its model encodes the images)")
     build.add_argument(
         "--runtime",
@@ -60,14 +67,14 @@ def register(subparsers) -> None:
     build.add_argument("--index", required=True, help="index directory to create")
     build.add_argument("--labels", help="label file (UCM-style .txt/.csv/.xlsx/.mat), rows matched by file stem")
     build.add_argument("--batch-size", type=int, default=64)
-    build.add_argument("--strict", action="store_true", help="stop at the first unreadable image")
+    build.add_argument("--strict", action="store_true", help="stop at the first unreadable image or scene")
     build.add_argument("--overwrite", action="store_true", help="replace an existing index at --index")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     _scene_options(build)
     add_engine_arguments(build)
     build.set_defaults(func=run_build)
 
-    add = sub.add_parser("add", help="encode more images into an existing index")
+    add = sub.add_parser("add", help="encode more images into an existing index", epilog=EPILOG)
     add.add_argument("--index", required=True)
     add.add_argument(
         "--run",
@@ -83,7 +90,7 @@ def register(subparsers) -> None:
     add.add_argument("--images", required=True, nargs="+", help="folders and/or image files")
     add.add_argument("--labels", help="label file, rows matched by file stem")
     add.add_argument("--batch-size", type=int, default=64)
-    add.add_argument("--strict", action="store_true")
+    add.add_argument("--strict", action="store_true", help="stop at the first unreadable image or scene")
     add.add_argument("--quiet", action="store_true")
     _scene_options(add)
     add_engine_arguments(add)
@@ -170,8 +177,12 @@ def _check_batch_size(value: int) -> None:
 
 
 def _fill(index, encoder, paths, args, scenes=()) -> int:
+    """Index the image files ``paths`` and the ``scenes``; returns the exit status of
+    :mod:`mlrsir.cli.exit_status`."""
     from mlrsir.index.ingest import encode_into_index, read_labels
 
+    failed: list[tuple[str, str]] = []
+    succeeded = 0
     if scenes:
         from mlrsir.geo.archive import parse_radiometry
         from mlrsir.geo.hrefs import HrefPolicy
@@ -195,15 +206,15 @@ def _fill(index, encoder, paths, args, scenes=()) -> int:
             progress=not args.quiet,
         )
         print(
-            f"added {geo['tiles_added']} tiles of {geo['scenes']} scene(s) to {index.path}; "
+            f"added {geo['tiles_added']} tiles of {geo['scenes']} scene(s) to {printable(index.path)}; "
             f"{geo['already_present']} already present; {geo['skipped_empty']} empty tiles skipped; "
             f"{geo['not_georeferenced']} tiles without georeference (geo = null); "
             f"{len(geo['failed'])} scene(s) failed; {geo['tiles_per_s']:.1f} tiles/s"
         )
+        failed += geo["failed"]
+        succeeded += geo["scenes"] + geo["tiles_added"] + geo["already_present"]
         if not paths:
-            if geo["failed"] and not geo["tiles_added"] and not geo["already_present"]:
-                return 2
-            return 0
+            return _exit_status(succeeded, failed)
     by_name = read_labels(args.labels)[1] if args.labels else None
     if args.engine == "ray":  # Ray Data pipeline, merged into the index here
         from mlrsir.cli.ingest_options import ray_options
@@ -230,15 +241,34 @@ def _fill(index, encoder, paths, args, scenes=()) -> int:
             progress=not args.quiet,
         )
     print(
-        f"added {summary['added']} images to {index.path} ({len(index)} in total); "
+        f"added {summary['added']} images to {printable(index.path)} ({len(index)} in total); "
         f"{summary['already_present']} already present; {len(summary['failed'])} failed; "
         f"{summary['images_per_s']:.1f} images/s"
     )
     if summary["unlabelled"]:
         print(f"warning: {summary['unlabelled']} images have no row in {args.labels} (stored without labels)")
-    if summary["failed"]:
-        print(f"{len(summary['failed'])} images could not be read (listed above as 'skipped')")
-    return 0
+    failed += summary["failed"]
+    succeeded += summary["added"] + summary["already_present"]
+    return _exit_status(succeeded, failed)
+
+
+FAILED_NAMED = 20
+"""Failed inputs named in the closing summary of ``index build|add`` (all are logged as ``skipped``)."""
+
+
+def _exit_status(succeeded: int, failed: list[tuple[str, str]]) -> int:
+    """Name the inputs that failed (at most :data:`FAILED_NAMED`) and return the exit status."""
+    from mlrsir.cli.exit_status import ingest_exit_status
+
+    status = ingest_exit_status(succeeded, len(failed))
+    if failed:
+        what = "nothing indexed" if not succeeded else "the others are indexed"
+        print(f"{len(failed)} input(s) could not be indexed ({what}; exit status {status}):")
+        for path, _message in failed[:FAILED_NAMED]:
+            print(f"  {printable(path)}")
+        if len(failed) > FAILED_NAMED:
+            print(f"  ... and {len(failed) - FAILED_NAMED} more (each listed above as 'skipped')")
+    return status
 
 
 def run_build(args) -> int:
@@ -263,7 +293,10 @@ def run_build(args) -> int:
     )
     with index:
         what = f"{len(paths)} images" + (f" and {len(scenes)} scene(s)" if scenes else "")
-        print(f"encoding {what} from {' '.join(args.images)} with run {args.run} ({encoder.bits} bits)")
+        print(
+            f"encoding {what} from {printable(' '.join(args.images))} with run {printable(args.run)} "
+            f"({encoder.bits} bits)"
+        )
         status = _fill(index, encoder, paths, args, scenes)
         from mlrsir.cli.index_extras import after_fill  # clouds, predicted labels
 
@@ -299,7 +332,7 @@ def run_compact(args) -> int:
         result = index.compact()
         note = f"; migrated from format {before} to {index.format_version}" if before != index.format_version else ""
         print(
-            f"compacted {index.path}: {result['slots_before']} -> {result['slots_after']} code records "
+            f"compacted {printable(index.path)}: {result['slots_before']} -> {result['slots_after']} code records "
             f"({len(index)} items) in {result['seconds']:.1f} s{note}"
         )
         refresh_search_structure(index, nlist=args.ivf_nlist, force=args.ivf)
@@ -331,7 +364,7 @@ def run_ivf(args) -> int:
         if tag is None:
             raise IndexStoreError(f"{index.db_path}: no search structure could be saved")
         print(
-            f"saved {tag['file']} beside {index.path}: IVF, {tag['nlist']} cells, {tag['ntotal']} items, "
+            f"saved {tag['file']} beside {printable(index.path)}: IVF, {tag['nlist']} cells, {tag['ntotal']} items, "
             f"{tag['bytes']} bytes, generation {tag['generation']}, {time.perf_counter() - t0:.1f} s"
         )
     return 0
@@ -404,9 +437,9 @@ def run_remove(args) -> int:
             missing = [p for p in wanted if p not in found]
         removed = index.remove(ids)
         not_found = (len(set(ids)) - removed) + len(missing)
-        print(f"removed {removed} items from {index.path} ({len(index)} left); {not_found} not found")
+        print(f"removed {removed} items from {printable(index.path)} ({len(index)} left); {not_found} not found")
         for path in missing:
-            print(f"not in the index: {path}")
+            print(f"not in the index: {printable(path)}")
         if removed:
             refresh_search_structure(index)
     return 0
@@ -422,13 +455,13 @@ def run_info(args) -> int:
         print(json.dumps(info, indent=2))
         return 0
     fp = info["fingerprint"] or {}
-    print(f"index        {info['path']}")
+    print(f"index        {printable(info['path'])}")
     print(f"images       {info['count']} ({info['labelled']} with labels), next id {info['next_id']}")
     print(f"codes        {info['bits']} bits ({info['bytes_per_code']} bytes packed)")
     print(f"model        {', '.join(f'{k}={v}' for k, v in fp.items())}")
-    print(f"run          {info['run_dir']}")
-    print(f"images root  {info['images_root']}")
-    print(f"classes      {', '.join(info['classes'] or []) or '-'}")
+    print(f"run          {printable(info['run_dir'])}")
+    print(f"images root  {printable(info['images_root'])}")
+    print(f"classes      {printable(', '.join(info['classes'] or [])) or '-'}")
     print(f"database     {info['database']} ({info['database_bytes']} bytes), format v{info['format_version']}")
     if "code_files" in info:
         print(

@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import time
 
+from mlrsir.text import printable
+
 
 def register_duplicates(sub) -> None:
     for name in ("build", "add"):  # --max-cloud on the scene options of index build / add
@@ -59,7 +61,7 @@ def run_duplicates(args) -> int:
         print(f"group {n} ({len(group)} items):")
         for i in group:
             if i in records:
-                print(f"  {i}  {records[i]['path']}")
+                print(f"  {i}  {printable(records[i]['path'])}")
     if len(groups) > len(shown):
         print(f"... {len(groups) - len(shown)} more groups (--limit, --json)")
     return 0
@@ -177,8 +179,8 @@ def search_labels(args) -> int:
     for row in rows:
         labels = row["labels"] if row["labels"] is not None else row["predicted_labels"]
         print(
-            f"{row['rank']:>4}  {row['score']:>6.3f}  {row['label_source']:<12}  {row['path']}  "
-            f"{', '.join(labels or []) or '-'}"
+            f"{row['rank']:>4}  {row['score']:>6.3f}  {row['label_source']:<12}  {printable(row['path'])}  "
+            f"{printable(', '.join(labels or [])) or '-'}"
         )
     return 0
 

@@ -5,6 +5,11 @@ Each subcommand lives in its own module of this package, which exposes
 callable ``func(args) -> int`` (the exit status). Heavy imports (torch, faiss,
 fastapi) happen inside ``func`` so that ``mlrsir --help`` stays fast.
 
+Errors: an :class:`~mlrsir.errors.MlrsirError` is printed ``mlrsir: error: ...`` (exit 2);
+any other exception is one line ``mlrsir: error: unexpected TYPE: message (rerun with
+--debug for the traceback)`` (exit 2), and ``mlrsir --debug COMMAND ...`` prints its
+traceback; Ctrl-C is ``mlrsir: interrupted`` (exit 130).
+
 Tests call :func:`main` in-process with an argv list.
 """
 
@@ -17,6 +22,7 @@ import sys
 
 from mlrsir import __version__
 from mlrsir.errors import MlrsirError
+from mlrsir.text import printable
 
 # subcommand modules, in the order they appear in --help
 SUBCOMMAND_MODULES = [
@@ -54,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Multi-label remote-sensing image retrieval by deep hashing (MLRSIR-NET).",
     )
     parser.add_argument("--version", action="version", version=f"mlrsir {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of an unexpected error (give it before the command: mlrsir --debug search ...)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(f"mlrsir.cli.{name}").register(sub)
@@ -91,11 +102,34 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return _closed_pipe()
     except MlrsirError as exc:
-        print(f"mlrsir: error: {exc}", file=sys.stderr)
+        print(f"mlrsir: error: {printable(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("mlrsir: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an unforeseen failure: one line, the traceback on request
+        return _unexpected(exc, debug=bool(getattr(args, "debug", False)))
+
+
+def unexpected_message(exc: BaseException, hint: bool = True) -> str:
+    """``mlrsir: error: unexpected TYPE: message (rerun with --debug for the traceback)``, on
+    one line (``hint=False``: without the parenthesis)."""
+    text = printable(" ".join(str(exc).split()))
+    what = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return f"mlrsir: error: unexpected {what}" + (" (rerun with --debug for the traceback)" if hint else "")
+
+
+def _unexpected(exc: Exception, debug: bool) -> int:
+    """Report an exception that is not an :class:`MlrsirError`: the traceback first with
+    ``--debug``, then the one line of :func:`unexpected_message`; exit status 2."""
+    if debug:
+        import traceback
+
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+        print(unexpected_message(exc, hint=False), file=sys.stderr)
+    else:
+        print(unexpected_message(exc), file=sys.stderr)
+    return 2
 
 
 def _closed_pipe() -> int:

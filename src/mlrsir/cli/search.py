@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 
 from mlrsir.index.backend_registry import backend_help
+from mlrsir.text import printable
 
 
 def register(subparsers) -> None:
@@ -144,7 +145,7 @@ def run(args) -> int:
     if note:
         print(note)
     print(f"{'rank':>4}  {'dist':>4}  path  labels")
-    for row in rows:
-        labels = ", ".join(row["labels"]) if row["labels"] else "-"
-        print(f"{row['rank']:>4}  {row['distance']:>4}  {row['path']}  {labels}")
+    for row in rows:  # names escaped (mlrsir.text.printable); --json keeps them raw
+        labels = printable(", ".join(row["labels"])) if row["labels"] else "-"
+        print(f"{row['rank']:>4}  {row['distance']:>4}  {printable(row['path'])}  {labels}")
     return 0

@@ -45,6 +45,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mlrsir.errors import DataError
+from mlrsir.paths import not_found_message
 
 IMAGE_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
@@ -67,7 +68,7 @@ def read_rgb(path: str | Path, *, target_size: int | None = None) -> Image.Image
     """
     path = Path(path)
     if not path.exists():
-        raise DataError(f"{path}: file not found")
+        raise DataError(not_found_message(path))
     if not path.is_file():
         raise DataError(f"{path}: not a regular file")
     if path.stat().st_size == 0:

@@ -9,6 +9,7 @@ optional extra ``geo`` (rasterio, pyproj, pystac, pyarrow). Modules:
   STAC Item.
 * :mod:`~mlrsir.geo.acquisition`: acquisition datetime from metadata or names.
 * :mod:`~mlrsir.geo.tiling`: tiles on the finest band's grid, read window by window.
+* :mod:`~mlrsir.geo.tile_check`: the one check of the tile / stride options.
 * :mod:`~mlrsir.geo.radiometry`: the fixed uint16 -> 0..255 mapping of an index.
 * :mod:`~mlrsir.geo.georef`: the per-tile ``geo`` dict (native and lon/lat bounds).
 * :mod:`~mlrsir.geo.geojson` / :mod:`~mlrsir.geo.geoparquet`: footprint output.

@@ -40,6 +40,7 @@ from PIL import Image
 from mlrsir.errors import ConfigError, DataError
 from mlrsir.geo import radiometry as rad
 from mlrsir.geo.bands import canonical
+from mlrsir.paths import broken_link_target, not_found_message
 
 CHIP_MAX = 1024
 """Largest side (px) of a non-georeferenced .tif still treated as a plain image chip."""
@@ -105,7 +106,7 @@ def walk_inputs(inputs: list[str | Path], image_suffixes: tuple[str, ...]) -> tu
     seen: set[Path] = set()
 
     def put(p: Path, kind: str) -> None:
-        p = p.resolve()
+        p = p.absolute() if broken_link_target(p) is not None else p.resolve()  # named by the link
         if p not in seen:
             seen.add(p)
             (scenes if kind == "scene" else images).append(p)
@@ -129,7 +130,7 @@ def walk_inputs(inputs: list[str | Path], image_suffixes: tuple[str, ...]) -> tu
         elif item.is_file():
             put(item, classify_input(item))
         else:
-            raise DataError(f"{item}: no such image file, raster, scene folder or STAC Item")
+            raise DataError(not_found_message(item, "no such image file, raster, scene folder or STAC Item"))
     return images, scenes
 
 

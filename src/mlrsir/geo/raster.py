@@ -22,6 +22,7 @@ from rasterio.windows import Window
 
 from mlrsir.errors import DataError
 from mlrsir.geo.hrefs import http_options
+from mlrsir.paths import not_found_message
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".png")
 
@@ -76,7 +77,7 @@ def open_raster(path: str | Path):
     text = str(path)
     is_url = "://" in text or text.startswith("/vsi")
     if not is_url and not Path(text).is_file():
-        raise DataError(f"{text}: raster file not found")
+        raise DataError(not_found_message(text, "raster file not found"))
     options = http_options()
     if is_url:  # later windowed reads of the dataset see the same limits (GDAL reads the environment)
         for key, value in options.items():

@@ -32,6 +32,8 @@ from mlrsir.geo import acquisition
 from mlrsir.geo.bands import band_from_filename, band_sort_key, canonical, select_indices
 from mlrsir.geo.hrefs import HrefPolicy
 from mlrsir.geo.raster import RASTER_SUFFIXES, BandSource, band_sources
+from mlrsir.paths import not_found_message
+from mlrsir.text import printable
 
 
 @dataclass
@@ -89,7 +91,9 @@ def open_scene(path: str | Path) -> Scene:
     if path.is_dir():
         return _folder_scene(path)
     if not path.exists():
-        raise DataError(f"{path}: scene not found (expected a raster, a folder of band files or a STAC Item .json)")
+        raise DataError(
+            not_found_message(path, "scene not found (expected a raster, a folder of band files or a STAC Item .json)")
+        )
     if path.suffix.lower() == ".json":
         return _stac_scene(path)
     bands = band_sources(path)
@@ -187,7 +191,7 @@ def _stac_scene(path: Path) -> Scene:
         why = policy.refusal(href, path.resolve().parent)
         if why:
             refused.append(f"asset {key!r} ({asset.href}): {why}")
-            print(f"mlrsir: {path}: skipped asset {key!r} ({asset.href}): {why}", file=sys.stderr)
+            print(printable(f"mlrsir: {path}: skipped asset {key!r} ({asset.href}): {why}"), file=sys.stderr)
             continue
         href = policy.local_path(href)
         media = (asset.media_type or "").lower()

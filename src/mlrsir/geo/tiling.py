@@ -58,6 +58,7 @@ from mlrsir.errors import ConfigError, DataError
 from mlrsir.geo.georef import tile_geo
 from mlrsir.geo.raster import BandSource, BlockCoverage, open_raster, read_band
 from mlrsir.geo.scene import Scene, check_same_crs
+from mlrsir.geo.tile_check import KEYWORD_NAMES, check_tile_stride
 
 RESAMPLING = {"bilinear": Resampling.bilinear, "nearest": Resampling.nearest, "cubic": Resampling.cubic}
 
@@ -152,8 +153,7 @@ class SceneTiler:
         resampling: str = "bilinear",
         skip_empty: bool = True,
     ):
-        if tile < 1 or (stride is not None and stride < 1):
-            raise ConfigError(f"tile={tile}, stride={stride}: must be >= 1")
+        check_tile_stride(tile, stride, KEYWORD_NAMES)
         if resampling not in RESAMPLING:
             raise ConfigError(f"resampling={resampling!r}: expected one of {', '.join(RESAMPLING)}")
         check_window_size(tile, tile, scene.source)

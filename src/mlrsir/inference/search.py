@@ -138,7 +138,8 @@ def ids_in_bbox(index, bbox) -> set[int]:
 
 
 def load_query_image(index, query: str):
-    """RGB PIL image of a query path: image file, raster scene or tile id (module doc)."""
+    """RGB PIL image of a query path: image file, raster scene or tile id (module doc); a
+    folder that is not a scene (no band files) is refused as a folder."""
     from pathlib import Path
 
     from mlrsir.data.images import read_rgb
@@ -147,8 +148,12 @@ def load_query_image(index, query: str):
     text = str(query)
     if Path(text).exists() and Path(text).is_file() and Path(text).suffix.lower() in (".jpg", ".jpeg", ".png"):
         return read_rgb(text)
-    from mlrsir.geo.archive import classify_input, parse_tile_id
+    from mlrsir.geo.archive import classify_input, is_scene_folder, parse_tile_id
 
+    if Path(text).is_dir() and not is_scene_folder(Path(text)):
+        raise DataError(
+            f"{text}: is a folder: give an image file, a raster (or a folder of band files), or FILE#col,row,w,h"
+        )
     tile = parse_tile_id(text)
     is_scene = tile is None and Path(text).exists() and (Path(text).is_dir() or classify_input(Path(text)) == "scene")
     if tile is None and not is_scene:

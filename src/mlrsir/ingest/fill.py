@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from mlrsir.errors import DataError, IndexStoreError
 from mlrsir.sources import SourceItem, image_size, log_skip
+from mlrsir.text import printable
 
 CHECK_BATCH = 1024
 """Candidates checked against the index (and, for scenes, windows held) at a time."""
@@ -130,7 +131,7 @@ def fill_index(
                         if strict:
                             raise
                         report.failed.append((item.path, str(exc)))
-                        log(f"skipped {exc}")
+                        log(f"skipped {printable(exc)}")
                         continue
                 report.unlabelled += labelled and record.get("labels") is None
                 records.append(record)

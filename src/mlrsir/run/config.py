@@ -51,6 +51,7 @@ from typing import Any
 from mlrsir.codes import MAX_TRAIN_BITS, check_code_length
 from mlrsir.data.registry import DEFAULT_DATASET, canonical_bands, dataset_radiometry, normalize_dataset_name
 from mlrsir.errors import ConfigError
+from mlrsir.geo.tile_check import check_tile_stride
 from mlrsir.methods.registry import DEFAULT_METHOD, normalize_method_name, resolve_method_params
 
 FINETUNE_MODES = ("none", "top1", "top2", "all")
@@ -190,8 +191,7 @@ class TrainConfig:
         object.__setattr__(self, "images", tuple(os.path.abspath(os.path.expanduser(str(p))) for p in images))
         if self.images and self.supervision != "none":
             raise ConfigError("--images trains without labels: it needs --supervision none")
-        if self.tile < 1 or (self.stride is not None and self.stride < 1):
-            raise ConfigError(f"--tile {self.tile} / --stride {self.stride}: must be >= 1")
+        check_tile_stride(self.tile, self.stride)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (``method_params`` as a new ``dict``)."""
