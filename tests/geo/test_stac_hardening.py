@@ -1,4 +1,4 @@
-"""Issue 24 items 2, 3, 7, 8 and issue 23 item 7: STAC hrefs confined, timeouts, non-STAC JSON,
+"""Issue 24 items 2, 3 (also in a whole build), 7, 8 and issue 23 item 7: STAC hrefs confined, timeouts, non-STAC JSON,
 common-name assets, non-finite radiometry, geo as a core dependency."""
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ import numpy as np
 import pytest
 import tomllib
 
+import mlrsir.inference.encoder as encoder_module
 from mlrsir.errors import ConfigError, DataError
 from mlrsir.geo.archive import default_bands, parse_radiometry
 from mlrsir.geo.hrefs import HrefPolicy
 from mlrsir.geo.scene import open_scene, set_href_policy
+from tests.fakes.encoder import make_run
 
 from .conftest import write_raster
+from .test_index_scenes import PixelHashEncoder, build
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -162,3 +165,18 @@ def test_geo_packages_are_core_dependencies():
         assert name in core
     with pytest.raises(ImportError):
         importlib.import_module("mlrsir.geo_support")
+
+
+@pytest.mark.parametrize("text", ["{}", "[1, 2, 3]"])
+def test_a_json_that_is_not_stac_is_skipped_and_the_scenes_after_it_indexed(tmp_path, monkeypatch, capsys, text):
+    monkeypatch.setattr(encoder_module, "load_encoder", PixelHashEncoder)
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    data = np.random.default_rng(3).integers(1, 4000, size=(3, 32, 32)).astype(np.uint16)
+    good = write_raster(tmp_path / "good.tif", data)
+    code = build(make_run(tmp_path / "run"), [bad, good], tmp_path / "ix", "--tile", "16")
+    out = capsys.readouterr()
+    text_out = out.out + out.err
+    assert code == 3, text_out  # some inputs indexed, one failed (the exit rule of docs/commands.md)
+    assert "bad.json" in text_out and "not a STAC Item" in text_out and "Traceback" not in text_out
+    assert "added 4 tiles" in text_out
