@@ -81,28 +81,9 @@ def _seed_counts(args) -> dict[tuple[str, int], int]:
     return counts
 
 
-def run(args: argparse.Namespace) -> int:
-    import sys
-    import time
-    from pathlib import Path
-
-    import numpy as np
-
-    from mlrsir.cli.train import config_overrides
-    from mlrsir.data.registry import DEFAULT_DATASET, dataset_note
-    from mlrsir.metrics.floors import random_codes_floor, random_ranking_floor
-    from mlrsir.report.writer import write_report
-    from mlrsir.run.run_dir import git_revision
-    from mlrsir.training.grid import GridRunner, RunSpec
-    from mlrsir.training.trainer import protocol_indices
-
-    base = config_overrides(args)
-    if base["dataset"] is None:
-        base["dataset"] = DEFAULT_DATASET
-    out = Path(args.out)
-    runner = GridRunner(out, base, progress=not args.quiet)
-    counts = _seed_counts(args)
-    split_seed = None if args.split_seed is not None else True  # True: each run's split from its seed
+def _grid_specs(args, counts: dict[tuple[str, int], int], split_seed: bool | None) -> tuple[list, list]:
+    """``(main grid RunSpecs, ablation RunSpecs)`` of the command line."""
+    from mlrsir.training.grid import RunSpec
 
     def seeded(s: int) -> dict:
         return {"seed": s, "split_seed": s if split_seed else None}
@@ -140,6 +121,54 @@ def run(args: argparse.Namespace) -> int:
                             tags={"variant": variant},
                         )
                     )
+    return specs, ablation_specs
+
+
+def _mean_std(values: list[float]) -> dict:
+    import numpy as np
+
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+        "n": len(values),
+    }
+
+
+def _floors(data, eval_split: str, n_seeds: int, bits: list[int]) -> dict:
+    """Random-ranking and random-codes floors on the protocol's queries and database of ``data``."""
+    from mlrsir.data.splits import protocol_indices
+    from mlrsir.metrics.floors import random_codes_floor, random_ranking_floor
+
+    _, q, db = protocol_indices(data.split, eval_split)
+    ql, dl = data.labels[q], data.labels[db]
+    seeds = range(max(n_seeds, 1))
+    return {
+        "random_ranking": _mean_std([random_ranking_floor(ql, dl, seed=s)["map"] for s in seeds]),
+        "random_codes": {
+            str(b): _mean_std([random_codes_floor(ql, dl, bits=b, seed=s)["map"] for s in seeds]) for b in bits
+        },
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+    import time
+    from pathlib import Path
+
+    from mlrsir.cli.train import config_overrides
+    from mlrsir.data.registry import DEFAULT_DATASET, dataset_note
+    from mlrsir.report.writer import write_report
+    from mlrsir.run.run_dir import git_revision
+    from mlrsir.training.grid import GridRunner
+
+    base = config_overrides(args)
+    if base["dataset"] is None:
+        base["dataset"] = DEFAULT_DATASET
+    out = Path(args.out)
+    runner = GridRunner(out, base, progress=not args.quiet)
+    counts = _seed_counts(args)
+    split_seed = None if args.split_seed is not None else True  # True: each run's split from its seed
+    specs, ablation_specs = _grid_specs(args, counts, split_seed)
     total = len(specs) + len(ablation_specs)
     print(f"benchmark: {len(specs)} runs + {len(ablation_specs)} ablation runs -> {out}")
     start = time.perf_counter()
@@ -147,30 +176,10 @@ def run(args: argparse.Namespace) -> int:
     ablations = [
         runner.run(spec, position=f"[ablation {i}/{len(ablation_specs)}]") for i, spec in enumerate(ablation_specs, 1)
     ]
-
-    floors = None
     first_config = runner.config_for(specs[0]) if specs else None
+    floors = None
     if not args.no_floors and first_config is not None:
-        data = next(iter(runner._data.values()))
-        _, q, db = protocol_indices(data.split, first_config.eval_split)
-        ql, dl = data.labels[q], data.labels[db]
-        seeds = range(max(args.seeds, 1))
-        rr = [random_ranking_floor(ql, dl, seed=s)["map"] for s in seeds]
-        floors = {
-            "random_ranking": {
-                "mean": float(np.mean(rr)),
-                "std": float(np.std(rr, ddof=1)) if len(rr) > 1 else 0.0,
-                "n": len(rr),
-            },
-            "random_codes": {},
-        }
-        for b in args.bits:
-            vals = [random_codes_floor(ql, dl, bits=b, seed=s)["map"] for s in seeds]
-            floors["random_codes"][str(b)] = {
-                "mean": float(np.mean(vals)),
-                "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
-                "n": len(vals),
-            }
+        floors = _floors(runner.prepared_data()[0], first_config.eval_split, args.seeds, args.bits)
     settings = {
         "preset": args.preset,
         "protocol": first_config.protocol if first_config else None,

@@ -49,6 +49,10 @@ class GridRunner:
         overrides.update({k: v for k, v in spec.overrides.items() if v is not None})
         return resolve_config(spec.preset, **overrides)
 
+    def prepared_data(self) -> list[PreparedData]:
+        """The datasets and splits prepared so far, in the order the runs first needed them."""
+        return list(self._data.values())
+
     def _data_for(self, config: TrainConfig, run_dir: Path) -> PreparedData:
         key = (
             config.dataset,
