@@ -78,7 +78,8 @@ def baseline_rows(run_row_: dict, config: TrainConfig, run_dir: Path) -> list[di
     rows = []
     for name, cls in UNSUPERVISED_BASELINES.items():
         start = time.perf_counter()
-        baseline = cls(config.bits, iterations=50, seed=config.seed) if name == "itq" else cls(config.bits, seed=config.seed)
+        kwargs = {"iterations": 50} if name == "itq" else {}
+        baseline = cls(config.bits, seed=config.seed, **kwargs)
         baseline.fit(feats[train_idx])  # training images only, no labels
         fit_seconds = time.perf_counter() - start
         proj = baseline.project(feats)
@@ -163,7 +164,7 @@ def main() -> None:
         writer.writeheader()
         writer.writerows(public)
     for r in public:
-        print(f"{r['label']:28s} {r['method']:6s} {r['supervision']:8s} {r['bits']:3d} map {r['map']:.4f} stable {r['map_stable']:.4f}")
+        print(f"{r['label']:28s} {r['method']:6s} {r['bits']:3d} bits map {r['map']:.4f} stable {r['map_stable']:.4f}")
     for c in comparisons:
         print(f"{c['a']} - {c['b']}: {c['delta']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}] {c['verdict']}")
 
