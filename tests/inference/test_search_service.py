@@ -12,7 +12,7 @@ from mlrsir.cli.main import main
 from mlrsir.index.store import CodeIndex
 from mlrsir.inference.search import search_by_image, search_by_item
 from mlrsir.web.app import create_app
-from mlrsir.web.service import display_name
+from mlrsir.web.results import client_path
 from tests.fakes.encoder import FakeEncoder, fake_encoder, make_run, write_image  # noqa: F401
 
 R, G, B, W, K = (230, 10, 10), (10, 230, 10), (10, 10, 230), (250, 250, 250), (5, 5, 5)
@@ -97,7 +97,7 @@ def test_cli_and_web_return_the_same_rows(built, capsys, k, radius, labels):
         assert response.status_code == 200, response.text
         web = response.json()["results"]
     assert [(r["rank"], r["id"], r["distance"], r["path"], r["labels"]) for r in web] == [
-        (r["rank"], r["id"], r["distance"], display_name(r["path"]), r["labels"]) for r in rows
+        (r["rank"], r["id"], r["distance"], client_path(r["path"]), r["labels"]) for r in rows
     ]
 
 

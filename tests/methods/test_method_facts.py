@@ -6,7 +6,7 @@ import pytest
 
 from mlrsir.methods.base import HASHING, METHOD_KINDS, QUANTIZATION
 from mlrsir.methods.registry import METHODS, find_method_class, get_method
-from mlrsir.report.tables import display_name, is_hashing_method
+from mlrsir.report.tables import is_hashing_method, method_title
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -32,7 +32,7 @@ def test_paper_methods_have_the_paper_names_and_kinds():
 
 def test_report_reads_the_facts_of_the_class():
     assert find_method_class("DCH") is METHODS["dch"] and find_method_class("nosuch") is None
-    assert display_name("dtq:top1") == "DTQ (top stage fine-tuned)"
-    assert display_name("Nosuch:none") == "Nosuch (frozen backbone)"
+    assert method_title("dtq:top1") == "DTQ (top stage fine-tuned)"
+    assert method_title("Nosuch:none") == "Nosuch (frozen backbone)"
     assert is_hashing_method("dhn:none") and is_hashing_method("MLRSIR")
     assert not is_hashing_method("dqn") and not is_hashing_method("nosuch")

@@ -297,9 +297,9 @@ def test_regime_variant_rows_get_their_own_names_and_one_paper_row():
     """``--methods dch:none``: its own row "DCH (frozen backbone)" after DCH, never merged with
     DCH's runs, and the published DCH row printed once (under the plain method when it ran)."""
     from mlrsir.report.paper import paper_tables_for
-    from mlrsir.report.tables import base_method, display_name, method_sort_key, metric_table
+    from mlrsir.report.tables import base_method, method_sort_key, method_title, metric_table
 
-    assert display_name("dch:none") == "DCH (frozen backbone)" and base_method("DCH:none") == "dch"
+    assert method_title("dch:none") == "DCH (frozen backbone)" and base_method("DCH:none") == "dch"
     assert sorted(["dqn", "dch:none", "mlrsir", "dch"], key=method_sort_key) == ["mlrsir", "dch", "dch:none", "dqn"]
     rows = [
         {"method": "dch", "bits": 32, "seed": 0, "map": 0.9},

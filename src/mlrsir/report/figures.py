@@ -29,7 +29,7 @@ from mlrsir.report.tables import (
     aggregate,
     as_bits,
     bits_of,
-    display_name,
+    method_title,
     methods_of,
 )
 
@@ -147,7 +147,7 @@ def plot_precision_at_n(rows: list[Mapping[str, Any]], bits: int, path: Path) ->
             marker="o",
             markersize=3,
             color=colors[m],
-            label=f"{display_name(m)} (n={mc['n']})",
+            label=f"{method_title(m)} (n={mc['n']})",
         )
     ax.set_xscale("log")
     ax.set_xlabel("number of retrieved images N")
@@ -177,7 +177,7 @@ def plot_precision_recall(rows: list[Mapping[str, Any]], bits: int, path: Path) 
                 marker="o" if title.endswith("radius") else None,
                 markersize=3,
                 color=colors[m],
-                label=f"{display_name(m)} (n={mc['n']})",
+                label=f"{method_title(m)} (n={mc['n']})",
             )
         word = _ranking_word(lines[0][1]["keys"]) if title.endswith("cut-off") else "whole radius"
         ax.set_xlabel("recall")
@@ -211,7 +211,7 @@ def plot_map_vs_bits(rows: list[Mapping[str, Any]], path: Path, metric: str = "m
             marker="o",
             capsize=3,
             color=colors[m],
-            label=display_name(m),
+            label=method_title(m),
         )
     if metric in TABLE1_MAP.metrics:
         for m in TABLE1_MAP.known_methods():
@@ -223,7 +223,7 @@ def plot_map_vs_bits(rows: list[Mapping[str, Any]], path: Path, metric: str = "m
                 marker="x",
                 color=colors.get(m, "gray"),
                 alpha=0.7,
-                label=f"{display_name(m)} (paper, DLRSD)",
+                label=f"{method_title(m)} (paper, DLRSD)",
             )
             ticks |= {b for b, _ in pts}
     ax.set_xticks(sorted(ticks))

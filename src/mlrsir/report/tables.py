@@ -61,7 +61,7 @@ def base_method(method: Any) -> str:
     return str(method).lower().partition(":")[0]
 
 
-def display_name(method: Any) -> str:
+def method_title(method: Any) -> str:
     """Printed name of a method key, the method class's ``title``: ``"mlrsir" -> "MLRSIR-NET"``,
     ``"dch:none" -> "DCH (frozen backbone)"``; keys not in the registry as given."""
     base, _, regime = str(method).lower().partition(":")
@@ -232,13 +232,13 @@ def metric_table(
     _, show_n = _n_note(stats.values())
     body = []
     for m in methods:
-        body.append([display_name(m)] + [format_stat(stats.get((m, b)), digits, show_n) for b in bits])
+        body.append([method_title(m)] + [format_stat(stats.get((m, b)), digits, show_n) for b in bits])
         base = base_method(m)
         if m != base and base in ours:
             continue  # the published row is printed once, under the plain method
         for t in papers:
             if base in t.values:
-                name = display_name(base)
+                name = method_title(base)
                 body.append([f"{name} (paper, {t.dataset})"] + [format_paper(t, base, b) for b in bits])
     header = ["Method"] + [f"{b} bits" for b in bits]
     table = markdown_table(header, body) if body else "_no results_"
@@ -266,7 +266,7 @@ def grouped_metrics_table(rows: list[Mapping[str, Any]], metrics: list[str], dig
     all_stats = [s for d in per_metric.values() for s in d.values()]
     _, show_n = _n_note(all_stats)
     body = [
-        [display_name(m), b if b is not None else MISSING]
+        [method_title(m), b if b is not None else MISSING]
         + [format_stat(per_metric[x].get((m, b)), METRIC_DIGITS.get(x, digits), show_n) for x in metrics]
         for m, b in keys
     ]
@@ -321,7 +321,7 @@ def bootstrap_table(comparisons: list[Mapping[str, Any]], digits: int = 4) -> st
     if not comparisons:
         return "_no paired runs with per-query AP_"
     body = [
-        [display_name(c["baseline"]), *bootstrap_cells(c, digits), per_seed_cell(c.get("per_seed", ()), digits)]
+        [method_title(c["baseline"]), *bootstrap_cells(c, digits), per_seed_cell(c.get("per_seed", ()), digits)]
         for c in sorted(comparisons, key=lambda c: (method_sort_key(c["baseline"]), c["bits"]))
     ]
     header = ["Baseline", *bootstrap_header(), "Δ per seed"]

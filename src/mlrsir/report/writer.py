@@ -174,7 +174,7 @@ def _paper_sources() -> list[str]:
     for t in PAPER_TABLES:
         known = t.known_methods()
         if known:
-            names = ", ".join(tables.display_name(m) for m in known)
+            names = ", ".join(tables.method_title(m) for m in known)
             lines.append(f"- {t.name} ({t.title}): {names}; {t.sources.get(known[0], 'as published')}.")
         else:
             lines.append(f'- {t.name} ({t.title}): no value known (printed as "{tables.UNKNOWN}").')
@@ -320,7 +320,7 @@ def render_report(
     if datasets:
         md += [
             f"Dataset: {', '.join(datasets)}. Methods: "
-            f"{', '.join(tables.display_name(m) for m in tables.methods_of(rows)) or tables.MISSING}. "
+            f"{', '.join(tables.method_title(m) for m in tables.methods_of(rows)) or tables.MISSING}. "
             f"Bit lengths: {', '.join(map(str, bits)) or tables.MISSING}.",
             "",
         ]

@@ -17,7 +17,7 @@ import numpy as np
 from mlrsir.metrics.relevance import relevance_matrix
 
 
-def display_name(path: str) -> str:
+def client_path(path: str) -> str:
     """Name shown to clients: ``parent-folder/file-name`` of the stored path (no server path)."""
     p = Path(str(path).replace("\\", "/"))
     return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
@@ -28,7 +28,7 @@ def item_json(record: dict) -> dict:
     item_id = int(record["id"])
     return {
         "id": item_id,
-        "path": display_name(record["path"]),
+        "path": client_path(record["path"]),
         "width": record.get("width"),
         "height": record.get("height"),
         "labels": list(record["labels"]) if record.get("labels") is not None else None,

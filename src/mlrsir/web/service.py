@@ -36,11 +36,11 @@ from mlrsir.web.attention import AttentionMaps
 from mlrsir.web.cache import BytesLRU
 from mlrsir.web.item_images import ItemImages, ItemNotFound
 from mlrsir.web.label_vocabulary import LabelVocabulary
-from mlrsir.web.results import code_text, display_name, item_json, mark_relevant, result_rows
+from mlrsir.web.results import code_text, item_json, mark_relevant, result_rows
 from mlrsir.web.scenes import SceneCatalog
 from mlrsir.web.schemas import MAX_ITEM_ID, SearchParams
 
-__all__ = ["ItemNotFound", "RetrievalService", "display_name"]
+__all__ = ["ItemNotFound", "RetrievalService"]
 
 
 class RetrievalService:
