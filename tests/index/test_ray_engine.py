@@ -93,11 +93,11 @@ def test_ray_index_identical_to_local(tiny, local_index, ray_session, tmp_path, 
 
 
 def test_killed_actor_is_retried(tiny, local_index, ray_session, tmp_path):
-    from mlrsir.index.ingest import list_images, load_encoder
+    from mlrsir.index.ingest import list_images, load_hashing_encoder
     from mlrsir.ingest.ray_engine import RayOptions, encode_into_index_ray
 
     images, run, _ = tiny
-    encoder = load_encoder(run)
+    encoder = load_hashing_encoder(run)
     paths = list_images(images)
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()

@@ -36,9 +36,9 @@ def encode_augmented_views(run_dir, images, views, max_images, batch_size, rng, 
 
     from mlrsir.data.images import read_rgb
     from mlrsir.data.transforms import dihedral, jitter_brightness_contrast
-    from mlrsir.index.ingest import list_images, load_encoder  # heavy (torch): imported when used
+    from mlrsir.index.ingest import list_images, load_hashing_encoder  # heavy (torch): imported when used
 
-    encoder = load_encoder(run_dir)
+    encoder = load_hashing_encoder(run_dir)
     paths = list_images(images)
     if max_images:
         paths = paths[:max_images]

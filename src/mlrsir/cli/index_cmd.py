@@ -273,7 +273,7 @@ def _exit_status(succeeded: int, failed: list[tuple[str, str]]) -> int:
 
 def run_build(args) -> int:
     from mlrsir.errors import DataError
-    from mlrsir.index.ingest import list_images, load_encoder, read_labels
+    from mlrsir.index.ingest import list_images, load_hashing_encoder, read_labels
     from mlrsir.index.store import CodeIndex
 
     _check_batch_size(args.batch_size)
@@ -281,7 +281,7 @@ def run_build(args) -> int:
     if not paths and not scenes:
         raise DataError(f"{' '.join(args.images)}: no .jpg/.jpeg/.png/.tif/.tiff images or raster scenes found")
     classes = read_labels(args.labels)[0] if args.labels else None  # read early: fail before encoding
-    encoder = load_encoder(args.run, runtime=getattr(args, "runtime", "auto"))
+    encoder = load_hashing_encoder(args.run, runtime=getattr(args, "runtime", "auto"))
     index = CodeIndex.create(
         args.index,
         bits=encoder.bits,
@@ -389,14 +389,14 @@ def run_for_index(index, run: str | None) -> str:
 
 
 def run_add(args) -> int:
-    from mlrsir.index.ingest import expand_inputs, load_encoder
+    from mlrsir.index.ingest import expand_inputs, load_hashing_encoder
     from mlrsir.index.store import CodeIndex
     from mlrsir.inference.fingerprint import check_encoder_compatible
 
     _check_batch_size(args.batch_size)
     paths, scenes = _inputs(args.images, None, expand_inputs)
     with CodeIndex.open(args.index) as index:
-        encoder = load_encoder(run_for_index(index, args.run), runtime=getattr(args, "runtime", "auto"))
+        encoder = load_hashing_encoder(run_for_index(index, args.run), runtime=getattr(args, "runtime", "auto"))
         check_encoder_compatible(encoder, index)
         status = _fill(index, encoder, paths, args, scenes)
         from mlrsir.cli.index_extras import after_fill  # clouds, predicted labels

@@ -91,7 +91,7 @@ def write_results_geojson(path, rows) -> int:
 
 def run(args) -> int:
     from mlrsir.errors import ConfigError, IndexStoreError
-    from mlrsir.index.ingest import load_encoder
+    from mlrsir.index.ingest import load_hashing_encoder
     from mlrsir.index.store import CodeIndex
     from mlrsir.inference.fingerprint import check_encoder_compatible
     from mlrsir.inference.search import check_bbox, item_at, load_query_image, search_by_image, search_by_item
@@ -123,7 +123,7 @@ def run(args) -> int:
             run_dir = args.run or index.run_dir
             if not run_dir:
                 raise IndexStoreError(f"{index.db_path}: the index records no run directory; pass --run")
-            encoder = load_encoder(run_dir, runtime=args.runtime)
+            encoder = load_hashing_encoder(run_dir, runtime=args.runtime)
             check_encoder_compatible(encoder, index)
             rows = search_by_image(index, encoder, image, query_path=args.query, **options)
         if timed:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlrsir.ingest.engines import LocalEngine, load_encoder
+from mlrsir.ingest.engines import LocalEngine, load_hashing_encoder
 from mlrsir.ingest.fill import fill_index
 from mlrsir.sources import (
     INDEX_IMAGE_SUFFIXES,
@@ -32,7 +32,7 @@ __all__ = [
     "image_size",
     "labels_for_path",
     "list_images",
-    "load_encoder",
+    "load_hashing_encoder",
     "read_labels",
 ]
 

@@ -38,7 +38,7 @@ class Encoded:
     sizes: list
 
 
-def load_encoder(run_dir, runtime: str = "auto"):
+def load_hashing_encoder(run_dir, runtime: str = "auto"):
     """:func:`mlrsir.inference.encoder.load_encoder` (looked up on its module at call time,
     so tests can replace it), refusing runs whose retrieval is not Hamming distance on
     binary codes (:func:`~mlrsir.inference.fingerprint.check_binary_codes`)."""

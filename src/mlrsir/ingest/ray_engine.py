@@ -153,10 +153,12 @@ class EncodeActor:
     def __init__(self, run_dir: str, device: str = "cpu", runtime: str = "auto", hooks: dict | None = None):
         import torch
 
-        from mlrsir.ingest.engines import load_encoder
+        from mlrsir.ingest.engines import load_hashing_encoder
 
         torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1") or 1)))
-        self.encoder = load_encoder(run_dir, runtime=runtime) if runtime != "auto" else load_encoder(run_dir)
+        self.encoder = (
+            load_hashing_encoder(run_dir, runtime=runtime) if runtime != "auto" else load_hashing_encoder(run_dir)
+        )
         if device != "cpu":
             self.encoder.model.to(device)
             self.encoder.fast_model.to(device)
