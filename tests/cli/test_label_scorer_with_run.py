@@ -65,7 +65,12 @@ def test_index_build_right_after_train_stores_predicted_labels(full_run, ucm, tm
     with CodeIndex.open(tmp_path / "ix", readonly=True) as index:
         ids, scores, classes = predicted_scores(index)
     assert len(ids) == 24 and scores.shape == (24, 17) and len(classes) == 17
-    assert main(["search", "--index", str(tmp_path / "ix"), "--labels", classes[0], "--json"]) in (0, 1)
+    # the items carry no ground-truth labels: a label search answers from the predicted ones
+    label = classes[int(np.argmax(scores.max(axis=0)))]
+    assert main(["search", "--index", str(tmp_path / "ix"), "--labels", label, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and {row["label_source"] for row in rows} == {"predicted"}
+    assert {row["id"] for row in rows} <= {int(i) for i in ids}
 
 
 def test_a_run_from_before_falls_back_to_codes_npz(full_run, ucm, tmp_path, capsys):
@@ -106,10 +111,19 @@ def test_eval_split_val_uses_the_train_part_only(ucm, tmp_path):
     assert scorer is not None and sorted(scorer.items.tolist()) == sorted(split["train"])
 
 
-def test_no_labels_no_scorer(ucm, tmp_path):
+def test_no_labels_no_scorer(ucm, tmp_path, capsys):
     run = tmp_path / "none"
     assert main(_train_args(ucm, run, "--supervision", "none")) == 0
     assert load_label_scorer(run) is None and not (run / LABEL_SCORER_FILE).exists()
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["label_scorer"] is None and "--supervision none" in meta["label_scorer_reason"]
+    assert "no label scorer (trained with --supervision none" in capsys.readouterr().out
+    # the index gets no predicted labels, and a label search on it is an error saying how to get them
+    assert _build(run, ucm, tmp_path / "ix") == 0
+    assert "no predicted labels stored" in capsys.readouterr().out
+    assert main(["search", "--index", str(tmp_path / "ix"), "--labels", "ship"]) == 2
+    err = capsys.readouterr().err
+    assert "label search needs labels" in err and "--supervision none" in err
 
 
 def test_round_trip_and_damaged_file_named(tmp_path):
