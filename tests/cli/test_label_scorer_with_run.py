@@ -4,6 +4,7 @@ hidden ``mlrsir encode`` step); runs from before keep working through ``codes.np
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -146,3 +147,16 @@ def test_label_average_precision_is_the_tie_aware_one():
     ap = average_precision(np.array([0.8, 0.1, 0.1]), np.array([True, True, False]))
     assert ap == pytest.approx((1 + (1 + 2 / 3) / 2) / 2)
     assert np.isnan(average_precision(np.array([0.3, 0.2]), np.array([False, False])))
+
+
+def test_label_average_precision_is_the_mean_over_orders_within_ties():
+    # brute force: the AP of every order that keeps the score order, averaged
+    scores = np.array([0.7, 0.2, 0.7, 0.2, 0.9, 0.2])
+    relevant = np.array([True, False, False, True, False, True])
+    aps = []
+    for order in itertools.permutations(range(len(scores))):
+        if any(scores[a] < scores[b] for a, b in itertools.pairwise(order)):
+            continue
+        hits = relevant[list(order)]
+        aps.append(np.mean([hits[: p + 1].mean() for p in np.nonzero(hits)[0]]))
+    assert average_precision(scores, relevant) == pytest.approx(np.mean(aps), abs=1e-12)
