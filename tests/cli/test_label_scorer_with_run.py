@@ -81,7 +81,8 @@ def test_a_run_from_before_falls_back_to_codes_npz(full_run, ucm, tmp_path, caps
         if f.is_file() and f.name != LABEL_SCORER_FILE:
             (old / f.name).write_bytes(f.read_bytes())
     assert _build(old, ucm, tmp_path / "ix1") == 0
-    assert "no predicted labels stored" in capsys.readouterr().out
+    note = capsys.readouterr().out
+    assert f"no predicted labels stored ({old}: no {LABEL_SCORER_FILE}" in note and "mlrsir encode --run" in note
     assert main(["encode", "--run", str(old), "--quiet"]) == 0
     assert _build(old, ucm, tmp_path / "ix2") == 0
     assert "stored predicted labels for 24 items" in capsys.readouterr().out
