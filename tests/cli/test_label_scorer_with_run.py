@@ -4,6 +4,7 @@ hidden ``mlrsir encode`` step); runs from before keep working through ``codes.np
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -65,7 +66,12 @@ def test_index_build_right_after_train_stores_predicted_labels(full_run, ucm, tm
     with CodeIndex.open(tmp_path / "ix", readonly=True) as index:
         ids, scores, classes = predicted_scores(index)
     assert len(ids) == 24 and scores.shape == (24, 17) and len(classes) == 17
-    assert main(["search", "--index", str(tmp_path / "ix"), "--labels", classes[0], "--json"]) in (0, 1)
+    # the items carry no ground-truth labels: a label search answers from the predicted ones
+    label = classes[int(np.argmax(scores.max(axis=0)))]
+    assert main(["search", "--index", str(tmp_path / "ix"), "--labels", label, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and {row["label_source"] for row in rows} == {"predicted"}
+    assert {row["id"] for row in rows} <= {int(i) for i in ids}
 
 
 def test_a_run_from_before_falls_back_to_codes_npz(full_run, ucm, tmp_path, capsys):
@@ -75,7 +81,8 @@ def test_a_run_from_before_falls_back_to_codes_npz(full_run, ucm, tmp_path, caps
         if f.is_file() and f.name != LABEL_SCORER_FILE:
             (old / f.name).write_bytes(f.read_bytes())
     assert _build(old, ucm, tmp_path / "ix1") == 0
-    assert "no predicted labels stored" in capsys.readouterr().out
+    note = capsys.readouterr().out
+    assert f"no predicted labels stored ({old}: no {LABEL_SCORER_FILE}" in note and "mlrsir encode --run" in note
     assert main(["encode", "--run", str(old), "--quiet"]) == 0
     assert _build(old, ucm, tmp_path / "ix2") == 0
     assert "stored predicted labels for 24 items" in capsys.readouterr().out
@@ -106,10 +113,19 @@ def test_eval_split_val_uses_the_train_part_only(ucm, tmp_path):
     assert scorer is not None and sorted(scorer.items.tolist()) == sorted(split["train"])
 
 
-def test_no_labels_no_scorer(ucm, tmp_path):
+def test_no_labels_no_scorer(ucm, tmp_path, capsys):
     run = tmp_path / "none"
     assert main(_train_args(ucm, run, "--supervision", "none")) == 0
     assert load_label_scorer(run) is None and not (run / LABEL_SCORER_FILE).exists()
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["label_scorer"] is None and "--supervision none" in meta["label_scorer_reason"]
+    assert "no label scorer (trained with --supervision none" in capsys.readouterr().out
+    # the index gets no predicted labels, and a label search on it is an error saying how to get them
+    assert _build(run, ucm, tmp_path / "ix") == 0
+    assert "no predicted labels stored" in capsys.readouterr().out
+    assert main(["search", "--index", str(tmp_path / "ix"), "--labels", "ship"]) == 2
+    err = capsys.readouterr().err
+    assert "label search needs labels" in err and "--supervision none" in err
 
 
 def test_round_trip_and_damaged_file_named(tmp_path):
@@ -132,3 +148,16 @@ def test_label_average_precision_is_the_tie_aware_one():
     ap = average_precision(np.array([0.8, 0.1, 0.1]), np.array([True, True, False]))
     assert ap == pytest.approx((1 + (1 + 2 / 3) / 2) / 2)
     assert np.isnan(average_precision(np.array([0.3, 0.2]), np.array([False, False])))
+
+
+def test_label_average_precision_is_the_mean_over_orders_within_ties():
+    # brute force: the AP of every order that keeps the score order, averaged
+    scores = np.array([0.7, 0.2, 0.7, 0.2, 0.9, 0.2])
+    relevant = np.array([True, False, False, True, False, True])
+    aps = []
+    for order in itertools.permutations(range(len(scores))):
+        if any(scores[a] < scores[b] for a, b in itertools.pairwise(order)):
+            continue
+        hits = relevant[list(order)]
+        aps.append(np.mean([hits[: p + 1].mean() for p in np.nonzero(hits)[0]]))
+    assert average_precision(scores, relevant) == pytest.approx(np.mean(aps), abs=1e-12)

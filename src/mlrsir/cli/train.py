@@ -240,4 +240,26 @@ def run(args: argparse.Namespace) -> int:
             metrics, title=f"{config.method} {config.bits} bits, {config.dataset} ({config.eval_split} queries)"
         )
         print(f"run directory: {args.out}")
+    note = label_scorer_note(args.out)
+    if note and not args.json:
+        print(note)
     return 0
+
+
+def label_scorer_note(run_dir) -> str | None:
+    """The line saying whether the run stored a label scorer (``meta.json``'s ``label_scorer``),
+    i.e. whether ``index build`` with it stores predicted labels; None when meta says nothing."""
+    try:
+        meta = json.loads((Path(run_dir) / "meta.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or "label_scorer" not in meta:
+        return None
+    scorer = meta["label_scorer"]
+    if scorer is None:
+        reason = meta.get("label_scorer_reason") or "no labels"
+        return f"no label scorer ({reason}): index build with this run stores no predicted labels"
+    return (
+        f"label scorer: {Path(run_dir) / scorer['file']} ({scorer['items']} items of the {scorer['from']}): "
+        "index build with this run stores predicted labels"
+    )

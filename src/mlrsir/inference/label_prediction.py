@@ -40,7 +40,7 @@ import numpy as np
 
 from mlrsir.errors import ConfigError, DataError
 from mlrsir.metrics import ranking
-from mlrsir.run.label_scorer import load_label_scorer
+from mlrsir.run.label_scorer import LABEL_SCORER_FILE, load_label_scorer
 
 PARAMS_FILE = "label_transfer.json"
 DEFAULT_K = 10
@@ -248,6 +248,11 @@ def load_transfer(run_dir) -> LabelTransfer:
     if stored is not None:
         codes, labels, classes = stored.codes, stored.labels, stored.classes
     else:  # runs trained before the scorer was stored with the run
+        if not (Path(run_dir) / "codes.npz").is_file():
+            raise DataError(
+                f"{run_dir}: no {LABEL_SCORER_FILE} (written by `mlrsir train` since it exists) and no codes.npz; "
+                f"run `mlrsir encode --run {run_dir}` first"
+            )
         data = run_codes(run_dir)
         idx = data["trained_on"]
         codes, labels, classes = data["codes"][idx], data["labels"][idx], data["classes"]
