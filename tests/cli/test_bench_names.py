@@ -53,3 +53,12 @@ def test_bench_load_parses_and_validates(capsys):
     assert "exactly one of --index" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["bench-load", "--help"])
+
+
+def test_scene_and_ray_benchmarks_are_bench_subcommands():
+    """Issue 23: the scene RSS and Ray benchmarks moved from geo/ and distributed/ into `mlrsir bench`."""
+    assert {"scene-rss", "ray", "encode"} <= set(_subcommands(build_parser(), "bench"))
+    args = build_parser().parse_args(["bench", "ray", "--run", "R", "--images", "I", "--workers", "2", "3"])
+    assert args.engine == ["ray"] and args.runtime is None and args.workers == [2, 3]
+    args = build_parser().parse_args(["bench", "scene-rss", "S", "--tile", "128", "--cache-mb", "8"])
+    assert (args.scene, args.bands, args.tile, args.cache_mb, args.child) == ("S", "all", 128, 8, False)

@@ -273,9 +273,9 @@ def test_bench_search_ucm_source_with_fake_run(dataset, fake_encoder, capsys):
 
 
 def test_recall_counts_ties_at_threshold():
-    from mlrsir.bench.search import recall_at_k
+    from mlrsir.metrics.recall import recall_at_k_of_results
 
     exact = [[(1, 0), (2, 3), (3, 3)]]
-    assert recall_at_k([[(1, 0), (9, 3), (8, 4)]], exact, k=3, n=10) == pytest.approx(2 / 3)
+    assert recall_at_k_of_results([[(1, 0), (9, 3), (8, 4)]], exact, k=3) == pytest.approx(2 / 3)
     # other members of the tied groups are right (recall with ties: distances are compared)
-    assert recall_at_k([[(7, 0), (9, 3), (8, 3)]], exact, k=3, n=10) == 1.0
+    assert recall_at_k_of_results([[(7, 0), (9, 3), (8, 3)]], exact, k=3) == 1.0

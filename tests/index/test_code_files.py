@@ -13,6 +13,7 @@ import pytest
 from mlrsir.errors import IndexStoreError
 from mlrsir.index import codefile, migrate, saved
 from mlrsir.index.store import DB_NAME, CodeIndex
+from mlrsir.index.transactions import WriteTransaction
 from tests.index.legacy import make_legacy_index
 from tests.index.test_backends import oracle
 
@@ -101,10 +102,10 @@ def _crash_in_child(action) -> None:
     if pid == 0:  # pragma: no cover - child
         try:
 
-            def die(self, state):
+            def die(self):
                 os._exit(17)
 
-            CodeIndex._commit_write = die  # type: ignore[method-assign]
+            WriteTransaction.commit = die  # type: ignore[method-assign]
             action()
         finally:
             os._exit(3)

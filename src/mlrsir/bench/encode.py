@@ -66,8 +66,8 @@ def measure_config(
 
     if config.engine not in ("local", "ray"):
         raise ConfigError(f"engine {config.engine!r}: expected 'local' or 'ray'")
-    if config.engine == "ray":  # the whole job on Ray (mlrsir.distributed.bench_ray)
-        from mlrsir.distributed.bench_ray import ray_rate
+    if config.engine == "ray":  # the whole job on Ray (mlrsir.bench.ray)
+        from mlrsir.bench.ray import ray_rate
 
         encoder = load_encoder(run_dir, runtime=config.runtime)
         ray_row: dict[str, Any] = {
@@ -133,7 +133,7 @@ def run_encode_bench(
     rows = []
     ray_workers = [c.workers for c in configs if c.engine == "ray"]
     if ray_workers:  # one local Ray for every Ray row
-        from mlrsir.distributed.bench_ray import bench_session
+        from mlrsir.bench.ray import bench_session
 
         session: AbstractContextManager[Any] = bench_session(max(ray_workers))
     else:

@@ -44,7 +44,7 @@ import numpy as np
 
 from mlrsir.bench.material import encode_augmented_views, random_packed_codes
 from mlrsir.index.backends import FaissHashBackend, make_backend, packed_width
-from mlrsir.metrics.recall import recall_at_k_with_ties
+from mlrsir.metrics.recall import recall_at_k_of_results
 
 
 def _random_unit_float(rng: np.random.Generator, n: int, dim: int, chunk: int = 1 << 16) -> np.ndarray:
@@ -155,19 +155,12 @@ def _bench_codes(db_packed, q_packed, bits, k, numpy_budget_s, hash_options, log
             "queries_per_cpu_s": nq / clock.cpu,
             "queries_timed": nq,
             "build_s": build_s,
-            "recall_at_k": recall_at_k(approx, exact["faiss"], k, n),
+            "recall_at_k": recall_at_k_of_results(approx, exact["faiss"], k),
             "identical_to_faiss": None,
         }
     )
     log(f"  {bits} bits hash: {nq / seconds:.0f} queries/s, recall@{k} {rows[-1]['recall_at_k']:.3f}")
     return rows, exact
-
-
-def recall_at_k(approx: list, exact: list, k: int, n: int) -> float:
-    """Recall@k with ties of per-query ``[(id, distance)]`` lists: the distances are compared
-    by :func:`mlrsir.metrics.recall.recall_at_k_with_ties` (the one definition; ``n`` is unused,
-    the exact lists hold ``min(k, n)`` items)."""
-    return recall_at_k_with_ties([[d for _, d in row] for row in approx], [[d for _, d in row] for row in exact], k)
 
 
 def _bench_float(db_float: np.ndarray, q_float: np.ndarray, k: int, budget_s: float, log) -> dict:
@@ -374,6 +367,6 @@ def to_markdown(result: dict) -> str:
     lines += ["", "Notes:", ""] + [f"- {note}" for note in result["notes"]]
     lines.append(
         "- recall@k of the hash back-end: the fraction of the exact top-k distances (a multiset) that the "
-        "returned distances match (mlrsir.bench.scale.recall_at_k; any member of a tied group is right)."
+        "returned distances match (mlrsir.metrics.recall.recall_at_k_of_results; any member of a tied group is right)."
     )
     return "\n".join(lines) + "\n"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlrsir.bench import slow_clients
+from mlrsir.bench import scene_rss, slow_clients
 from mlrsir.index.backend_registry import scale_bench_backends
 
 
@@ -85,6 +85,7 @@ def register(subparsers) -> None:
     _register_upload_memory(sub)
     slow_clients.register(sub)
     _register_encode(sub)
+    _register_scene_rss(sub)
     _register_index_store(sub)
 
 
@@ -167,12 +168,22 @@ def run_index_store(args) -> int:
     return 0
 
 
+def _encode_options(p) -> None:
+    """The options ``bench encode`` and ``bench ray`` share."""
+    p.add_argument("--run", required=True, help="a finished run directory")
+    p.add_argument("--images", required=True, help="image folder (e.g. ucm-multilabel/Images)")
+    p.add_argument("--workers", type=int, nargs="+", default=[1], help="Ray encoder actors per row (default 1)")
+    p.add_argument("--max-images", type=int, default=640, help="images used (default 640)")
+    p.add_argument("--batch-size", type=int, nargs="+", default=[1, 64], help="batch sizes (default 1 64)")
+    p.add_argument("--budget", type=float, default=5.0, help="seconds per measurement (default 5)")
+    p.add_argument("--json", action="store_true")
+
+
 def _register_encode(sub) -> None:
     p = sub.add_parser(
         "encode", help="encoding throughput (files -> codes, and the model alone), runtimes side by side"
     )
-    p.add_argument("--run", required=True, help="a finished run directory")
-    p.add_argument("--images", required=True, help="image folder (e.g. ucm-multilabel/Images)")
+    _encode_options(p)
     p.add_argument(
         "--runtime",
         action="append",
@@ -186,12 +197,18 @@ def _register_encode(sub) -> None:
         help="local (in-process) and/or ray (Ray Data pipeline, one row per --workers value; "
         "pip install 'mlrsir[ray]'); default local. With --engine and no --runtime: torch only",
     )
-    p.add_argument("--workers", type=int, nargs="+", default=[1], help="Ray encoder actors per row (default 1)")
-    p.add_argument("--max-images", type=int, default=640, help="images used (default 640)")
-    p.add_argument("--batch-size", type=int, nargs="+", default=[1, 64], help="batch sizes (default 1 64)")
-    p.add_argument("--budget", type=float, default=5.0, help="seconds per measurement (default 5)")
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=run_encode)
+    ray = sub.add_parser(
+        "ray", help="encoding throughput on Ray (= bench encode --engine ray; pip install 'mlrsir[ray]')"
+    )
+    _encode_options(ray)
+    ray.set_defaults(func=run_encode, runtime=None, engine=["ray"])
+
+
+def _register_scene_rss(sub) -> None:
+    p = sub.add_parser("scene-rss", help="peak RSS and tiles/s of tiling a Sentinel-2 scene and a 2x2 mosaic of it")
+    scene_rss.add_arguments(p)
+    p.set_defaults(func=lambda a: scene_rss.report(a.scene, a.bands, a.tile, a.cache_mb, child_run=a.child))
 
 
 def run_encode(args) -> int:

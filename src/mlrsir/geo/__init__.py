@@ -13,5 +13,5 @@ optional extra ``geo`` (rasterio, pyproj, pystac, pyarrow). Modules:
 * :mod:`~mlrsir.geo.radiometry`: the fixed uint16 -> 0..255 mapping of an index.
 * :mod:`~mlrsir.geo.georef`: the per-tile ``geo`` dict (native and lon/lat bounds).
 * :mod:`~mlrsir.geo.geojson` / :mod:`~mlrsir.geo.geoparquet`: footprint output.
-* :mod:`~mlrsir.geo.bench_scene_rss`: peak-RSS / tiles-per-second benchmark.
+* the peak-RSS / tiles-per-second benchmark is :mod:`mlrsir.bench.scene_rss` (`mlrsir bench scene-rss`).
 """

@@ -32,7 +32,7 @@ name                 what it is
 ``flat`` is another name of ``faiss``. ``auto`` is ``flat`` (``numpy`` without faiss) up to
 :data:`AUTO_SUBLINEAR_MIN` items and ``ivf`` from there on (chosen by ``mlrsir bench
 search``, see ``reports/scale/``). Recall of the approximate back-ends is measured
-against the exact result with ties by :func:`mlrsir.bench.scale.recall_at_k` (results of
+against the exact result with ties by :func:`mlrsir.metrics.recall.recall_at_k_with_ties` (results of
 the approximate back-ends at equal distance may be other members of a tied group than the
 exact ones', so their lists are not compared item by item).
 

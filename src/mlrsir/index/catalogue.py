@@ -165,14 +165,15 @@ class Catalogue:
         self.conn: sqlite3.Connection | None = conn
         self.geo_col = "geo" if integrity.has_geo_column(conn) else "NULL"
 
-    def _connection(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
+        """The open connection (IndexStoreError once the index is closed)."""
         if self.conn is None:
             raise IndexStoreError(f"{self.db_path}: index is closed")
         return self.conn
 
     def refresh_columns(self) -> None:
         """Re-read which optional columns ``items`` has (after a format change)."""
-        self.geo_col = "geo" if integrity.has_geo_column(self._connection()) else "NULL"
+        self.geo_col = "geo" if integrity.has_geo_column(self.connection()) else "NULL"
 
     # ------------------------------------------------------------------ transactions
     @contextlib.contextmanager
@@ -180,7 +181,7 @@ class Catalogue:
         """``with catalogue.transaction() as conn:`` one write transaction (``BEGIN IMMEDIATE``),
         committed at the end of the block, rolled back when it raises."""
         with self.lock:
-            conn = self._connection()
+            conn = self.connection()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -193,7 +194,7 @@ class Catalogue:
     def reading(self) -> Iterator[sqlite3.Connection]:
         """``with catalogue.reading() as conn:`` reads that all see one committed state."""
         with self.lock:
-            conn = self._connection()
+            conn = self.connection()
             conn.execute("BEGIN")
             try:
                 yield conn
@@ -203,22 +204,22 @@ class Catalogue:
     def query(self, sql: str, params=()) -> list[tuple]:
         """Rows of one read-only statement (under the lock)."""
         with self.lock:
-            return self._connection().execute(sql, tuple(params)).fetchall()
+            return self.connection().execute(sql, tuple(params)).fetchall()
 
     def has_table(self, name: str) -> bool:
         """Whether the database holds table ``name``."""
         with self.lock:
-            return _table_exists(self._connection(), name)
+            return _table_exists(self.connection(), name)
 
     def read_meta(self) -> dict:
         """The whole ``meta`` table, decoded (see :func:`mlrsir.index.integrity.read_meta`)."""
         with self.lock:
-            return integrity.read_meta(self._connection(), self.db_path)
+            return integrity.read_meta(self.connection(), self.db_path)
 
     def meta_int(self, key: str) -> int:
         """One integer metadata value."""
         with self.lock:
-            return integrity.read_meta_int(self._connection(), self.db_path, key)
+            return integrity.read_meta_int(self.connection(), self.db_path, key)
 
     def peek_int(self, key: str) -> int:
         """A metadata value read outside the current transaction's snapshot (a fresh connection)."""
@@ -319,7 +320,7 @@ class Catalogue:
     def present_side_tables(self, conn: sqlite3.Connection | None = None) -> list[SideTable]:
         """The registered side tables this database holds."""
         with self.lock:
-            conn = conn or self._connection()
+            conn = conn or self.connection()
             return [t for t in side_tables() if _table_exists(conn, t.name)]
 
     def delete_side_rows(self, conn: sqlite3.Connection, item_ids) -> None:

@@ -16,18 +16,24 @@ from mlrsir.index.integrity import FORMAT, FORMAT_VERSION
 from mlrsir.io_atomic import atomic_path
 
 
-def write_empty_index(
-    path,
-    *,
-    bits: int,
-    fingerprint: dict,
-    run_dir: str | None,
-    classes: list[str] | None,
-    images_root: str | None = None,
-    radiometry: dict | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Write an empty index into directory ``path``; returns the directory.
+def static_meta(bits: int, fingerprint: dict, run_dir, classes, images_root, radiometry) -> dict:
+    """The static metadata of a new index (covered by ``header_sha256``); ``bits`` checked."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "bits": check_code_length(int(bits)),
+        "fingerprint": canonical(dict(fingerprint or {})),
+        "run_dir": None if run_dir is None else str(run_dir),
+        "classes": None if classes is None else [str(c) for c in classes],
+        "images_root": None if images_root is None else str(images_root),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "radiometry": None if radiometry is None else canonical(dict(radiometry)),
+    }
+
+
+def write_empty_index(path, static: dict, *, overwrite: bool = False) -> Path:
+    """Write an empty index with the metadata ``static`` (:func:`static_meta`) into directory
+    ``path``; returns the directory.
 
     The (empty) code files and then the database are written to temporary files,
     fsynced and renamed into place, so a crash never leaves a half-created index.
@@ -37,7 +43,6 @@ def write_empty_index(
     by their names there, so it never moves into a folder of someone else's files.
     """
     path = Path(path)
-    bits = check_code_length(int(bits))
     if path.exists() and not path.is_dir():
         raise IndexStoreError(f"{path}: exists and is not a directory")
     db = path / DB_NAME
@@ -56,17 +61,6 @@ def write_empty_index(
             Path(str(db) + suffix).unlink(missing_ok=True)
     codefile.remove_other_generations(path, keep=0)
     saved.remove_all(path)
-    static = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "bits": bits,
-        "fingerprint": canonical(dict(fingerprint or {})),
-        "run_dir": None if run_dir is None else str(run_dir),
-        "classes": None if classes is None else [str(c) for c in classes],
-        "images_root": None if images_root is None else str(images_root),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "radiometry": None if radiometry is None else canonical(dict(radiometry)),
-    }
     meta = dict(static)
     meta.update(
         header_sha256=integrity.header_digest(static),
@@ -79,7 +73,7 @@ def write_empty_index(
         compacted_generation=0,
         removed_log_from=0,
     )
-    width = packed_width(bits)
+    width = packed_width(static["bits"])
     blocks = []
     for kind in ("codes", "ids"):
         blocks += codefile.write_file(path / codefile.file_name(kind, 0), kind, width, 0, [])

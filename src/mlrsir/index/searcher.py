@@ -243,12 +243,13 @@ class CodeSearcher:
     def search(
         self,
         query_codes: np.ndarray,
-        k: int | None = 20,
-        radius: int | None = None,
-        backend: str = "auto",
-        label_filter: list[str] | None = None,
+        *,
+        k: int | None,
+        radius: int | None,
+        backend: str,
+        label_filter: list[str] | None,
     ) -> list[list[tuple[int, int]]]:
-        """Nearest items by Hamming distance; see :meth:`CodeIndex.search`."""
+        """Nearest items by Hamming distance; the arguments of :meth:`CodeIndex.search`, all given."""
         bits = self._index.bits
         q = np.asarray(query_codes)
         if q.ndim == 1:

@@ -85,7 +85,6 @@ the schema, reads, writes and transactions, :mod:`mlrsir.index.integrity` the ch
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from pathlib import Path
@@ -96,20 +95,14 @@ from mlrsir.codes import check_bits, pack_codes
 from mlrsir.errors import ConfigError, IndexStoreError
 from mlrsir.index import codefile, integrity, predicted, saved, tile_quality
 from mlrsir.index.backends import packed_width
-from mlrsir.index.catalogue import (
-    DB_NAME,
-    Catalogue,
-    canonical,
-    code_blocks,
-    connect,
-    store_blocks,
-    tombstone_ids,
-    write_header,
-)
-from mlrsir.index.creation import write_empty_index
-from mlrsir.index.migrate import CHUNK, migrate_to_v3, read_codes_v2
+from mlrsir.index.catalogue import DB_NAME, Catalogue, canonical, connect, tombstone_ids, write_header
+from mlrsir.index.creation import static_meta, write_empty_index
+from mlrsir.index.migrate import migrate_to_v3, read_codes_v2
 from mlrsir.index.searcher import CodeSearcher, Snapshot
 from mlrsir.index.summary import summarize
+from mlrsir.index.tombstones import compact_files, delete_items
+from mlrsir.index.transactions import WriteTransaction, insert_items, record_rows
+from mlrsir.index.verification import check_index
 from mlrsir.inference.fingerprint import check_fingerprint
 
 __all__ = ["DB_NAME", "VERIFY_ON_OPEN_MAX_ITEMS", "CodeIndex"]
@@ -117,7 +110,6 @@ __all__ = ["DB_NAME", "VERIFY_ON_OPEN_MAX_ITEMS", "CodeIndex"]
 VERIFY_ON_OPEN_MAX_ITEMS = 100_000
 """``verify="auto"`` runs the full verification on open up to this many items (~0.5 s)."""
 
-_KINDS = ("codes", "ids")
 _SIDE_TABLE_MODULES = (predicted, tile_quality)  # imported for their side-table registration
 
 
@@ -168,26 +160,11 @@ class CodeIndex:
         radiometry: dict | None = None,
         overwrite: bool = False,
     ) -> CodeIndex:
-        """Create an empty index in directory ``path`` and open it for writing.
-
-        The (empty) code files and then the database are written to temporary files,
-        fsynced and renamed into place, so a crash never leaves a half-created index.
-        Refuses a directory that already holds an index unless ``overwrite`` (do not
-        overwrite an index other processes have open), and any non-empty directory that
-        holds no index (even with ``overwrite``): the index owns its folder and deletes files
-        by their names there, so it never moves into a folder of someone else's files.
-        """
-        path = write_empty_index(
-            path,
-            bits=bits,
-            fingerprint=fingerprint,
-            run_dir=run_dir,
-            classes=classes,
-            images_root=images_root,
-            radiometry=radiometry,
-            overwrite=overwrite,
-        )
-        return cls.open(path, verify=False)
+        """Create an empty index in directory ``path`` and open it for writing
+        (:func:`mlrsir.index.creation.write_empty_index`: crash-safe; refuses a folder holding
+        an index unless ``overwrite``, and any non-empty folder holding none)."""
+        static = static_meta(bits, fingerprint, run_dir, classes, images_root, radiometry)
+        return cls.open(write_empty_index(path, static, overwrite=overwrite), verify=False)
 
     @classmethod
     def open(
@@ -257,46 +234,7 @@ class CodeIndex:
         return integrity.read_meta(self._conn, self.db_path)
 
     def _check(self, verify: bool, deep: bool = False) -> None:
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                meta = self._read_meta()
-                if int(meta["format_version"]) >= 3:
-                    self._check_v3(meta, verify)
-                else:
-                    integrity.check_items(self._conn, self.db_path, meta, self.bits, full=verify)
-                if deep:
-                    integrity.compare_path_index(self._conn, self.db_path)
-                    self._catalogue.check_side_tables(self._conn)
-            finally:
-                self._conn.execute("COMMIT")
-
-    def _check_v3(self, meta: dict, full: bool) -> None:
-        ids, codes = codefile.open_committed(self.path, meta, self.code_width)
-        tombstones = tombstone_ids(self._conn, meta)
-        if int(meta["count"]) != ids.size - tombstones.size:
-            raise IndexStoreError(
-                f"{self.db_path}: the metadata records {meta['count']} items but the code files hold "
-                f"{ids.size} records of which {tombstones.size} removed (index damaged)"
-            )
-        if not full:
-            return
-        integrity.check_structure(self._conn, self.db_path)
-        for kind in _KINDS:
-            codefile.verify_blocks(
-                codefile.committed_path(self.path, kind, meta),
-                kind,
-                self.code_width,
-                ids.size,
-                code_blocks(self._conn, kind),
-            )
-        for start in range(0, max(0, ids.size - 1), 1 << 22):
-            part = np.asarray(ids[start : start + (1 << 22) + 1])
-            if not (part[1:] > part[:-1]).all():
-                raise IndexStoreError(
-                    f"{codefile.committed_path(self.path, 'ids', meta)}: ids are not strictly ascending"
-                )
-        integrity.check_items_v3(self._conn, self.db_path, meta, ids, codes, tombstones)
+        check_index(self._catalogue, self.path, self.bits, verify, deep=deep)
 
     def verify(self) -> None:
         """Full check (integrity_check, code file blocks, item checksum, path index against
@@ -304,51 +242,12 @@ class CodeIndex:
         self._check(verify=True, deep=True)
 
     # ------------------------------------------------------------------ writes
-    def _begin_write(self) -> dict:
-        """Migrate an old format, take the write lock and return the dynamic metadata."""
+    def _write(self) -> WriteTransaction:
+        """Migrate an old format and start a write (:class:`~mlrsir.index.transactions.WriteTransaction`)."""
         if self.readonly:
             raise IndexStoreError(f"{self.db_path}: index opened read-only")
         self.migrate()
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            meta = self._read_meta()
-            if int(meta["format_version"]) < 3:
-                raise IndexStoreError(f"{self.db_path}: the index was changed back to format {meta['format_version']}")
-            codefile.remove_other_generations(self.path, keep=int(meta["code_file"]))
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        return {k: meta[k] for k in integrity.DYNAMIC_KEYS_V3}
-
-    def _commit_write(self, state: dict) -> None:
-        state["generation"] += 1
-        self._conn.executemany(
-            "UPDATE meta SET value = ? WHERE key = ?", [(json.dumps(v), k) for k, v in state.items()]
-        )
-        self._conn.execute("COMMIT")
-        self._searcher.invalidate()
-
-    @staticmethod
-    def _record_rows(records: list[dict]) -> list[tuple]:
-        """``(path, width, height, labels_json, geo_json)`` per record, validated."""
-        rows = []
-        labels_cache: dict[tuple, str] = {}
-        for record in records:
-            path = record.get("path")
-            if not isinstance(path, str) or not path:
-                raise ConfigError(f"record without a path: {record!r}")
-            labels = record.get("labels")
-            if labels is None:
-                labels_json = None
-            else:
-                key = tuple(str(x) for x in labels)
-                labels_json = labels_cache.get(key)
-                if labels_json is None:
-                    labels_json = labels_cache[key] = json.dumps(list(key))
-            geo = record.get("geo")
-            geo_json = None if geo is None else json.dumps(canonical(geo), sort_keys=True)
-            rows.append((path, int(record.get("width") or 0), int(record.get("height") or 0), labels_json, geo_json))
-        return rows
+        return WriteTransaction(self._catalogue, self.path, on_commit=self._searcher.invalidate)
 
     def add(self, records: list[dict], codes: np.ndarray) -> list[int]:
         """Add items atomically (all or none).
@@ -376,48 +275,11 @@ class CodeIndex:
             raise ConfigError(f"packed codes of shape {packed.shape} for {len(records)} records of {width} bytes")
         if self.bits % 8 and packed.size and (packed[:, -1] & ((1 << (8 - self.bits % 8)) - 1)).any():
             raise ConfigError(f"packed {self.bits}-bit codes with non-zero padding bits")
-        rows = self._record_rows(records)
+        rows = record_rows(records)
         if not rows:
             return []
-        with self._lock:
-            state = self._begin_write()
-            try:
-                first = int(state["next_id"])
-                n = len(rows)
-                blob = packed.tobytes()
-                digest = integrity.row_digest  # looked up now: tests replace it
-                total = integrity.from_hex(state["items_checksum"])
-                for i, (path, width_px, height_px, labels_json, geo_json) in enumerate(rows):
-                    total += digest(
-                        first + i, path, width_px, height_px, labels_json, blob[i * width : (i + 1) * width], geo_json
-                    )
-                self._conn.executemany(
-                    "INSERT INTO items VALUES (?, ?, ?, ?, ?, ?)",
-                    ((first + i, *row) for i, row in enumerate(rows)),
-                )
-                slots = int(state["code_slots"])
-                ids = np.arange(first, first + n, dtype=np.int64)
-                blocks = codefile.append(codefile.committed_path(self.path, "ids", state), "ids", width, slots, ids)
-                blocks += codefile.append(
-                    codefile.committed_path(self.path, "codes", state), "codes", width, slots, packed
-                )
-                store_blocks(self._conn, blocks)
-                state.update(
-                    count=state["count"] + n,
-                    next_id=first + n,
-                    items_checksum=integrity.to_hex(total % (1 << 256)),
-                    code_slots=slots + n,
-                )
-                self._commit_write(state)
-            except sqlite3.IntegrityError as exc:
-                self._conn.execute("ROLLBACK")
-                raise IndexStoreError(
-                    f"{self.db_path}: cannot add items ({exc}; a path is already in the index?)"
-                ) from None
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-        return list(range(first, first + n))
+        with self._lock, self._write() as tx:
+            return insert_items(tx, rows, packed, width)
 
     def remove(self, ids: list[int]) -> int:
         """Remove items by id atomically; unknown ids are ignored. Returns how many were removed.
@@ -428,45 +290,13 @@ class CodeIndex:
         """
         wanted = sorted({int(i) for i in ids})
         with self._lock:
-            state = self._begin_write()
-            try:
-                slot_ids, codes = codefile.open_committed(self.path, state, self.code_width)
-                total = integrity.from_hex(state["items_checksum"])
-                removed = 0
-                for start in range(0, len(wanted), 500):
-                    part = wanted[start : start + 500]
-                    marks = ",".join("?" * len(part))
-                    rows = self._conn.execute(
-                        f"SELECT id, path, width, height, labels, geo FROM items WHERE id IN ({marks})", part
-                    ).fetchall()
-                    if not rows:
-                        continue
-                    found = np.array([r[0] for r in rows], dtype=np.int64)
-                    pos = np.searchsorted(slot_ids, found)
-                    if (pos >= slot_ids.size).any() or (
-                        np.asarray(slot_ids[np.minimum(pos, slot_ids.size - 1)]) != found
-                    ).any():
-                        raise IndexStoreError(f"{self.db_path}: an item to remove has no code record (index damaged)")
-                    for row, p in zip(rows, pos):
-                        code = np.asarray(codes[p]).tobytes()
-                        total -= integrity.row_digest(row[0], row[1], row[2], row[3], row[4], code, row[5])
-                    self._conn.execute(f"DELETE FROM items WHERE id IN ({marks})", part)
-                    self._catalogue.delete_side_rows(self._conn, found)
-                    self._conn.executemany(
-                        "INSERT INTO removed VALUES (?, ?)", [(int(i), state["generation"] + 1) for i in found]
-                    )
-                    removed += len(rows)
-                if not removed:
-                    self._conn.execute("ROLLBACK")
-                    return 0
-                state.update(count=state["count"] - removed, items_checksum=integrity.to_hex(total % (1 << 256)))
-                self._commit_write(state)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            tombstones = int(state["code_slots"]) - int(state["count"])
-            if tombstones >= max(self.COMPACT_MIN, self.COMPACT_FRACTION * int(state["code_slots"])):
-                self.compact()
+            with self._write() as tx:
+                removed = delete_items(tx, wanted, self.code_width)
+            if removed:
+                state = tx.state
+                tombstones = int(state["code_slots"]) - int(state["count"])
+                if tombstones >= max(self.COMPACT_MIN, self.COMPACT_FRACTION * int(state["code_slots"])):
+                    self.compact()
         return removed
 
     def compact(self) -> dict:
@@ -480,49 +310,9 @@ class CodeIndex:
         t0 = time.perf_counter()
         if self.readonly:
             raise IndexStoreError(f"{self.db_path}: index opened read-only")
-        with self._lock:
-            state = self._begin_write()
-            try:
-                before = int(state["code_slots"])
-                meta = {**state}
-                tombstones = tombstone_ids(self._conn, meta)
-                pruned = self._catalogue.prune_side_rows(self._conn)  # left by a remove before side tables
-                if tombstones.size == 0:
-                    self._conn.execute("COMMIT" if pruned else "ROLLBACK")
-                    return {"slots_before": before, "slots_after": before, "seconds": time.perf_counter() - t0}
-                slot_ids, codes = codefile.open_committed(self.path, meta, self.code_width)
-                new_generation = int(state["generation"]) + 1
-
-                def live_chunks(kind):
-                    for start in range(0, before, CHUNK):
-                        part_ids = np.asarray(slot_ids[start : start + CHUNK])
-                        keep = ~np.isin(part_ids, tombstones)
-                        yield part_ids[keep] if kind == "ids" else np.asarray(codes[start : start + CHUNK])[keep]
-
-                blocks = []
-                for kind in _KINDS:
-                    target = self.path / codefile.file_name(kind, new_generation)
-                    blocks += codefile.write_file(target, kind, self.code_width, new_generation, live_chunks(kind))
-                store_blocks(self._conn, blocks, replace_all=True)
-                keep_from = new_generation
-                tag = saved.newest_usable(
-                    self.path, self.bits, int(state["generation"]), int(state["removed_log_from"])
-                )
-                if tag is not None:
-                    keep_from = min(keep_from, int(tag["generation"]))
-                self._conn.execute("DELETE FROM removed WHERE generation <= ?", (keep_from,))
-                state.update(
-                    code_file=new_generation,
-                    code_slots=before - int(tombstones.size),
-                    compacted_generation=new_generation,
-                    removed_log_from=keep_from,
-                )
-                self._commit_write(state)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            codefile.remove_other_generations(self.path, keep=new_generation)
-        return {"slots_before": before, "slots_after": int(state["code_slots"]), "seconds": time.perf_counter() - t0}
+        with self._lock, self._write() as tx:
+            result = compact_files(tx, self.code_width, self.bits)
+        return {**result, "seconds": time.perf_counter() - t0}
 
     # ------------------------------------------------------------------ reads
     def __len__(self) -> int:

@@ -40,3 +40,9 @@ def recall_at_k_with_ties(approx_dist: Iterable, exact_dist: Iterable, k: int) -
         match = np.minimum(np.bincount(got, minlength=top), np.bincount(ref, minlength=top)).sum()
         scores.append(match / ref.size)
     return float(np.mean(scores)) if scores else 1.0
+
+
+def recall_at_k_of_results(approx: Iterable, exact: Iterable, k: int) -> float:
+    """:func:`recall_at_k_with_ties` of per-query search results ``[(id, distance)]`` (only the
+    distances are compared, so any member of a tied group is right)."""
+    return recall_at_k_with_ties([[d for _, d in row] for row in approx], [[d for _, d in row] for row in exact], k)

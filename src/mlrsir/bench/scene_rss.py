@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m mlrsir.geo.bench_scene_rss [SCENE_DIR] [--bands all] [--tile 256] [--cache-mb 64]
+    mlrsir bench scene-rss [SCENE_DIR] [--bands all] [--tile 256] [--cache-mb 64]
 
 Each measurement runs in a fresh subprocess (``--child``) that imports everything,
 records its RSS, tiles the scene once (every tile's array is touched and dropped) and
@@ -25,14 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlrsir.bench.process_memory import rss_mib
+
 DEFAULT_SCENE = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "geo" / "sentinel2-l1c-T18SVG-20160112"
-
-
-def _rss_kib() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def child(scene_dir: str, bands: str, tile: int) -> dict:
@@ -44,7 +39,7 @@ def child(scene_dir: str, bands: str, tile: int) -> dict:
 
     scene = open_scene(scene_dir)
     tiler = SceneTiler(scene, None if bands == "all" else bands, tile=tile)
-    before = _rss_kib()
+    before = round((rss_mib() or 0.0) * 1024)  # KiB, as /proc gives it
     t0 = time.perf_counter()
     checksum = 0
     for _info, arr in tiler:
@@ -97,7 +92,7 @@ def run(scene_dir: Path, bands: str = "all", tile: int = 256, cache_mb: int = 64
             cmd = [
                 sys.executable,
                 "-m",
-                "mlrsir.geo.bench_scene_rss",
+                "mlrsir.bench.scene_rss",
                 "--child",
                 str(target),
                 "--bands",
@@ -110,25 +105,35 @@ def run(scene_dir: Path, bands: str = "all", tile: int = 256, cache_mb: int = 64
     return results
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("scene", nargs="?", default=str(DEFAULT_SCENE.resolve()))
-    p.add_argument("--bands", default="all")
-    p.add_argument("--tile", type=int, default=256)
-    p.add_argument("--cache-mb", type=int, default=64)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``mlrsir bench scene-rss`` (and of the ``--child`` runs)."""
+    p.add_argument("scene", nargs="?", default=str(DEFAULT_SCENE.resolve()), help="scene folder (Sentinel-2 bands)")
+    p.add_argument("--bands", default="all", help="bands to tile (comma list or all)")
+    p.add_argument("--tile", type=int, default=256, help="tile side in pixels")
+    p.add_argument("--cache-mb", type=int, default=64, help="GDAL_CACHEMAX of the measured processes")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
-    if a.child:
-        print(json.dumps(child(a.scene, a.bands, a.tile)))
+
+
+def report(scene: str, bands: str, tile: int, cache_mb: int, child_run: bool = False) -> int:
+    """Run the benchmark and print one line per scene (``child_run``: one measurement as JSON)."""
+    if child_run:
+        print(json.dumps(child(scene, bands, tile)))
         return 0
-    for r in run(Path(a.scene), a.bands, a.tile, a.cache_mb):
+    for r in run(Path(scene), bands, tile, cache_mb):
         w, h = r["size"]
         print(
-            f"{w}x{h} px, {r['bands']} bands, tile {a.tile}: {r['tiles']} tiles ({r['skipped']} skipped) in "
+            f"{w}x{h} px, {r['bands']} bands, tile {tile}: {r['tiles']} tiles ({r['skipped']} skipped) in "
             f"{r['seconds']:.2f} s = {r['tiles_per_s']:.1f} tiles/s; RSS before tiling "
             f"{r['rss_before_tiling_kib'] / 1024:.1f} MiB, peak {r['peak_rss_kib'] / 1024:.1f} MiB"
         )
     return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(p)
+    a = p.parse_args(argv)
+    return report(a.scene, a.bands, a.tile, a.cache_mb, child_run=a.child)
 
 
 if __name__ == "__main__":

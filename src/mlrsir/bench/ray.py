@@ -1,6 +1,6 @@
-"""The ``ray`` engine of ``mlrsir bench encode``: image files -> codes through the Ray Data
-pipeline of :mod:`mlrsir.ingest.ray_engine` (decode tasks + ``workers`` encoder
-actors), images/s of the whole job.
+"""The ``ray`` engine of ``mlrsir bench encode --engine ray`` (and ``mlrsir bench ray``):
+image files -> codes through the Ray Data pipeline of :mod:`mlrsir.ingest.ray_engine` (decode tasks +
+``workers`` encoder actors), images/s of the whole job.
 
 Each timed repeat is a complete job: actor start-up and model loading are included (Ray
 Data does not keep actors between datasets), so on small image sets the figure is a lower
