@@ -17,6 +17,7 @@ A label file that cannot be parsed, or a folder that is not the dataset, raises
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -132,7 +133,6 @@ def check_dataset(
     name: str, root: str | Path, decode: bool = True, workers: int | None = None, **options
 ) -> CheckReport:
     """Build the report for dataset ``name`` at ``root`` (see module docstring)."""
-    import os
 
     options.setdefault("strict", False)
     with warnings.catch_warnings():

@@ -8,6 +8,7 @@ at least that fraction of all pixels of the mask (unlabelled included).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -68,7 +69,6 @@ def labels_from_index_mask(mask: np.ndarray, num_classes: int, min_fraction: flo
 
 def map_parallel(function: Callable, items: list, workers: int | None = None) -> list:
     """``[function(x) for x in items]`` on a thread pool (Pillow releases the GIL)."""
-    import os
 
     workers = workers or min(8, os.cpu_count() or 1)
     if workers <= 1 or len(items) < 16:

@@ -42,7 +42,7 @@ def load_hashing_encoder(run_dir, runtime: str = "auto"):
     """:func:`mlrsir.inference.encoder.load_encoder` (looked up on its module at call time,
     so tests can replace it), refusing runs whose retrieval is not Hamming distance on
     binary codes (:func:`~mlrsir.inference.fingerprint.check_binary_codes`)."""
-    import mlrsir.inference.encoder as encoder_module  # torch: imported only when encoding
+    import mlrsir.inference.encoder as encoder_module  # noqa: PLC0415 (torch: loaded only when encoding)
 
     if runtime == "auto":
         encoder = encoder_module.load_encoder(run_dir)

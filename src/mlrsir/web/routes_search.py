@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.formparsers import parse_options_header
 
 from mlrsir.errors import DataError
 from mlrsir.web import imaging
@@ -193,7 +194,6 @@ def check_multipart_complete(body: bytes, content_type: str) -> None:
     Without this check the parser returns whatever parts it saw, and a request cut off
     inside the image part would be answered as if no image had been sent.
     """
-    from starlette.formparsers import parse_options_header
 
     _, options = parse_options_header(content_type)
     boundary = options.get(b"boundary", b"")
