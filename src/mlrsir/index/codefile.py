@@ -50,6 +50,7 @@ LAYOUT_VERSION = 1
 HEADER_SIZE = 64
 BLOCK_SIZE = 1 << 20
 KINDS = {"codes": 1, "ids": 2}
+"""The two code files of a generation and the kind number in their header (iterated: codes, ids)."""
 _HEADER = struct.Struct("<8sIIIIQ")
 _NAME = re.compile(r"^(codes|ids)\.(\d+)\.bin$")
 

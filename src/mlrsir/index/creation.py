@@ -75,7 +75,7 @@ def write_empty_index(path, static: dict, *, overwrite: bool = False) -> Path:
     )
     width = packed_width(static["bits"])
     blocks = []
-    for kind in ("codes", "ids"):
+    for kind in codefile.KINDS:
         blocks += codefile.write_file(path / codefile.file_name(kind, 0), kind, width, 0, [])
     with atomic_path(db) as tmp:
         conn = sqlite3.connect(tmp, isolation_level=None)

@@ -78,7 +78,7 @@ def migrate_to_v3(catalogue: Catalogue, index_dir: Path, bits: int) -> int:
         new_generation = int(meta["generation"]) + 1
         count = int(conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
         blocks = []
-        for kind in ("codes", "ids"):
+        for kind in codefile.KINDS:
             target = Path(index_dir) / codefile.file_name(kind, new_generation)
             blocks += codefile.write_file(target, kind, width, new_generation, _code_chunks(conn, db_path, kind, width))
         geo = "geo" if integrity.has_geo_column(conn) else "NULL"

@@ -38,7 +38,7 @@ def summarize(index) -> dict:
         "side_tables": catalogue.side_table_report(),
     }
     if int(meta["format_version"]) >= 3:
-        files = {kind: codefile.committed_path(index.path, kind, meta) for kind in ("codes", "ids")}
+        files = {kind: codefile.committed_path(index.path, kind, meta) for kind in codefile.KINDS}
         tag = saved.newest_usable(index.path, index.bits, int(meta["generation"]), int(meta["removed_log_from"]))
         out.update(
             code_files={kind: file.name for kind, file in files.items()},

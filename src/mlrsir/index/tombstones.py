@@ -16,9 +16,6 @@ from mlrsir.index.catalogue import store_blocks, tombstone_ids
 from mlrsir.index.migrate import CHUNK
 from mlrsir.index.transactions import WriteTransaction
 
-KINDS = ("codes", "ids")
-"""The two code files of a generation."""
-
 
 def delete_items(tx: WriteTransaction, wanted: list[int], width: int) -> int:
     """Remove the items ``wanted`` (sorted ids; unknown ones ignored) and commit; returns how
@@ -80,7 +77,7 @@ def compact_files(tx: WriteTransaction, width: int, bits: int) -> dict:
             yield part_ids[keep] if kind == "ids" else np.asarray(codes[start : start + CHUNK])[keep]
 
     blocks = []
-    for kind in KINDS:
+    for kind in codefile.KINDS:
         target = index_dir / codefile.file_name(kind, new_generation)
         blocks += codefile.write_file(target, kind, width, new_generation, live_chunks(kind))
     store_blocks(conn, blocks, replace_all=True)

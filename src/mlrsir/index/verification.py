@@ -14,7 +14,6 @@ from mlrsir.errors import IndexStoreError
 from mlrsir.index import codefile, integrity
 from mlrsir.index.backends import packed_width
 from mlrsir.index.catalogue import Catalogue, code_blocks, tombstone_ids
-from mlrsir.index.tombstones import KINDS
 
 
 def check_index(catalogue: Catalogue, index_dir: Path, bits: int, verify: bool, deep: bool = False) -> None:
@@ -47,7 +46,7 @@ def _check_v3(catalogue: Catalogue, index_dir: Path, meta: dict, width: int, ful
     if not full:
         return
     integrity.check_structure(conn, db_path)
-    for kind in KINDS:
+    for kind in codefile.KINDS:
         codefile.verify_blocks(
             codefile.committed_path(index_dir, kind, meta), kind, width, ids.size, code_blocks(conn, kind)
         )
