@@ -75,16 +75,16 @@ def _self_match_count(query_ids, db_ids, num_queries: int, num_database: int) ->
 @dataclass(frozen=True)
 class EvalOptions:
     """The keyword options of :func:`evaluate_distances` / :func:`evaluate_codes`
-    (documented there), passed together to the shared implementation."""
+    (documented at :func:`evaluate_distances`), passed together to the shared implementation."""
 
-    bits: int | None
-    ks: Any
-    curves: bool
-    tie_aware: bool
-    exclude_self: Any
-    query_ids: Any
-    db_ids: Any
-    chunk_elements: int
+    bits: int | None = None
+    ks: Any = (10, 100)
+    curves: bool = False
+    tie_aware: bool = True
+    exclude_self: Any = False
+    query_ids: Any = None
+    db_ids: Any = None
+    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS
     per_query: bool = False
 
 
@@ -200,21 +200,7 @@ def _evaluate(
     return result
 
 
-def evaluate_distances(
-    dist,
-    query_labels,
-    db_labels,
-    *,
-    bits: int | None = None,
-    ks=(10, 100),
-    curves: bool = False,
-    tie_aware: bool = True,
-    exclude_self=False,
-    query_ids=None,
-    db_ids=None,
-    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-    per_query: bool = False,
-) -> dict:
+def evaluate_distances(dist, query_labels, db_labels, **options: Any) -> dict:
     """All retrieval metrics of a ``(Q, N)`` distance matrix (smaller = closer).
 
     Args:
@@ -241,35 +227,11 @@ def evaluate_distances(
     d = np.asarray(dist)
     if d.ndim != 2:
         raise ValueError(f"dist: expected a (Q, N) matrix, got shape {d.shape}")
-    options = EvalOptions(
-        bits=bits,
-        ks=ks,
-        curves=curves,
-        tie_aware=tie_aware,
-        exclude_self=exclude_self,
-        query_ids=query_ids,
-        db_ids=db_ids,
-        chunk_elements=chunk_elements,
-        per_query=per_query,
-    )
-    return _evaluate(lambda rows: d[rows], (d.shape[0], d.shape[1]), query_labels, db_labels, options)
+    opts = EvalOptions(**options)
+    return _evaluate(lambda rows: d[rows], (d.shape[0], d.shape[1]), query_labels, db_labels, opts)
 
 
-def evaluate_codes(
-    query_codes,
-    db_codes,
-    query_labels,
-    db_labels,
-    *,
-    bits: int | None = None,
-    ks=(10, 100),
-    curves: bool = False,
-    tie_aware: bool = True,
-    exclude_self=False,
-    query_ids=None,
-    db_ids=None,
-    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-) -> dict:
+def evaluate_codes(query_codes, db_codes, query_labels, db_labels, *, bits: int | None = None, **options: Any) -> dict:
     """:func:`evaluate_distances` on Hamming distances of codes ``(Q, k)`` and ``(N, k)``
     holding only 0/1 (any integer/bool dtype); ``bits`` defaults to k.
 
@@ -281,20 +243,11 @@ def evaluate_codes(
     if q.shape[1] != d.shape[1]:
         raise ValueError(f"code lengths differ: queries {q.shape[1]} bits, database {d.shape[1]} bits")
     q_packed, d_packed = pack_codes(q), pack_codes(d)
-    options = EvalOptions(
-        bits=q.shape[1] if bits is None else bits,
-        ks=ks,
-        curves=curves,
-        tie_aware=tie_aware,
-        exclude_self=exclude_self,
-        query_ids=query_ids,
-        db_ids=db_ids,
-        chunk_elements=chunk_elements,
-    )
+    opts = EvalOptions(bits=q.shape[1] if bits is None else bits, **options)
     return _evaluate(
         lambda rows: hamming_distance_packed(q_packed[rows], d_packed),
         (q.shape[0], d.shape[0]),
         query_labels,
         db_labels,
-        options,
+        opts,
     )
