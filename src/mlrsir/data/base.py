@@ -58,7 +58,7 @@ class MultiLabelDataset:
         self.labels = labels
         self.scenes = list(scenes) if scenes is not None else None
         self.transform = transform
-        self.inconsistencies = dict(inconsistencies or {})
+        self.inconsistencies = {k: v for k, v in (inconsistencies or {}).items() if v}
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -122,6 +122,12 @@ def scene_of(path: Path, images_dir: Path) -> str | None:
     return parts[0] if len(parts) > 1 else None
 
 
+def scenes_below(paths: list[Path], images_dir: Path) -> list[str] | None:
+    """The scene folder of each image (:func:`scene_of`), or None unless every image has one."""
+    scenes = [scene_of(p, images_dir) for p in paths]
+    return None if any(s is None for s in scenes) else [s for s in scenes if s is not None]
+
+
 def resolve_mismatch(
     what: str,
     problems: dict[str, list[str]],
@@ -142,3 +148,52 @@ def resolve_mismatch(
     if strict:
         raise DataError(message + " - fix the files, or pass strict=False to drop them")
     warnings.warn(message + " - dropped (strict=False)", stacklevel=3)
+
+
+def sorted_images(images_dir: Path, suffixes: tuple[str, ...]) -> tuple[dict[str, Path], list[Path]]:
+    """The image files below ``images_dir`` by stem (:func:`index_files`) and sorted by
+    relative path; DataError naming the folder when there are none."""
+    images = index_files(images_dir, suffixes)
+    if not images:
+        raise DataError(f"{images_dir}: no image files ({', '.join(suffixes)})")
+    return images, sorted(images.values(), key=lambda p: p.relative_to(images_dir).as_posix())
+
+
+def match_images(
+    root: Path,
+    images_dir: Path,
+    images: dict[str, Path],
+    ordered: list[Path],
+    partners: dict[str, str],
+    *,
+    kind: str,
+    source: Path,
+    strict: bool,
+) -> tuple[list[Path], dict[str, list[str]]]:
+    """The images of ``ordered`` that have a partner (a label row or a mask) of the same stem.
+
+    Args:
+        images: stem -> image path; ``ordered``: the same images in dataset order.
+        partners: stem -> the name shown for it in a mismatch message, in listing order.
+        kind: ``"row"`` or ``"mask"``: names the problem kinds
+            (``"{kind}s_without_image"``, ``"images_without_{kind}"``).
+        source: the label file or mask folder, named in the errors.
+
+    Returns:
+        ``(kept, problems)``; mismatches raise (``strict``) or warn (:func:`resolve_mismatch`),
+        and no match at all is a DataError.
+    """
+    problems = {
+        f"{kind}s_without_image": [name for stem, name in partners.items() if stem not in images],
+        f"images_without_{kind}": [p.relative_to(root).as_posix() for p in ordered if p.stem not in partners],
+    }
+    resolve_mismatch(f"{source} vs {images_dir}", problems, strict)
+    kept = [p for p in ordered if p.stem in partners]
+    if not kept:
+        raise DataError(f"{source}: no {kind} matches an image in {images_dir}")
+    return kept, problems
+
+
+def shown_paths(paths: dict[str, Path], root: Path) -> dict[str, str]:
+    """stem -> path relative to ``root`` (or absolute when outside it), sorted by stem."""
+    return {s: (m.relative_to(root).as_posix() if m.is_relative_to(root) else str(m)) for s, m in sorted(paths.items())}

@@ -40,9 +40,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mlrsir.data.base import MultiLabelDataset, index_files, resolve_mismatch, scene_of
+from mlrsir.data.base import MultiLabelDataset, index_files, match_images, scenes_below, shown_paths, sorted_images
 from mlrsir.data.labels import read_label_file, reorder_classes
-from mlrsir.data.masks import check_index_range, labels_from_index_mask, map_parallel, open_mask_array
+from mlrsir.data.masks import (
+    check_index_range,
+    colour_lookup,
+    colours_to_index,
+    labels_from_index_mask,
+    map_parallel,
+    open_mask_array,
+    parse_colour_table,
+)
 from mlrsir.data.ucm import UCM_CLASSES, UCM_IMAGE_SUFFIXES, find_images_dir
 from mlrsir.errors import DataError
 
@@ -53,49 +61,40 @@ MASK_DIR_CANDIDATES = ("Labels", "DLRSD/Images", "DLRSD/Labels", "masks", "Masks
 MASK_SUFFIXES = (".png", ".tif", ".tiff")
 LABEL_FILE_CANDIDATES = ("DLRSD/multi-labels.xlsx", "multi-labels.xlsx")
 
+# RGB colour of each class in the DLRSD release masks, in DLRSD_CLASSES order.
+_COLOUR_TABLE = """
+airplane     166 202 240
+bare_soil    128 128   0
+buildings      0   0 128
+cars         255   0   0
+chaparral      0 128   0
+court        128   0   0
+dock         255 233 233
+field        160 160 164
+grass          0 128 128
+mobile_home   90  87 255
+pavement     255 255   0
+sand         255 192   0
+sea            0   0 255
+ship         255   0 192
+tanks        128   0 128
+trees          0 255   0
+water          0 255 255
+"""
 #: RGB colour of each class in the DLRSD release masks (index order = DLRSD_CLASSES).
-DLRSD_COLORS = [
-    (166, 202, 240),  # airplane
-    (128, 128, 0),  # bare soil
-    (0, 0, 128),  # buildings
-    (255, 0, 0),  # cars
-    (0, 128, 0),  # chaparral
-    (128, 0, 0),  # court
-    (255, 233, 233),  # dock
-    (160, 160, 164),  # field
-    (0, 128, 128),  # grass
-    (90, 87, 255),  # mobile home
-    (255, 255, 0),  # pavement
-    (255, 192, 0),  # sand
-    (0, 0, 255),  # sea
-    (255, 0, 192),  # ship
-    (128, 0, 128),  # tanks
-    (0, 255, 0),  # trees
-    (0, 255, 255),  # water
-]
-_COLOR_TO_INDEX = {(r << 16) | (g << 8) | b: i + 1 for i, (r, g, b) in enumerate(DLRSD_COLORS)}
-_COLOR_TO_INDEX[0] = 0  # black: unlabelled
-
-
-def _color_codes(rgb: np.ndarray) -> np.ndarray:
-    rgb = rgb.astype(np.int64)
-    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+DLRSD_COLORS = parse_colour_table(_COLOUR_TABLE, DLRSD_CLASSES)
+_COLOR_TO_INDEX = colour_lookup(DLRSD_COLORS)
 
 
 def _rgb_to_index(path: Path, rgb: np.ndarray, strict: bool = True) -> np.ndarray | None:
     """``(H, W, 3)`` DLRSD colours -> ``(H, W)`` indices 0..17 (None for an unknown colour
     when not ``strict``)."""
-    codes = _color_codes(rgb)
-    unique, inverse = np.unique(codes, return_inverse=True)
-    lookup = np.empty(len(unique), dtype=np.int64)
-    for k, code in enumerate(unique):
-        if int(code) not in _COLOR_TO_INDEX:
-            if not strict:
-                return None
-            color = ((int(code) >> 16) & 255, (int(code) >> 8) & 255, int(code) & 255)
-            raise DataError(f"{path}: unknown DLRSD mask colour {color} (see mlrsir.data.dlrsd.DLRSD_COLORS)")
-        lookup[k] = _COLOR_TO_INDEX[int(code)]
-    return lookup[inverse.reshape(codes.shape)]
+    decoded = colours_to_index(rgb, _COLOR_TO_INDEX)
+    if isinstance(decoded, np.ndarray):
+        return decoded
+    if not strict:
+        return None
+    raise DataError(f"{path}: unknown DLRSD mask colour {decoded} (see mlrsir.data.dlrsd.DLRSD_COLORS)")
 
 
 def read_dlrsd_mask(path: Path) -> np.ndarray:
@@ -161,40 +160,26 @@ class DLRSD(MultiLabelDataset):
             raise DataError(f"{masks_dir}: mask folder not found")
         if masks_dir.resolve() == images_dir.resolve():
             raise DataError(f"{masks_dir}: the mask folder is the image folder; pass mask_dir=")
-        images = index_files(images_dir, UCM_IMAGE_SUFFIXES)
+        images, ordered = sorted_images(images_dir, UCM_IMAGE_SUFFIXES)
         masks = index_files(masks_dir, MASK_SUFFIXES)
-        if not images:
-            raise DataError(f"{images_dir}: no image files")
-        ordered = sorted(images.values(), key=lambda p: p.relative_to(images_dir).as_posix())
-        problems = {
-            "images_without_mask": [p.relative_to(root).as_posix() for p in ordered if p.stem not in masks],
-            "masks_without_image": [
-                m.relative_to(root).as_posix() if m.is_relative_to(root) else str(m)
-                for s, m in sorted(masks.items())
-                if s not in images
-            ],
-        }
-        resolve_mismatch(f"{images_dir} vs {masks_dir}", problems, strict)
-        kept = [p for p in ordered if p.stem in masks]
-        if not kept:
-            raise DataError(f"{masks_dir}: no mask matches an image in {images_dir}")
+        kept, problems = match_images(
+            root, images_dir, images, ordered, shown_paths(masks, root), kind="mask", source=masks_dir, strict=strict
+        )
         num_classes = len(DLRSD_CLASSES)
 
         def image_labels(path: Path) -> np.ndarray:
             mask = read_dlrsd_mask(masks[path.stem])
             return labels_from_index_mask(mask, num_classes, min_fraction)
 
-        labels = np.stack(map_parallel(image_labels, kept, workers)).astype(np.uint8)
-        scenes = [scene_of(p, images_dir) for p in kept]
         super().__init__(
             name="dlrsd",
             root=root,
             classes=DLRSD_CLASSES,
             paths=kept,
-            labels=labels,
-            scenes=scenes if all(s is not None for s in scenes) else None,
+            labels=np.stack(map_parallel(image_labels, kept, workers)),
+            scenes=scenes_below(kept, images_dir),
             transform=transform,
-            inconsistencies={k: v for k, v in problems.items() if v},
+            inconsistencies=problems,
         )
         self.mask_dir = masks_dir
         self.mask_paths = [masks[p.stem] for p in kept]
@@ -203,28 +188,19 @@ class DLRSD(MultiLabelDataset):
         """Image-level labels from the release's ``multi-labels.xlsx`` (or any label file)."""
         table = reorder_classes(read_label_file(label_file), DLRSD_CLASSES)
         rows = table.row_of()
-        images = index_files(images_dir, UCM_IMAGE_SUFFIXES)
-        if not images:
-            raise DataError(f"{images_dir}: no image files")
-        ordered = sorted(images.values(), key=lambda p: p.relative_to(images_dir).as_posix())
-        problems = {
-            "rows_without_image": [n for n in table.names if n not in images],
-            "images_without_row": [p.relative_to(root).as_posix() for p in ordered if p.stem not in rows],
-        }
-        resolve_mismatch(f"{label_file} vs {images_dir}", problems, strict)
-        kept = [p for p in ordered if p.stem in rows]
-        if not kept:
-            raise DataError(f"{label_file}: no row matches an image in {images_dir}")
-        scenes = [scene_of(p, images_dir) for p in kept]
+        images, ordered = sorted_images(images_dir, UCM_IMAGE_SUFFIXES)
+        kept, problems = match_images(
+            root, images_dir, images, ordered, {n: n for n in table.names}, kind="row", source=label_file, strict=strict
+        )
         super().__init__(
             name="dlrsd",
             root=root,
             classes=DLRSD_CLASSES,
             paths=kept,
-            labels=np.stack([table.labels[rows[p.stem]] for p in kept]).astype(np.uint8),
-            scenes=scenes if all(sc is not None for sc in scenes) else None,
+            labels=np.stack([table.labels[rows[p.stem]] for p in kept]),
+            scenes=scenes_below(kept, images_dir),
             transform=transform,
-            inconsistencies={k: v for k, v in problems.items() if v},
+            inconsistencies=problems,
         )
         self.mask_dir = None
         self.mask_paths = None

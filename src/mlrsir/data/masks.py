@@ -75,3 +75,36 @@ def map_parallel(function: Callable, items: list, workers: int | None = None) ->
         return [function(x) for x in items]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(function, items))
+
+
+def parse_colour_table(text: str, classes: list[str]) -> list[tuple[int, int, int]]:
+    """``"name r g b"`` lines (one per class, in ``classes`` order) -> the ``(r, g, b)`` list."""
+    colours, names = [], []
+    for line in text.strip().splitlines():
+        name, r, g, b = line.rsplit(maxsplit=3)
+        names.append(name.strip())
+        colours.append((int(r), int(g), int(b)))
+    if names != list(classes):
+        raise ValueError(f"colour table names {names} differ from the classes {list(classes)}")
+    return colours
+
+
+def colour_lookup(colours: list[tuple[int, int, int]]) -> dict[int, int]:
+    """Packed ``0xRRGGBB`` -> class index (1 + position in ``colours``); black is 0 (unlabelled)."""
+    lookup = {(r << 16) | (g << 8) | b: i + 1 for i, (r, g, b) in enumerate(colours)}
+    lookup[0] = 0
+    return lookup
+
+
+def colours_to_index(rgb: np.ndarray, lookup: dict[int, int]) -> np.ndarray | tuple[int, int, int]:
+    """``(H, W, 3)`` colour mask -> ``(H, W)`` int64 class indices through ``lookup``
+    (:func:`colour_lookup`), or the first ``(r, g, b)`` colour the lookup does not know."""
+    rgb = rgb.astype(np.int64)
+    packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    unique, inverse = np.unique(packed, return_inverse=True)
+    table = np.empty(len(unique), dtype=np.int64)
+    for k, code in enumerate(unique.tolist()):
+        if code not in lookup:
+            return ((code >> 16) & 255, (code >> 8) & 255, code & 255)
+        table[k] = lookup[code]
+    return table[inverse.reshape(packed.shape)]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlrsir.data.base import MultiLabelDataset, index_files, resolve_mismatch, scene_of
+from mlrsir.data.base import MultiLabelDataset, match_images, scenes_below, sorted_images
 from mlrsir.data.labels import read_label_file
 from mlrsir.errors import DataError
 
@@ -103,31 +103,20 @@ class UCMMultiLabel(MultiLabelDataset):
         root = Path(root)
         images_dir = find_images_dir(root, self.LAYOUT)
         label_path = Path(label_file) if label_file is not None else find_label_file(root)
-        images = index_files(images_dir, UCM_IMAGE_SUFFIXES)
-        if not images:
-            raise DataError(f"{images_dir}: no image files ({', '.join(UCM_IMAGE_SUFFIXES)})")
-        ordered = sorted(images.values(), key=lambda p: p.relative_to(images_dir).as_posix())
+        images, ordered = sorted_images(images_dir, UCM_IMAGE_SUFFIXES)
         table = read_label_file(label_path, [p.stem for p in ordered], UCM_CLASSES)
-
         rows = table.row_of()
-        kept = [p for p in ordered if p.stem in rows]
-        problems = {
-            "rows_without_image": [n for n in table.names if n not in images],
-            "images_without_row": [p.relative_to(root).as_posix() for p in ordered if p.stem not in rows],
-        }
-        resolve_mismatch(f"{label_path} vs {images_dir}", problems, strict)
-        if not kept:
-            raise DataError(f"{label_path}: no label row matches an image in {images_dir}")
-        labels = np.stack([table.labels[rows[p.stem]] for p in kept]).astype(np.uint8)
-        scenes = [scene_of(p, images_dir) for p in kept]
+        kept, problems = match_images(
+            root, images_dir, images, ordered, {n: n for n in table.names}, kind="row", source=label_path, strict=strict
+        )
         super().__init__(
             name="ucm",
             root=root,
             classes=table.classes,
             paths=kept,
-            labels=labels,
-            scenes=scenes if all(s is not None for s in scenes) else None,
+            labels=np.stack([table.labels[rows[p.stem]] for p in kept]),
+            scenes=scenes_below(kept, images_dir),
             transform=transform,
-            inconsistencies={k: v for k, v in problems.items() if v},
+            inconsistencies=problems,
         )
         self.label_file = label_path

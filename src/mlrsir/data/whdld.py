@@ -41,10 +41,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mlrsir.data.base import MultiLabelDataset, index_files, resolve_mismatch
+from mlrsir.data.base import MultiLabelDataset, index_files, match_images, shown_paths, sorted_images
 from mlrsir.data.labels import class_key, read_label_file, reorder_classes
 from mlrsir.data.masks import (
     check_index_range,
+    colour_lookup,
+    colours_to_index,
     labels_from_index_mask,
     map_parallel,
     open_mask_array,
@@ -68,30 +70,19 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 MASK_SUFFIXES = (".png", ".tif", ".tiff")
 
 
-def _color_code(rgb: np.ndarray) -> np.ndarray:
-    rgb = rgb.astype(np.int64)
-    return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-
-
-_CODE_TO_INDEX = {(r << 16) | (g << 8) | b: i + 1 for i, (r, g, b) in enumerate(WHDLD_COLORS)}
-_CODE_TO_INDEX[0] = 0
+_CODE_TO_INDEX = colour_lookup(WHDLD_COLORS)
 
 
 def rgb_mask_to_index(path: Path, rgb: np.ndarray) -> np.ndarray:
     """``(H, W, 3)`` uint8 colour mask -> ``(H, W)`` int64 index mask (0..6)."""
-    codes = _color_code(rgb)
-    unique, inverse = np.unique(codes, return_inverse=True)
-    lookup = np.empty(len(unique), dtype=np.int64)
-    for k, code in enumerate(unique):
-        if int(code) not in _CODE_TO_INDEX:
-            color = ((int(code) >> 16) & 255, (int(code) >> 8) & 255, int(code) & 255)
-            raise DataError(
-                f"{path}: unknown mask colour {color} (WHDLD colours: "
-                + ", ".join(f"{n} {c}" for n, c in zip(WHDLD_CLASSES, WHDLD_COLORS))
-                + ", unlabelled (0, 0, 0))"
-            )
-        lookup[k] = _CODE_TO_INDEX[int(code)]
-    return lookup[inverse.reshape(codes.shape)]
+    decoded = colours_to_index(rgb, _CODE_TO_INDEX)
+    if isinstance(decoded, np.ndarray):
+        return decoded
+    raise DataError(
+        f"{path}: unknown mask colour {decoded} (WHDLD colours: "
+        + ", ".join(f"{n} {c}" for n, c in zip(WHDLD_CLASSES, WHDLD_COLORS))
+        + ", unlabelled (0, 0, 0))"
+    )
 
 
 def read_whdld_mask(path: Path, encoding: str = "auto") -> np.ndarray:
@@ -146,10 +137,7 @@ class WHDLD(MultiLabelDataset):
         images_dir = root / "Images"
         if not images_dir.is_dir():
             raise DataError(f"{root}: no 'Images' folder; expected {self.LAYOUT}")
-        images = index_files(images_dir, IMAGE_SUFFIXES)
-        if not images:
-            raise DataError(f"{images_dir}: no image files")
-        ordered = sorted(images.values(), key=lambda p: p.relative_to(images_dir).as_posix())
+        images, ordered = sorted_images(images_dir, IMAGE_SUFFIXES)
 
         if label_file is not None:
             table = read_label_file(label_file)
@@ -157,14 +145,16 @@ class WHDLD(MultiLabelDataset):
                 table = reorder_classes(table, WHDLD_CLASSES)
             rows = table.row_of()
             classes = table.classes
-            problems = {
-                "rows_without_image": [n for n in table.names if n not in images],
-                "images_without_row": [p.relative_to(root).as_posix() for p in ordered if p.stem not in rows],
-            }
-            resolve_mismatch(f"{label_file} vs {images_dir}", problems, strict)
-            kept = [p for p in ordered if p.stem in rows]
-            if not kept:
-                raise DataError(f"{label_file}: no row matches an image in {images_dir}")
+            kept, problems = match_images(
+                root,
+                images_dir,
+                images,
+                ordered,
+                {n: n for n in table.names},
+                kind="row",
+                source=Path(label_file),
+                strict=strict,
+            )
             labels = np.stack([table.labels[rows[p.stem]] for p in kept])
             mask_paths = None
         else:
@@ -172,16 +162,16 @@ class WHDLD(MultiLabelDataset):
             if not masks_dir.is_dir():
                 raise DataError(f"{root}: no 'ImagesPNG' mask folder; expected {self.LAYOUT} (or pass label_file=)")
             masks = index_files(masks_dir, MASK_SUFFIXES)
-            problems = {
-                "images_without_mask": [p.relative_to(root).as_posix() for p in ordered if p.stem not in masks],
-                "masks_without_image": [
-                    m.relative_to(root).as_posix() for s, m in sorted(masks.items()) if s not in images
-                ],
-            }
-            resolve_mismatch(f"{images_dir} vs {masks_dir}", problems, strict)
-            kept = [p for p in ordered if p.stem in masks]
-            if not kept:
-                raise DataError(f"{masks_dir}: no mask matches an image in {images_dir}")
+            kept, problems = match_images(
+                root,
+                images_dir,
+                images,
+                ordered,
+                shown_paths(masks, root),
+                kind="mask",
+                source=masks_dir,
+                strict=strict,
+            )
             classes = list(WHDLD_CLASSES)
 
             def image_labels(path: Path) -> np.ndarray:
@@ -198,6 +188,6 @@ class WHDLD(MultiLabelDataset):
             labels=labels.astype(np.uint8),
             scenes=None,
             transform=transform,
-            inconsistencies={k: v for k, v in problems.items() if v},
+            inconsistencies=problems,
         )
         self.mask_paths = mask_paths
