@@ -214,6 +214,11 @@ def _statistics_section(rows: list[Mapping[str, Any]], n_resamples: int) -> list
     return md
 
 
+def _table_section(heading: str, text: str, table: str) -> list[str]:
+    """A Markdown section: ``heading`` (with its ``#``), an optional paragraph, a table."""
+    return [heading, "", *([text, ""] if text else []), table, ""]
+
+
 def _query_side_section(rows: list[Mapping[str, Any]]) -> list[str]:
     """Rankings that use the query's real-valued output (hashing methods), own tables."""
     hashing = [r for r in rows if tables.is_hashing_method(r.get("method"))]
@@ -227,36 +232,26 @@ def _query_side_section(rows: list[Mapping[str, Any]]) -> list[str]:
             "(what still ties — identical codes — is averaged tie-aware). *Asymmetric*: ranking by "
             "-<h, 2b-1> alone. Not comparable with the symmetric Hamming tables above.",
             "",
-            "### mAP@all, Hamming with asymmetric tie-break",
-            "",
-            tables.metric_table(hashing, "map_tiebreak"),
-            "",
-            "### mAP@all, asymmetric score alone",
-            "",
-            tables.metric_table(hashing, "map_asym"),
-            "",
         ]
+        md += _table_section(
+            "### mAP@all, Hamming with asymmetric tie-break", "", tables.metric_table(hashing, "map_tiebreak")
+        )
+        md += _table_section("### mAP@all, asymmetric score alone", "", tables.metric_table(hashing, "map_asym"))
     if any(tables.finite_value(r, "all_but_query_map") is not None for r in rows):
-        md += [
+        md += _table_section(
             "## Database = all but the query",
-            "",
             "Every protocol image other than the query (queries ∪ database) is ranked; tie-aware mAP@all.",
-            "",
             tables.metric_table(rows, "all_but_query_map"),
-            "",
-        ]
+        )
     if any(tables.finite_value(r, "num_distinct_db_codes") is not None for r in rows):
-        md += [
+        md += _table_section(
             "## Distinct database codes",
-            "",
             "Number of distinct codes (hashing) or codebook assignments (DQN, DTQ) in the database. "
             "A quantizer whose assignments are nearly one per item almost memorises the database: "
             "its asymmetric distances then behave like a real-valued nearest-neighbour search, which "
             "is where part of a quantizer's lead can come from.",
-            "",
             tables.metric_table(rows, "num_distinct_db_codes", digits=1),
-            "",
-        ]
+        )
     return md
 
 
