@@ -38,9 +38,8 @@ import numpy as np
 
 from mlrsir.bench.process_memory import peak_rss_mib, rss_mib, status_mib
 from mlrsir.bench.realistic import make_codes
-from mlrsir.bench.server import wait_for_health
+from mlrsir.bench.server import post_json, serve_command, started_server
 from mlrsir.errors import ConfigError
-from mlrsir.localhost import free_port
 
 LABELS = (
     "airplane bare-soil buildings cars chaparral court dock field grass mobile-home pavement sand sea ship "
@@ -378,46 +377,30 @@ def measure_serve_ready(
     directory: Path, fingerprint: dict, bits: int, run: str | None, item_id: int, timeout: float
 ) -> dict:
     """Seconds from starting a server process until its first search answers."""
-    import http.client
 
-    port = free_port()
-    if run:
-        cmd = [sys.executable, "-m", "mlrsir", "serve", "--index", str(directory), "--port", str(port)]
-        cmd += ["--run-dir", str(run), "--log-level", "warning"]
-    else:
-        cmd = [sys.executable, "-m", "mlrsir.bench.index_store", "serve", str(directory), str(port)]
-        cmd.append(json.dumps({"fingerprint": fingerprint, "bits": bits}))
-    url = f"http://127.0.0.1:{port}"
+    def stand_in(port: int) -> list[str]:
+        argv = [sys.executable, "-m", "mlrsir.bench.index_store", "serve", str(directory), str(port)]
+        return argv + [json.dumps({"fingerprint": fingerprint, "bits": bits})]
+
+    command = serve_command(directory, run) if run else stand_in
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_for_health(url, timeout, proc)
+    with started_server(command, timeout, stderr=subprocess.PIPE) as server:
         health = time.perf_counter() - t0
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        body = json.dumps({"item_id": int(item_id), "k": 24})
-        conn.request("POST", "/api/search", body=body, headers={"Content-Type": "application/json"})
-        response = conn.getresponse()
-        payload = json.loads(response.read())
+        status, payload = post_json(server.url, "/api/search", {"item_id": int(item_id), "k": 24}, timeout)
         ready = time.perf_counter() - t0
-        conn.close()
-        if response.status != 200:
-            raise ConfigError(f"first search answered {response.status}: {payload}")
-        hwm = peak_rss_mib(proc.pid)
+        if status != 200:
+            raise ConfigError(f"first search answered {status}: {payload}")
         return {
-            "command": " ".join(cmd[1:3]) + (" (real encoder)" if run else " (stand-in encoder, uvicorn)"),
+            "command": (
+                "mlrsir serve (real encoder)" if run else "mlrsir.bench.index_store serve (stand-in encoder, uvicorn)"
+            ),
             "health_s": health,
             "ready_s": ready,
             "results": len(payload.get("results", [])),
             "search_ms": payload.get("timing_ms", {}).get("search_ms"),
-            "rss_mb": rss_mib(proc.pid),
-            "peak_rss_mb": hwm,
+            "rss_mb": rss_mib(server.process.pid),
+            "peak_rss_mb": peak_rss_mib(server.process.pid),
         }
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def to_markdown(r: dict) -> str:

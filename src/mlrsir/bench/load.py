@@ -29,9 +29,8 @@ import time
 from pathlib import Path
 
 from mlrsir.bench.process_memory import proc_status_mib, reset_peak, rss_mib
-from mlrsir.bench.server import connect, http_get, multipart_body, wait_for_health
+from mlrsir.bench.server import connect, http_get, multipart_body, serve_command, started_server, wait_for_health
 from mlrsir.errors import ConfigError
-from mlrsir.localhost import free_port
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -267,8 +266,6 @@ def print_report(r: dict) -> None:
 
 def run(args) -> int:
     """``mlrsir bench load``: start (or reach) the server, measure, print; exit status."""
-    import subprocess
-    import sys
 
     if (args.index is None) == (args.url is None):
         raise ConfigError("give exactly one of --index (start a server) and --url (use a running one)")
@@ -283,37 +280,9 @@ def run(args) -> int:
     else:
         if not Path(args.index).is_dir():
             raise ConfigError(f"--index {args.index}: index directory not found")
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        cmd = [
-            sys.executable,
-            "-m",
-            "mlrsir.cli.main",
-            "serve",
-            "--index",
-            str(args.index),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ]
-        if args.run_dir is not None:
-            cmd += ["--run-dir", str(args.run_dir)]
-        if getattr(args, "runtime", None):
-            cmd += ["--runtime", args.runtime]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-        try:
-            wait_for_health(url, args.start_timeout, proc)
-            result = benchmark(url, server_pid=proc.pid, args=args)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        command = serve_command(args.index, args.run_dir, getattr(args, "runtime", None))
+        with started_server(command, args.start_timeout) as server:
+            result = benchmark(server.url, server_pid=server.process.pid, args=args)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import http.client
 import json
+import subprocess
+import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from mlrsir.errors import ConfigError
+from mlrsir.localhost import free_port
 
 
 def connect(url: str, timeout: float) -> http.client.HTTPConnection:
@@ -31,6 +38,17 @@ def http_get(url: str, path: str, timeout: float = 10.0) -> tuple[int, bytes]:
         conn.close()
 
 
+def post_json(url: str, path: str, body: dict, timeout: float = 10.0) -> tuple[int, dict]:
+    """``POST url+path`` with a JSON body: ``(status, decoded JSON answer)``."""
+    conn = connect(url, timeout)
+    try:
+        conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
 def wait_for_health(url: str, timeout: float, proc=None) -> dict:
     """Poll ``/api/health`` until it answers 200 and return its JSON (ConfigError on timeout
     or when ``proc``, the server's :class:`subprocess.Popen`, exits first)."""
@@ -46,6 +64,50 @@ def wait_for_health(url: str, timeout: float, proc=None) -> dict:
             pass
         time.sleep(0.2)
     raise ConfigError(f"{url}: no answer from /api/health within {timeout:.0f} s")
+
+
+def serve_command(
+    index: str | Path, run_dir: str | Path | None = None, runtime: str | None = None
+) -> Callable[[int], list[str]]:
+    """``port -> argv`` of ``mlrsir serve`` on loopback for ``index`` (log level warning)."""
+
+    def command(port: int) -> list[str]:
+        argv = [sys.executable, "-m", "mlrsir.cli.main", "serve", "--index", str(index), "--host", "127.0.0.1"]
+        argv += ["--port", str(port), "--log-level", "warning"]
+        argv += ["--run-dir", str(run_dir)] if run_dir is not None else []
+        return argv + (["--runtime", runtime] if runtime else [])
+
+    return command
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    """A server process started by :func:`started_server`."""
+
+    url: str  # http://127.0.0.1:PORT
+    port: int
+    process: subprocess.Popen
+
+
+@contextmanager
+def started_server(command: Callable[[int], list[str]], timeout: float, **popen) -> Iterator[RunningServer]:
+    """Start ``command(port)`` on a free loopback port, wait for ``/api/health`` (at most
+    ``timeout`` s), yield it (:class:`RunningServer`); the process is stopped on leaving (terminate,
+    then kill after 30 s). ``popen``: keyword arguments of :class:`subprocess.Popen`."""
+    port = free_port()
+    popen.setdefault("stdout", subprocess.DEVNULL)
+    proc = subprocess.Popen(command(port), **popen)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(url, timeout, proc)
+        yield RunningServer(url, port, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def multipart_body(field: str, filename: str, data: bytes, extra: dict) -> tuple[bytes, str]:

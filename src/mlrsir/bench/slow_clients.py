@@ -21,15 +21,13 @@ import os
 import resource
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from mlrsir.bench.load import percentile
-from mlrsir.bench.server import http_get, wait_for_health
+from mlrsir.bench.server import http_get, serve_command, started_server
 from mlrsir.errors import ConfigError
-from mlrsir.localhost import free_port
 
 PROBE_EVERY_S = 0.5
 PROBE_TIMEOUT_S = 5.0
@@ -153,10 +151,7 @@ def run(args) -> int:
         raise ConfigError("--sockets must be >= 1, --nofile >= 64 and --hold > 0")
     if not Path(args.index).is_dir():
         raise ConfigError(f"--index {args.index}: index directory not found")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "mlrsir.cli.main", "serve", "--index", str(args.index), "--port", str(port)]
-    cmd += ["--log-level", "warning"] + (["--run-dir", str(args.run_dir)] if args.run_dir else [])
+    command = serve_command(args.index, args.run_dir)
     env = dict(os.environ)
     if args.server_src:
         env["PYTHONPATH"] = str(Path(args.server_src).resolve())
@@ -168,18 +163,10 @@ def run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="mlrsir-slow-clients-") as folder:
         log_path = Path(folder) / "server.log"
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=lower_limit)
-        try:
-            wait_for_health(url, args.start_timeout, proc)
-            result = attack(url, port, sockets=args.sockets, hold=args.hold)
-            result["server_alive"] = proc.poll() is None
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            popen = {"stdout": log, "stderr": subprocess.STDOUT, "env": env, "preexec_fn": lower_limit}
+            with started_server(command, args.start_timeout, **popen) as server:
+                result = attack(server.url, server.port, sockets=args.sockets, hold=args.hold)
+                result["server_alive"] = server.process.poll() is None
         text = log_path.read_text(errors="replace")
     result.update(
         nofile=nofile,

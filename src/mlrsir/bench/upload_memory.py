@@ -20,16 +20,14 @@ import http.client
 import io
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 from mlrsir.bench.process_memory import proc_status_mib, reset_peak
-from mlrsir.bench.server import multipart_body, wait_for_health
+from mlrsir.bench.server import multipart_body, started_server
 from mlrsir.errors import ConfigError
-from mlrsir.localhost import free_port
 
 ACCEPTED_STATUSES = (200, 413, 422)
 
@@ -108,33 +106,23 @@ def measure(
 ) -> dict:
     """Start the server (``server_command`` + ``--port P``), measure, stop it; the report dict."""
     data = make_large_jpeg(size)
-    port = free_port()
-    proc = subprocess.Popen(
-        [*server_command, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        stdout=subprocess.DEVNULL,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(url, start_timeout, proc)
+
+    def command(port: int) -> list[str]:
+        return [*server_command, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+
+    with started_server(command, start_timeout, env=env) as server:
+        port, pid = server.port, server.process.pid
         _warm_up(port, uploads)
-        warm = proc_status_mib(proc.pid, "VmRSS")
-        warm_hwm = proc_status_mib(proc.pid, "VmHWM")
-        peak_reset = reset_peak(proc.pid)
+        warm = proc_status_mib(pid, "VmRSS")
+        warm_hwm = proc_status_mib(pid, "VmHWM")
+        peak_reset = reset_peak(pid)
         t0 = time.perf_counter()
         answers = post_uploads(port, data, uploads, request_timeout)
         seconds = time.perf_counter() - t0
-        peak = proc_status_mib(proc.pid, "VmHWM")
+        peak = proc_status_mib(pid, "VmHWM")
         time.sleep(settle)
-        after = proc_status_mib(proc.pid, "VmRSS")
-        alive = proc.poll() is None
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        after = proc_status_mib(pid, "VmRSS")
+        alive = server.process.poll() is None
     statuses: dict[str, int] = {}
     for status, _ in answers:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
