@@ -150,6 +150,14 @@ def resolve_mismatch(
     warnings.warn(message + " - dropped (strict=False)", stacklevel=3)
 
 
+def first_existing(candidates, *, folder: bool = False) -> Path | None:
+    """The first of ``candidates`` (paths) that is an existing file (or folder), else None."""
+    for path in candidates:
+        if Path(path).is_dir() if folder else Path(path).is_file():
+            return Path(path)
+    return None
+
+
 def sorted_images(images_dir: Path, suffixes: tuple[str, ...]) -> tuple[dict[str, Path], list[Path]]:
     """The image files below ``images_dir`` by stem (:func:`index_files`) and sorted by
     relative path; DataError naming the folder when there are none."""

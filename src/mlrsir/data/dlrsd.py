@@ -40,7 +40,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mlrsir.data.base import MultiLabelDataset, index_files, match_images, scenes_below, shown_paths, sorted_images
+from mlrsir.data.base import (
+    MultiLabelDataset,
+    first_existing,
+    index_files,
+    match_images,
+    scenes_below,
+    shown_paths,
+    sorted_images,
+)
 from mlrsir.data.labels import read_label_file, reorder_classes
 from mlrsir.data.masks import (
     check_index_range,
@@ -117,20 +125,19 @@ def read_dlrsd_mask(path: Path) -> np.ndarray:
 
 
 def find_label_file(root: Path) -> Path | None:
-    for candidate in LABEL_FILE_CANDIDATES:
-        if (root / candidate).is_file():
-            return root / candidate
-    return None
+    """The release's image-level label file below ``root``, if any."""
+    return first_existing(root / c for c in LABEL_FILE_CANDIDATES)
 
 
 def find_mask_dir(root: Path) -> Path:
-    for candidate in MASK_DIR_CANDIDATES:
-        if (root / candidate).is_dir():
-            return root / candidate
-    raise DataError(
-        f"{root}: no DLRSD mask folder (looked for {', '.join(MASK_DIR_CANDIDATES)}); "
-        "expected Images/<scene>/<name>.tif plus Labels/<scene>/<name>.png, or pass mask_dir="
-    )
+    """The mask folder below ``root`` (:data:`MASK_DIR_CANDIDATES`); DataError when none."""
+    found = first_existing((root / c for c in MASK_DIR_CANDIDATES), folder=True)
+    if found is None:
+        raise DataError(
+            f"{root}: no DLRSD mask folder (looked for {', '.join(MASK_DIR_CANDIDATES)}); "
+            "expected Images/<scene>/<name>.tif plus Labels/<scene>/<name>.png, or pass mask_dir="
+        )
+    return found
 
 
 class DLRSD(MultiLabelDataset):

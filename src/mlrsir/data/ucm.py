@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlrsir.data.base import MultiLabelDataset, match_images, scenes_below, sorted_images
+from mlrsir.data.base import MultiLabelDataset, first_existing, match_images, scenes_below, sorted_images
 from mlrsir.data.labels import read_label_file
 from mlrsir.errors import DataError
 
@@ -66,22 +66,22 @@ def find_images_dir(root: Path, expected: str) -> Path:
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: dataset folder not found (expected {expected})")
-    for candidate in (root / "Images", root / "UCMerced_LandUse" / "Images"):
-        if candidate.is_dir():
-            return candidate
-    raise DataError(f"{root}: no 'Images' folder; expected {expected}")
+    found = first_existing((root / "Images", root / "UCMerced_LandUse" / "Images"), folder=True)
+    if found is None:
+        raise DataError(f"{root}: no 'Images' folder; expected {expected}")
+    return found
 
 
 def find_label_file(root: Path) -> Path:
     """The UCM label file below ``root`` (see module docstring)."""
-    for folder in (root, root / "multilabels", root / "UCMerced_LandUse"):
-        for name in LABEL_FILE_NAMES:
-            if (folder / name).is_file():
-                return folder / name
-    raise DataError(
-        f"{root}: no label file found (expected {LABEL_FILE_NAMES[0]}, .xlsx or .mat next "
-        "to the Images folder; or pass label_file=)"
-    )
+    folders = (root, root / "multilabels", root / "UCMerced_LandUse")
+    found = first_existing(folder / name for folder in folders for name in LABEL_FILE_NAMES)
+    if found is None:
+        raise DataError(
+            f"{root}: no label file found (expected {LABEL_FILE_NAMES[0]}, .xlsx or .mat next "
+            "to the Images folder; or pass label_file=)"
+        )
+    return found
 
 
 class UCMMultiLabel(MultiLabelDataset):
