@@ -77,16 +77,22 @@ def augment_batch(x, generator: torch.Generator | None = None, color_jitter: flo
         raise ValueError(f"augment_batch expects (B, 3, H, W), got {tuple(x.shape)}")
     if x.shape[-1] != x.shape[-2]:
         raise ValueError("augment_batch needs square images (rotations would change the shape)")
-    batch = x.shape[0]
-    choice = torch.randint(0, 8, (batch,), generator=generator)
+    out = random_dihedral(x, generator)
+    if color_jitter <= 0:
+        return out
+    return jitter_brightness_contrast(out, generator, color_jitter)
+
+
+def random_dihedral(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each sample of square ``(B, C, S, S)`` in one of the 8 :func:`dihedral` views, drawn
+    uniformly (one ``torch.randint`` of B draws from ``generator``); a new tensor."""
+    choice = torch.randint(0, 8, (x.shape[0],), generator=generator)
     out = x.clone()
     for t in range(1, 8):
         members = (choice == t).nonzero(as_tuple=True)[0]
         if len(members):
             out[members] = dihedral(x[members], t)
-    if color_jitter <= 0:
-        return out
-    return jitter_brightness_contrast(out, generator, color_jitter)
+    return out
 
 
 def jitter_brightness_contrast(x, generator: torch.Generator | None = None, color_jitter: float = 0.1) -> torch.Tensor:

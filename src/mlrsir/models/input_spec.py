@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from mlrsir.data.registry import DATASETS, dataset_bands, is_multispectral
-from mlrsir.data.transforms import augment_batch, dihedral, jitter_brightness_contrast, to_float_normalized
+from mlrsir.data.transforms import augment_batch, jitter_brightness_contrast, random_dihedral, to_float_normalized
 from mlrsir.geo.radiometry import Radiometry
 from mlrsir.models.in_chans import normalize_bands
 
@@ -126,12 +126,7 @@ def augment_bands(x: torch.Tensor, generator: torch.Generator | None = None, col
     view per sample, then brightness/contrast jitter on ``x / 255`` (same random draws)."""
     if x.ndim != 4 or x.shape[-1] != x.shape[-2]:
         raise ValueError(f"augment_bands expects square (B, C, S, S), got {tuple(x.shape)}")
-    choice = torch.randint(0, 8, (x.shape[0],), generator=generator)
-    out = x.clone()
-    for t in range(1, 8):
-        members = (choice == t).nonzero(as_tuple=True)[0]
-        if len(members):
-            out[members] = dihedral(x[members], t)
+    out = random_dihedral(x, generator)
     if color_jitter <= 0:
         return out
     return jitter_brightness_contrast(out / 255.0, generator, color_jitter) * 255.0
