@@ -24,6 +24,7 @@ sorted by their first id); :func:`brute_force_groups` is the quadratic oracle fo
 from __future__ import annotations
 
 from itertools import combinations
+from math import comb
 
 import numpy as np
 
@@ -52,7 +53,6 @@ def _ball(packed: np.ndarray, radius: int, bits: int):
 
 
 def ball_size(bits: int, radius: int) -> int:
-    from math import comb
 
     return sum(comb(bits, r) for r in range(radius + 1))
 

@@ -19,6 +19,9 @@ import numpy as np
 
 from mlrsir.codes import unpack_codes
 from mlrsir.errors import ConfigError
+from mlrsir.geo.geoparquet import write_geoparquet
+from mlrsir.index.backends import packed_width
+from mlrsir.index.scenes import public_geo
 
 
 def export_index(index, out: str | Path) -> dict:
@@ -31,8 +34,6 @@ def export_index(index, out: str | Path) -> dict:
     georef = sum(1 for it in items if (it.get("geo") or {}).get("crs"))
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".npz":
-        from mlrsir.index.backends import packed_width
-
         width = packed_width(index.bits)
         packed = np.frombuffer(b"".join(it["code"] for it in items), dtype=np.uint8).reshape(len(items), width)
         tmp = out.with_name(out.name + ".tmp.npz")
@@ -47,9 +48,6 @@ def export_index(index, out: str | Path) -> dict:
         )
         tmp.replace(out)
     else:
-        from mlrsir.geo.geoparquet import write_geoparquet
-        from mlrsir.index.scenes import public_geo
-
         rows = [
             {
                 "id": str(it["id"]),

@@ -31,6 +31,7 @@ from mlrsir.data.labels import normalize_class_name
 from mlrsir.errors import ConfigError, IndexStoreError
 from mlrsir.index.catalogue import SideTable, register_side_table
 from mlrsir.inference.label_availability import LabelsUnavailableError, labels_unavailable_message
+from mlrsir.inference.label_prediction import load_transfer
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS predicted_labels (item_id INTEGER PRIMARY KEY, scores BLOB NOT NULL)",
@@ -77,7 +78,6 @@ def update_predictions(index, transfer=None, *, recompute: bool = False, chunk: 
     """Store label scores for every item without them (all items with ``recompute``);
     returns how many were written. ``transfer`` defaults to the index run's
     (:func:`mlrsir.inference.label_prediction.load_transfer`)."""
-    from mlrsir.inference.label_prediction import load_transfer
 
     if transfer is None:
         if not index.run_dir:

@@ -31,6 +31,7 @@ import json
 import re
 from pathlib import Path
 
+from mlrsir.index.backends import FaissIVFBackend
 from mlrsir.io_atomic import atomic_path, write_json_atomic
 
 _TAG = re.compile(r"^ivf\.(\d+)\.json$")
@@ -135,7 +136,6 @@ def check_file(folder: Path, tag: dict) -> Path | None:
 
 def load(folder: Path, tag: dict, bits: int, nprobe: int, mmap: bool):
     """The back-end saved under ``tag`` (None when its file is missing or damaged)."""
-    from mlrsir.index.backends import FaissIVFBackend
 
     path = check_file(folder, tag)
     if path is None:

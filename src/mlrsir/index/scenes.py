@@ -27,7 +27,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlrsir.errors import ConfigError
+from mlrsir.geo.archive import default_radiometry
+from mlrsir.geo.radiometry import Radiometry
 from mlrsir.inference.search import public_geo  # noqa: F401  (re-exported)
+from mlrsir.ingest.engines import LocalEngine
+from mlrsir.ingest.fill import fill_index
+from mlrsir.sources import SceneTileSource, TileOptions
 
 
 def index_radiometry(index, scene=None, bands=None, requested=None):
@@ -35,8 +40,6 @@ def index_radiometry(index, scene=None, bands=None, requested=None):
 
     ``requested`` (a Radiometry or None) must equal the stored rule when one exists.
     """
-    from mlrsir.geo.archive import default_radiometry
-    from mlrsir.geo.radiometry import Radiometry
 
     if index.radiometry is not None:
         stored = Radiometry.from_dict(index.radiometry)
@@ -75,9 +78,6 @@ def encode_scenes_into_index(
         ``{"scenes", "tiles_added", "already_present", "skipped_empty", "not_georeferenced",
         "failed": [(path, message)], "seconds", "tiles_per_s", "radiometry"}``.
     """
-    from mlrsir.ingest.engines import LocalEngine
-    from mlrsir.ingest.fill import fill_index
-    from mlrsir.sources import SceneTileSource, TileOptions
 
     options = TileOptions(tile=tile, stride=stride, bands=bands)
     options.check()

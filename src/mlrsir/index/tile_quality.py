@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlrsir.geo.archive import parse_tile_id
+from mlrsir.geo.clouds import window_cloud_fraction
 from mlrsir.index.catalogue import SideTable, register_side_table
 
 SIDE_TABLE = register_side_table(SideTable("tile_quality"))
@@ -44,8 +46,8 @@ def find_quality_band(scene_path) -> Path | None:
 
 def _qa_window(qa_path, geo: dict):
     if geo.get("bounds") and geo.get("crs"):
-        import rasterio
-        from rasterio.windows import from_bounds
+        import rasterio  # noqa: PLC0415 (rasterio only on this path)
+        from rasterio.windows import from_bounds  # noqa: PLC0415 (rasterio only on this path)
 
         with rasterio.open(qa_path) as src:
             w = from_bounds(*geo["bounds"], transform=src.transform)
@@ -64,8 +66,6 @@ def cloud_fractions(index) -> dict[int, float | None]:
 
 def update_cloud_fractions(index) -> dict:
     """Store the cloud fraction of every geo item without an entry; ``{"computed", "no_band"}``."""
-    from mlrsir.geo.archive import parse_tile_id
-    from mlrsir.geo.clouds import window_cloud_fraction
 
     done = cloud_fractions(index)
     rows, bands, no_band = [], {}, 0
