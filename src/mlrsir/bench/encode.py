@@ -17,10 +17,18 @@ engine that distributes the work) is a new field of :class:`EncodeConfig` and a 
 from __future__ import annotations
 
 import time
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from mlrsir.bench.ray import bench_session, ray_rate
+from mlrsir.data.images import read_rgb, rgb_to_uint8_array
+from mlrsir.errors import ConfigError
+from mlrsir.index.ingest import list_images
+from mlrsir.inference.encoder import load_encoder
 
 
 @dataclass(frozen=True)
@@ -59,16 +67,11 @@ def measure_config(
     batch1_images: int = 64,
 ) -> dict[str, Any]:
     """Throughputs of one configuration (see the module docstring)."""
-    import torch
-
-    from mlrsir.errors import ConfigError
-    from mlrsir.inference.encoder import load_encoder
+    import torch  # noqa: PLC0415 (torch only on this path)
 
     if config.engine not in ("local", "ray"):
         raise ConfigError(f"engine {config.engine!r}: expected 'local' or 'ray'")
     if config.engine == "ray":  # the whole job on Ray (mlrsir.bench.ray)
-        from mlrsir.bench.ray import ray_rate
-
         encoder = load_encoder(run_dir, runtime=config.runtime)
         ray_row: dict[str, Any] = {
             "runtime": encoder.runtime,
@@ -120,12 +123,7 @@ def run_encode_bench(
     log=print,
 ) -> dict[str, Any]:
     """Measure every configuration in turn on the first ``max_images`` images of the folder."""
-    import numpy as np
-    import torch
-
-    from mlrsir.data.images import read_rgb, rgb_to_uint8_array
-    from mlrsir.index.ingest import list_images
-    from mlrsir.inference.encoder import load_encoder
+    import torch  # noqa: PLC0415 (torch only on this path)
 
     paths = list_images(image_folder)[:max_images]
     size = load_encoder(run_dir, runtime="torch").image_size
@@ -133,12 +131,8 @@ def run_encode_bench(
     rows = []
     ray_workers = [c.workers for c in configs if c.engine == "ray"]
     if ray_workers:  # one local Ray for every Ray row
-        from mlrsir.bench.ray import bench_session
-
         session: AbstractContextManager[Any] = bench_session(max(ray_workers))
     else:
-        from contextlib import nullcontext
-
         session = nullcontext()
     with session:
         for config in configs:

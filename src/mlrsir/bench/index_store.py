@@ -40,6 +40,11 @@ from mlrsir.bench.process_memory import peak_rss_mib, rss_mib, status_mib
 from mlrsir.bench.realistic import make_codes
 from mlrsir.bench.server import post_json, serve_command, started_server
 from mlrsir.errors import ConfigError
+from mlrsir.index import integrity, saved
+from mlrsir.index.backends import FaissIVFBackend, make_backend
+from mlrsir.index.store import CodeIndex
+from mlrsir.inference.encoder import load_encoder
+from mlrsir.web.app import create_app
 
 LABELS = (
     "airplane bare-soil buildings cars chaparral court dock field grass mobile-home pavement sand sea ship "
@@ -108,8 +113,6 @@ def run_index_store_bench(
     Returns a JSON-able dict."""
     import faiss
 
-    from mlrsir.index.store import CodeIndex
-
     faiss.omp_set_num_threads(int(threads))
     os.environ["OMP_NUM_THREADS"] = str(int(threads))  # the children inherit it
     directory = Path(directory)
@@ -133,8 +136,6 @@ def run_index_store_bench(
 
     fingerprint = {"bits": bits, "bench": "index-store", "codes": codes}
     if serve_run:
-        from mlrsir.inference.encoder import load_encoder
-
         fingerprint = dict(load_encoder(serve_run).fingerprint)
     t0 = time.perf_counter()
     index = CodeIndex.create(
@@ -187,7 +188,6 @@ def run_index_store_bench(
     out["ivf_save_s"] = time.perf_counter() - t0
     out["ivf"] = {k: tag[k] for k in ("file", "nlist", "ntotal", "bytes")}
     index.close()
-    from mlrsir.index import saved
 
     t0 = time.perf_counter()
     saved.file_sha256(directory / tag["file"])
@@ -246,9 +246,6 @@ def run_saved_ivf_bench(
     to date) and time the first search, with resident memory. No SQLite, no code files."""
     import faiss
 
-    from mlrsir.index import saved
-    from mlrsir.index.backends import make_backend
-
     faiss.omp_set_num_threads(int(threads))
     os.environ["OMP_NUM_THREADS"] = str(int(threads))
     directory = Path(directory)
@@ -289,9 +286,6 @@ def run_saved_ivf_bench(
 def _ivfload(directory: str, bits: str, qfile: str, mode: str) -> dict:
     import faiss  # noqa: F401  (imports first: the baseline is the interpreter with its libraries)
 
-    from mlrsir.index import saved
-    from mlrsir.index.backends import FaissIVFBackend
-
     base = status_mib()
     tag = saved.tags(Path(directory))[0]
     t0 = time.perf_counter()
@@ -327,7 +321,6 @@ def _ivfload(directory: str, bits: str, qfile: str, mode: str) -> dict:
 
 
 def _small_writes(directory: Path, n: int, small: int, bits: int, rng, log) -> dict:
-    from mlrsir.index.store import CodeIndex
 
     res: dict = {"items": small}
     with CodeIndex.open(directory, verify=False) as index:
@@ -482,7 +475,6 @@ class _StandInEncoder:
 
 
 def _probe(directory: str, backend: str, qfile: str) -> dict:
-    from mlrsir.index.store import CodeIndex
 
     base = status_mib()
     t0 = time.perf_counter()
@@ -516,8 +508,6 @@ def _probe(directory: str, backend: str, qfile: str) -> dict:
 
 
 def _verify(directory: str) -> dict:
-    from mlrsir.index import integrity
-    from mlrsir.index.store import CodeIndex
 
     t0 = time.perf_counter()
     index = CodeIndex.open(directory, readonly=True, verify=True)
@@ -531,9 +521,7 @@ def _verify(directory: str) -> dict:
 
 
 def _serve(directory: str, port: str, spec: str) -> None:
-    import uvicorn
-
-    from mlrsir.web.app import create_app
+    import uvicorn  # noqa: PLC0415 (uvicorn only on this path)
 
     info = json.loads(spec)
     encoder = _StandInEncoder(info["bits"], info["fingerprint"], classes=list(LABELS))

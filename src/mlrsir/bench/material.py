@@ -10,9 +10,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import torch
 
+from mlrsir.data.images import read_rgb
+from mlrsir.data.transforms import dihedral, jitter_brightness_contrast
 from mlrsir.errors import DataError
 from mlrsir.index.backends import packed_width
+from mlrsir.index.ingest import list_images, load_hashing_encoder  # heavy (torch): imported when used
 
 
 def random_packed_codes(rng: np.random.Generator, n: int, bits: int, chunk: int = 1 << 20) -> np.ndarray:
@@ -31,12 +35,7 @@ def encode_augmented_views(run_dir, images, views, max_images, batch_size, rng, 
     ``max_images`` when given) with the model of ``run_dir`` (see :mod:`mlrsir.bench.search`,
     source ``ucm``). Returns ``{bits, codes (M, bits) uint8 in {0,1}, outputs (M, D) float32,
     images, views, encode_images_per_s, run_dir}`` with ``M = images x views``."""
-    import torch
-    from PIL import Image
-
-    from mlrsir.data.images import read_rgb
-    from mlrsir.data.transforms import dihedral, jitter_brightness_contrast
-    from mlrsir.index.ingest import list_images, load_hashing_encoder  # heavy (torch): imported when used
+    from PIL import Image  # noqa: PLC0415 (PIL only on this path)
 
     encoder = load_hashing_encoder(run_dir)
     paths = list_images(images)

@@ -24,6 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mlrsir.data.cache import load_image_array
+from mlrsir.data.registry import load_dataset
+from mlrsir.inference.encoder import load_encoder
+from mlrsir.inference.onnx_export import export_onnx
+from mlrsir.inference.onnx_runtime import OnnxModel
+
 AGREEMENT_MIN = 0.999
 THRESHOLD_BAND = 1e-3
 
@@ -47,13 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import onnxruntime as ort
-    import torch
-
-    from mlrsir.data.cache import load_image_array
-    from mlrsir.data.registry import load_dataset
-    from mlrsir.inference.encoder import load_encoder
-    from mlrsir.inference.onnx_export import export_onnx
-    from mlrsir.inference.onnx_runtime import OnnxModel
+    import torch  # noqa: PLC0415 (torch only on this path)
 
     encoder = load_encoder(args.run, runtime="torch")
     size = int(encoder.config.image_size)

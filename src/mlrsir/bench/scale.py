@@ -36,6 +36,8 @@ import numpy as np
 
 from mlrsir.bench.process_memory import peak_rss_mib, rss_mib, trim_heap
 from mlrsir.bench.realistic import make_codes
+from mlrsir.index.backend_registry import scale_bench_backends
+from mlrsir.index.backends import canonical_backend, make_backend
 from mlrsir.metrics.recall import recall_at_k_with_ties
 
 
@@ -77,9 +79,6 @@ def run_scale_bench(
     the back-end ran.
     """
     import faiss
-
-    from mlrsir.index.backend_registry import scale_bench_backends
-    from mlrsir.index.backends import canonical_backend, make_backend
 
     backends = list(backends or scale_bench_backends())
 
@@ -231,10 +230,10 @@ def plot(result: dict, path, key: str = "queries_per_cpu_s") -> None:
     """PNG of queries per CPU-second (or ``key``) against n (log-log), one line per
     (back-end, bits, codes). CPU-seconds by default: on a shared machine wall-clock rates
     follow the other processes' load more than the back-end."""
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 (matplotlib only on this path)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 (matplotlib only on this path)
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     keys = sorted({(r["backend"], r["bits"], r["codes"]) for r in result["rows"] if "skipped" not in r})

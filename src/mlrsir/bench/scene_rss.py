@@ -26,16 +26,15 @@ import time
 from pathlib import Path
 
 from mlrsir.bench.process_memory import rss_mib
+from mlrsir.geo.scene import open_scene
+from mlrsir.geo.tiling import SceneTiler
 
 DEFAULT_SCENE = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "geo" / "sentinel2-l1c-T18SVG-20160112"
 
 
 def child(scene_dir: str, bands: str, tile: int) -> dict:
     """Tile once in this process; returns tiles, seconds, RSS before and peak (KiB)."""
-    import numpy as np  # noqa: F401
-
-    from mlrsir.geo.scene import open_scene
-    from mlrsir.geo.tiling import SceneTiler
+    import numpy as np  # noqa: F401, PLC0415 (loaded before the RSS baseline is read)
 
     scene = open_scene(scene_dir)
     tiler = SceneTiler(scene, None if bands == "all" else bands, tile=tile)
@@ -61,10 +60,8 @@ def child(scene_dir: str, bands: str, tile: int) -> dict:
 
 def make_mosaic(scene_dir: Path, out_dir: Path) -> Path:
     """Write a 2x2 mosaic of every band file of ``scene_dir`` into ``out_dir``; returns it."""
-    import rasterio
-    from rasterio.windows import Window
-
-    from mlrsir.geo.scene import open_scene
+    import rasterio  # noqa: PLC0415 (rasterio only on this path)
+    from rasterio.windows import Window  # noqa: PLC0415 (rasterio only on this path)
 
     scene = open_scene(scene_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,7 @@ import time
 import numpy as np
 
 from mlrsir.bench.material import encode_augmented_views, random_packed_codes
+from mlrsir.errors import ConfigError
 from mlrsir.index.backends import FaissHashBackend, make_backend, packed_width
 from mlrsir.metrics.recall import recall_at_k_of_results
 
@@ -235,7 +236,6 @@ def run_search_bench(
     log=print,
 ) -> dict:
     """Run the benchmark; returns ``{"config", "rows", "ratios", "notes"}`` (JSON-able)."""
-    from mlrsir.errors import ConfigError
 
     if n < 1 or queries < 1 or k < 1:
         raise ConfigError(f"--n, --queries and --k must be >= 1 (got {n}, {queries}, {k})")

@@ -25,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from mlrsir.bench.process_memory import proc_status_mib, reset_peak
 from mlrsir.bench.server import multipart_body, started_server
 from mlrsir.errors import ConfigError
@@ -34,8 +36,7 @@ ACCEPTED_STATUSES = (200, 413, 422)
 
 def make_large_jpeg(size: int, seed: int = 0) -> bytes:
     """A ``size`` x ``size`` RGB JPEG of smooth random content (a 32x32 noise image upscaled)."""
-    import numpy as np
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415 (PIL only on this path)
 
     small = Image.fromarray(np.random.default_rng(seed).integers(0, 256, (32, 32, 3), dtype=np.uint8))
     big = small.resize((size, size), Image.Resampling.BILINEAR)

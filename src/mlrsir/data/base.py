@@ -64,7 +64,7 @@ class MultiLabelDataset:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict:
-        import torch
+        import torch  # noqa: PLC0415 (torch only on this path)
 
         if index < 0:
             index += len(self)

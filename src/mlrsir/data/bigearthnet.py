@@ -39,10 +39,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from affine import Affine
 
 from mlrsir.data.base import MultiLabelDataset
 from mlrsir.errors import ConfigError, DataError
+from mlrsir.geo import acquisition
+from mlrsir.geo.georef import tile_geo
 from mlrsir.geo.radiometry import SENTINEL2_L1C, Radiometry
+from mlrsir.geo.raster import open_raster
 
 PATCH_SIZE = 120
 ALL_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
@@ -204,8 +208,8 @@ def resample_bilinear(band: np.ndarray, size: int = PATCH_SIZE) -> np.ndarray:
     """``(h, w)`` -> ``(size, size)`` float32, bilinear, pixel centres aligned (no-op if same size)."""
     if band.shape == (size, size):
         return band.astype(np.float32)
-    import torch
-    import torch.nn.functional as F
+    import torch  # noqa: PLC0415 (torch only on this path)
+    import torch.nn.functional as F  # noqa: PLC0415 (torch only on this path)
 
     t = torch.from_numpy(band.astype(np.float32))[None, None]
     return F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
@@ -362,8 +366,6 @@ class BigEarthNet(MultiLabelDataset):
             except (OSError, ValueError) as exc:
                 raise DataError(f"{path}: unreadable npz ({exc})") from exc
         else:
-            from mlrsir.geo.raster import open_raster
-
             raw = {}
             for b in self.band_names:
                 file = path / f"{path.name}_{b}.tif"
@@ -380,12 +382,8 @@ class BigEarthNet(MultiLabelDataset):
         meta = self.metadata[index]
         if "coordinates" not in meta or "projection" not in meta:
             return None
-        from affine import Affine
-        from rasterio.crs import CRS
-        from rasterio.windows import Window
-
-        from mlrsir.geo import acquisition
-        from mlrsir.geo.georef import tile_geo
+        from rasterio.crs import CRS  # noqa: PLC0415 (rasterio only on this path)
+        from rasterio.windows import Window  # noqa: PLC0415 (rasterio only on this path)
 
         c = meta["coordinates"]
         res = (c["lrx"] - c["ulx"]) / PATCH_SIZE
@@ -399,7 +397,7 @@ class BigEarthNet(MultiLabelDataset):
         )
 
     def __getitem__(self, index: int) -> dict:
-        import torch
+        import torch  # noqa: PLC0415 (torch only on this path)
 
         if index < 0:
             index += len(self)

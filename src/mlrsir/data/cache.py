@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from mlrsir.data.images import read_uint8_array
 from mlrsir.errors import DataError
@@ -67,8 +68,6 @@ def decode_images(paths: list[Path], size: int, progress: bool = True, workers: 
 
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(paths), desc=f"decoding images ({size}px)", unit="img")
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:

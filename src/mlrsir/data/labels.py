@@ -214,7 +214,7 @@ def read_label_mat(
     """
     import scipy.io
 
-    from mlrsir.data.ucm import UCM_CLASSES
+    from mlrsir.data.ucm import UCM_CLASSES  # noqa: PLC0415 (cycle: data.ucm imports this module)
 
     path = Path(path)
     try:

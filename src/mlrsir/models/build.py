@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlrsir.models.in_chans import widen_first_conv
+from mlrsir.models.input_spec import input_spec
 from mlrsir.models.mlrsir_net import MLRSIRNet
 
 
@@ -28,11 +30,8 @@ def build_model(config: Any, method: Any) -> MLRSIRNet:
         activation=method.activation,
         pool_size=config.pool_size,
     )
-    from mlrsir.models.input_spec import input_spec
 
     spec = input_spec(config)
     if spec.widened:
-        from mlrsir.models.in_chans import widen_first_conv
-
         widen_first_conv(net, spec.in_chans, rgb=spec.rgb, init="mean")
     return net

@@ -36,10 +36,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
+from mlrsir.data.cache import cache_key, default_cache_dir
 from mlrsir.data.registry import DATASETS, dataset_bands, is_multispectral
 from mlrsir.data.transforms import augment_batch, jitter_brightness_contrast, random_dihedral, to_float_normalized
 from mlrsir.geo.radiometry import Radiometry
+from mlrsir.io_atomic import open_atomic
 from mlrsir.models.in_chans import normalize_bands
 
 
@@ -135,7 +138,6 @@ def augment_bands(x: torch.Tensor, generator: torch.Generator | None = None, col
 def band_cache_path(dataset: Any, size: int, cache_dir: str | Path | None = None) -> Path:
     """Where :func:`load_band_array` stores ``dataset``'s array (key: the image cache key of the
     patch paths, sizes and mtimes, plus bands, radiometry and size)."""
-    from mlrsir.data.cache import cache_key, default_cache_dir
 
     blob = json.dumps(
         {"paths": cache_key(dataset, size), "bands": list(dataset.band_names), "rule": dataset.radiometry.to_dict()},
@@ -149,9 +151,6 @@ def band_cache_path(dataset: Any, size: int, cache_dir: str | Path | None = None
 def load_band_array(dataset: Any, size: int, cache_dir: str | Path | None = None, progress: bool = True) -> np.ndarray:
     """float32 ``(N, C, size, size)`` in 0..255: ``dataset.radiometry.apply(dataset.read_patch(i))``
     resized by :func:`resize_bands`; cached on disk (written atomically)."""
-    from tqdm import tqdm
-
-    from mlrsir.io_atomic import open_atomic
 
     size = int(size)
     target = band_cache_path(dataset, size, cache_dir)

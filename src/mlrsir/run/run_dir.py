@@ -21,7 +21,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy
+
 from mlrsir import __version__, io_atomic
+from mlrsir.errors import ConfigError
 
 
 class RunPaths:
@@ -54,7 +57,6 @@ def check_output_folder(run_dir: str | os.PathLike) -> None:
     :class:`~mlrsir.errors.ConfigError`: training there would overwrite ``split.json``,
     ``meta.json``, ``model.safetensors`` and the checkpoint folders of whoever owns it.
     """
-    from mlrsir.errors import ConfigError
 
     paths = RunPaths(run_dir)
     root = paths.root
@@ -77,15 +79,10 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def _json_default(obj: Any) -> Any:
-    try:
-        import numpy as np
-
-        if isinstance(obj, np.generic):
-            return obj.item()
-        if isinstance(obj, np.ndarray):
-            return obj.tolist()
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(obj, numpy.generic):
+        return obj.item()
+    if isinstance(obj, numpy.ndarray):
+        return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
@@ -112,8 +109,7 @@ def git_revision() -> dict[str, Any]:
 
 def environment() -> dict[str, Any]:
     """Versions and host facts written into ``meta.json``."""
-    import numpy
-    import torch
+    import torch  # noqa: PLC0415 (torch only on this path)
 
     return {
         "mlrsir": __version__,

@@ -24,8 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
+from mlrsir.data.images import rgb_to_uint8_array
+from mlrsir.data.splits import Split, load_split, save_split
 from mlrsir.errors import ConfigError, DataError
+from mlrsir.geo.archive import parse_radiometry
+from mlrsir.sources import TileOptions, input_sources
 
 NOTE = (
     "trained on --images without labels (--supervision none): no retrieval metrics, no predicted labels "
@@ -68,7 +73,6 @@ class ArchiveImages:
 
 def tile_options(config: Any):
     """The :class:`mlrsir.sources.TileOptions` of a run's ``tile``/``stride``/``scene_bands``."""
-    from mlrsir.sources import TileOptions
 
     return TileOptions(tile=int(config.tile), stride=config.stride, bands=config.scene_bands)
 
@@ -80,12 +84,7 @@ def load_archive_images(
 
     Raises DataError naming the inputs when they hold no readable image or non-empty tile.
     """
-    from PIL import Image
-    from tqdm import tqdm
-
-    from mlrsir.data.images import rgb_to_uint8_array
-    from mlrsir.geo.archive import parse_radiometry
-    from mlrsir.sources import input_sources
+    from PIL import Image  # noqa: PLC0415 (PIL only on this path)
 
     inputs = [str(p) for p in config.images]
     if not inputs:
@@ -118,7 +117,6 @@ def load_archive_images(
 def archive_split(dataset: ArchiveImages, split_path: Path, seed: int):
     """The run's split of ``dataset``: every item trains (``val`` and ``test`` empty); an
     existing ``split_path`` is loaded and checked against the items, else it is written."""
-    from mlrsir.data.splits import Split, load_split, save_split
 
     split_path = Path(split_path)
     if split_path.exists():

@@ -26,6 +26,7 @@ the last good checkpoint in place.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from tqdm import tqdm
 from mlrsir.codes import binarize
 from mlrsir.data.cache import load_image_array
 from mlrsir.data.registry import load_dataset
-from mlrsir.data.splits import load_or_create_split, protocol_indices
+from mlrsir.data.splits import load_or_create_split, protocol_indices, save_split
 from mlrsir.data.transforms import contrastive_view
 from mlrsir.errors import ConfigError, MlrsirError
 from mlrsir.methods.contrastive import SSL_DEFAULTS, ContrastiveHashingLoss
@@ -52,6 +53,7 @@ from mlrsir.run.checkpoint import load_checkpoint, load_tensors, save_checkpoint
 from mlrsir.run.config import TrainConfig, config_differences, finetune_top
 from mlrsir.run.label_scorer import LABEL_SCORER_FILE, LabelScorerData, save_label_scorer
 from mlrsir.run.run_dir import RunPaths, check_output_folder, environment, git_revision, write_json_atomic
+from mlrsir.training.archive_data import archive_split, load_archive_images
 from mlrsir.training.batches import batch_positions, step_generator
 from mlrsir.training.ddp import current as dist_current
 from mlrsir.training.feature_cache import load_or_compute_aggregates, load_or_compute_trunk
@@ -62,7 +64,6 @@ def set_deterministic() -> None:
     """Bit-for-bit repeatable training given the seed (``--deterministic``): deterministic
     torch kernels (an error where none exists) and one intra-op CPU thread (multi-threaded
     CPU reductions sum in a varying order). Applies to the whole process."""
-    import os
 
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
     torch.use_deterministic_algorithms(True)
@@ -97,8 +98,6 @@ def prepare_data(config: TrainConfig, split_path: Path, progress: bool = True) -
     ``config.images`` (``train --supervision none --images ...``): the items of those inputs,
     no labels (``labels=None``; :mod:`mlrsir.training.archive_data`)."""
     if config.images:
-        from mlrsir.training.archive_data import archive_split, load_archive_images
-
         archive, archive_images = load_archive_images(config, progress=progress)
         split = archive_split(archive, split_path, config.split_seed)
         return PreparedData(dataset=archive, split=split, images=archive_images, labels=None)
@@ -179,8 +178,6 @@ class Trainer:
             write_json_atomic(self.paths.config, self.config.to_dict())
         self.data = data or prepare_data(config, self.paths.split, progress=self.progress)
         if data is not None and not self.paths.split.is_file() and self.dist.is_main:
-            from mlrsir.data.splits import save_split
-
             save_split(self.data.split, self.paths.split)
         self.train_idx, self.query_idx, self.db_idx = protocol_indices(self.data.split, config.eval_split)
         torch.manual_seed(config.seed)
