@@ -19,14 +19,15 @@ stayed within ``--max-rss-growth-mib``; 1 otherwise (the report says which).
 
 from __future__ import annotations
 
-import functools
 import http.client
 import itertools
 import json
 import random
 import threading
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from mlrsir.bench.process_memory import proc_status_mib, reset_peak, rss_mib
 from mlrsir.bench.server import connect, http_get, multipart_body, serve_command, started_server, wait_for_health
@@ -156,53 +157,59 @@ def collect_ids(url: str, count: int = 64) -> list[int]:
     return sorted(ids)
 
 
-def benchmark(url: str, *, server_pid: int | None, args) -> dict:
+@dataclass(frozen=True)
+class LoadPlan:
+    """What ``mlrsir bench load`` sends (its options, read once from the command line)."""
+
+    clients: int = 16
+    requests: int = 5000
+    duration_limit: float = 120.0
+    upload_fraction: float = 0.0
+    k: int = 24
+    seed: int = 0
+    warmup_requests: int = 1000
+    attention: str = "off"  # off | on | both
+    settle: float = 0.0
+    max_rss_growth_mib: float = 64.0
+
+    @classmethod
+    def from_args(cls, args) -> LoadPlan:
+        """The plan of parsed ``mlrsir bench load`` arguments."""
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls)})
+
+    def load(self, url: str, ids: list[int], upload: bytes | None, **overrides):
+        """:func:`run_load` with this plan's options (``overrides`` win)."""
+        options: dict[str, Any] = {"clients": self.clients, "requests": self.requests, "k": self.k}
+        options |= {"duration_limit": self.duration_limit, "upload_fraction": self.upload_fraction, "seed": self.seed}
+        return run_load(url, ids, upload=upload, **(options | overrides))
+
+
+def benchmark(url: str, *, server_pid: int | None, plan: LoadPlan) -> dict:
     """Warm up, measure memory, run the load, measure memory again."""
     ids = collect_ids(url)
     status, thumb = http_get(url, f"/api/items/{ids[0]}/thumbnail")
-    upload = thumb if status == 200 and args.upload_fraction > 0 else None
+    upload = thumb if status == 200 and plan.upload_fraction > 0 else None
     # warm up with the same concurrency as the measured run: per-thread allocator arenas and
     # the server's bounded caches fill here, so "before" is the steady state, not a cold start
-    warm = run_load(
-        url,
-        ids,
-        clients=args.clients,
-        requests=min(args.warmup_requests, args.requests),
-        duration_limit=60.0,
-        upload_fraction=args.upload_fraction,
-        upload=upload,
-        k=args.k,
-        seed=args.seed + 1,
+    warm = plan.load(
+        url, ids, upload, requests=min(plan.warmup_requests, plan.requests), duration_limit=60.0, seed=plan.seed + 1
     )
 
     rss_before = rss_mib(server_pid)  # the warm level
     peak_reset = server_pid is not None and reset_peak(server_pid)
-    mode = getattr(args, "attention", "off")
-    load = functools.partial(  # the same load for both passes, with or without attention maps
-        run_load,
-        url,
-        ids,
-        clients=args.clients,
-        requests=args.requests,
-        duration_limit=args.duration_limit,
-        upload_fraction=args.upload_fraction,
-        upload=upload,
-        k=args.k,
-        seed=args.seed,
-    )
-    result = load(attention=mode == "on")
+    result = plan.load(url, ids, upload, attention=plan.attention == "on")
     peak = proc_status_mib(server_pid, "VmHWM") if server_pid is not None else None
-    time.sleep(max(0.0, float(getattr(args, "settle", 0.0))))  # let freed memory go back first
+    time.sleep(max(0.0, plan.settle))  # let freed memory go back first
     rss_after = rss_mib(server_pid)
-    if mode == "both":  # the same load again, each search followed by its attention map
-        result["with_attention"] = load(attention=True)
+    if plan.attention == "both":  # the same load again, each search followed by its attention map
+        result["with_attention"] = plan.load(url, ids, upload, attention=True)
     growth = None if rss_before is None or rss_after is None else rss_after - rss_before
     result.update(
         {
             "url": url,
-            "clients": args.clients,
-            "requests_planned": args.requests,
-            "duration_limit_s": args.duration_limit,
+            "clients": plan.clients,
+            "requests_planned": plan.requests,
+            "duration_limit_s": plan.duration_limit,
             "distinct_query_ids": len(ids),
             "warmup_errors": warm["errors"],
             "server_pid": server_pid,
@@ -214,18 +221,18 @@ def benchmark(url: str, *, server_pid: int | None, args) -> dict:
             "peak_since_warm_up": bool(peak_reset),
             "after_rss_mib": rss_after,
             "after_growth_mib": growth,
-            "max_rss_growth_mib": args.max_rss_growth_mib,
+            "max_rss_growth_mib": plan.max_rss_growth_mib,
         }
     )
     problems = []
     if result["errors"] or warm["errors"]:
         problems.append(f"{result['errors'] + warm['errors']} failed requests")
-    if result["requests_sent"] < args.requests:
+    if result["requests_sent"] < plan.requests:
         problems.append(
-            f"only {result['requests_sent']} of {args.requests} requests sent within {args.duration_limit:.0f} s"
+            f"only {result['requests_sent']} of {plan.requests} requests sent within {plan.duration_limit:.0f} s"
         )
-    if growth is not None and growth > args.max_rss_growth_mib:
-        problems.append(f"server memory grew by {growth:.1f} MiB (> {args.max_rss_growth_mib} MiB)")
+    if growth is not None and growth > plan.max_rss_growth_mib:
+        problems.append(f"server memory grew by {growth:.1f} MiB (> {plan.max_rss_growth_mib} MiB)")
     result["problems"] = problems
     result["passed"] = not problems
     return result
@@ -276,13 +283,13 @@ def run(args) -> int:
     if args.url is not None:
         url = args.url.rstrip("/")
         wait_for_health(url, args.start_timeout)
-        result = benchmark(url, server_pid=args.server_pid, args=args)
+        result = benchmark(url, server_pid=args.server_pid, plan=LoadPlan.from_args(args))
     else:
         if not Path(args.index).is_dir():
             raise ConfigError(f"--index {args.index}: index directory not found")
-        command = serve_command(args.index, args.run_dir, getattr(args, "runtime", None))
+        command = serve_command(args.index, args.run_dir, args.runtime)
         with started_server(command, args.start_timeout) as server:
-            result = benchmark(server.url, server_pid=server.process.pid, args=args)
+            result = benchmark(server.url, server_pid=server.process.pid, plan=LoadPlan.from_args(args))
     if args.json:
         print(json.dumps(result, indent=2))
     else:
