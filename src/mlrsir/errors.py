@@ -23,3 +23,12 @@ class IndexStoreError(MlrsirError):
 
 class WeightsUnavailableError(MlrsirError):
     """Pretrained weights cannot be loaded (e.g. offline and not cached)."""
+
+
+def registered_name(name: str, registry, what: str) -> str:
+    """The key of ``registry`` for ``name`` (case-insensitive); ConfigError naming ``what``
+    (e.g. ``"method"``) and listing the choices."""
+    key = str(name).lower()
+    if key not in registry:
+        raise ConfigError(f"{what}={name!r}: unknown {what}; choose one of {', '.join(registry)}")
+    return key

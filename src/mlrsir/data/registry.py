@@ -30,7 +30,7 @@ from mlrsir.data.bigearthnet import BigEarthNet
 from mlrsir.data.dlrsd import DLRSD
 from mlrsir.data.ucm import UCMMultiLabel
 from mlrsir.data.whdld import WHDLD
-from mlrsir.errors import ConfigError
+from mlrsir.errors import ConfigError, registered_name
 
 DATASETS: dict[str, type[MultiLabelDataset]] = {
     "ucm": UCMMultiLabel,
@@ -44,10 +44,7 @@ DEFAULT_DATASET = "ucm"
 
 def normalize_dataset_name(name: str) -> str:
     """The registry name of ``name`` (case-insensitive); ConfigError listing the choices."""
-    key = str(name).lower()
-    if key not in DATASETS:
-        raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    return key
+    return registered_name(name, DATASETS, "dataset")
 
 
 def dataset_note(name: str) -> str:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlrsir.errors import ConfigError
+from mlrsir.errors import registered_name
 from mlrsir.methods.base import Method
 from mlrsir.methods.dch import DCH
 from mlrsir.methods.dhn import DHN
@@ -52,10 +52,7 @@ DEFAULT_METHOD = "mlrsir"
 
 def normalize_method_name(name: str) -> str:
     """The registry name of ``name`` (case-insensitive); ConfigError listing the choices."""
-    key = str(name).lower()
-    if key not in METHODS:
-        raise ConfigError(f"method={name!r}: unknown method; choose one of {', '.join(METHOD_NAMES)}")
-    return key
+    return registered_name(name, METHODS, "method")
 
 
 def find_method_class(name: str) -> type[Method] | None:
