@@ -131,38 +131,22 @@ def run_index_store(args) -> int:
             raise ConfigError("--codes realistic needs --real-codes FILE.npz (e.g. reports/scale/real_codes_48.npz)")
         material = load_real_codes(args.real_codes)
         real = {material["bits"]: material}
+    common = options_of(args, "n", "bits", "codes", "seed", "threads")
+    common |= {"real": real, "log": lambda m: print(m, file=sys.stderr, flush=True)}
     if args.ivf_only:
         from mlrsir.bench.index_store import run_saved_ivf_bench
 
-        result = run_saved_ivf_bench(
-            args.dir,
-            n=args.n,
-            bits=args.bits,
-            codes=args.codes,
-            real=real,
-            nlist=args.ivf_nlist,
-            seed=args.seed,
-            threads=args.threads,
-            log=lambda m: print(m, file=sys.stderr, flush=True),
-        )
-        print(json.dumps(result, indent=2))
-        if args.out:
-            Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        result = run_saved_ivf_bench(args.dir, nlist=args.ivf_nlist, **common)
+        _emit(result, args, to_markdown=None)  # the saved-IVF figures: JSON only
         return 0
     result = run_index_store_bench(
         args.dir,
-        n=args.n,
-        bits=args.bits,
-        codes=args.codes,
-        real=real,
         chunk=args.chunk,
         ivf_nlist=args.ivf_nlist,
         small=args.small,
         verify=not args.no_verify,
         serve_run=args.run,
-        seed=args.seed,
-        threads=args.threads,
-        log=lambda m: print(m, file=sys.stderr, flush=True),
+        **common,
     )
     _emit(result, args, to_markdown)
     return 0
@@ -328,23 +312,12 @@ def run_search(args) -> int:
         return _run_scale(args, ns, log)
     result = run_search_bench(
         n=ns[0],
-        queries=args.queries,
-        k=args.k,
-        bits=args.bits,
-        source=args.source,
         runs=args.run,
-        images=args.images,
-        views=args.views,
-        max_images=args.max_images,
-        flip_prob=args.flip_prob,
-        float_dim=args.float_dim,
-        seed=args.seed,
         numpy_budget_s=args.numpy_budget,
         float_budget_s=args.float_budget,
-        hash_b=args.hash_b,
-        hash_nflip=args.hash_nflip,
-        threads=args.threads,
         log=log,
+        **options_of(args, "queries", "k", "bits", "source", "images", "views", "max_images", "flip_prob"),
+        **options_of(args, "float_dim", "seed", "hash_b", "hash_nflip", "threads"),
     )
     _emit(result, args, to_markdown)
     return 0
@@ -371,20 +344,13 @@ def _run_scale(args, ns, log) -> int:
     options = {name: {k: v for k, v in opts.items() if v is not None} for name, opts in named.items()}
     result = run_scale_bench(
         ns=ns,
-        bits=args.bits,
         codes=codes,
         backends=args.backends or scale_bench_backends(),
-        queries=args.queries,
-        k=args.k,
         real=real,
-        big_n=args.big_n,
-        big_n_queries=args.big_n_queries,
-        hnsw_max_n=args.hnsw_max_n,
         query_budget_s=args.query_budget,
         options=options,
-        seed=args.seed,
-        threads=args.threads,
         log=log,
+        **options_of(args, "bits", "queries", "k", "big_n", "big_n_queries", "hnsw_max_n", "seed", "threads"),
     )
     _emit(result, args, to_markdown)
     if args.plot:
@@ -392,9 +358,15 @@ def _run_scale(args, ns, log) -> int:
     return 0
 
 
+def options_of(args, *names: str) -> dict:
+    """``{name: args.name}`` for the parsed options ``names`` passed on unchanged."""
+    return {name: getattr(args, name) for name in names}
+
+
 def _emit(result: dict, args, to_markdown) -> None:
-    """Print ``result`` as JSON (``--json``) or Markdown, and write the same text to ``--out``."""
-    text = json.dumps(result, indent=2) + "\n" if args.json else to_markdown(result)
+    """Print ``result`` as JSON (``--json``, or always when ``to_markdown`` is None) or
+    Markdown, and write the same text to ``--out``."""
+    text = json.dumps(result, indent=2) + "\n" if args.json or to_markdown is None else to_markdown(result)
     print(text, end="")
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
