@@ -89,7 +89,7 @@ def search_with_feedback(
     return search_code(index, code, k=k, query_output=moved.astype(np.float32), **search_options)
 
 
-def _ranked_distances(q_moved: np.ndarray, db_codes: np.ndarray) -> np.ndarray:
+def ranked_distances(q_moved: np.ndarray, db_codes: np.ndarray) -> np.ndarray:
     """``(Q, N)`` float: Hamming of ``binarize(q')`` + asymmetric tie-break."""
     from mlrsir.metrics.asymmetric import asymmetric_scores, tiebreak_distances
 
@@ -157,7 +157,7 @@ def simulate(
     signs = 2.0 * db_codes - 1.0
     rows = []
     for r in range(rounds + 1):
-        dist = _ranked_distances(q, db_codes)
+        dist = ranked_distances(q, db_codes)
         if relevance == "share":
             m = evaluate_distances(dist, q_labels, db_labels, bits=codes.shape[1], ks=(10, 100))
         else:
