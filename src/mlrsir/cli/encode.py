@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from mlrsir.cli.runtime_options import add_runtime_arguments
+
 
 def register(sub) -> None:
     p = sub.add_parser("encode", help="encode every image of the run's dataset into RUN_DIR/codes.npz")
     p.add_argument("--run", required=True, help="a finished run directory")
     p.add_argument("--root", default=None, help="dataset folder (default: the one the run was trained on)")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument(
-        "--runtime",
-        choices=["auto", "onnx", "torch"],
-        default="auto",
-        help="onnx (RUN/model.onnx from `mlrsir export`), torch, or auto = onnx when a current export is present",
-    )
+    add_runtime_arguments(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mlrsir.cli.runtime_options import add_runtime_arguments
 from mlrsir.text import printable
 
 
@@ -52,12 +53,7 @@ def register(subparsers) -> None:
 
     build = sub.add_parser("build", help="encode a folder of images into a new index", epilog=EPILOG)
     build.add_argument("--run", required=True, help="trained run directory (its model encodes the images)")
-    build.add_argument(
-        "--runtime",
-        choices=["auto", "onnx", "torch"],
-        default="auto",
-        help="onnx (RUN/model.onnx, see `mlrsir export`), torch, or auto (onnx when current)",
-    )
+    add_runtime_arguments(build)
     build.add_argument(
         "--images",
         required=True,
@@ -81,12 +77,7 @@ def register(subparsers) -> None:
         help="run directory of the index's model (default: the run the index records; give it when the run moved: "
         "its model fingerprint must match the index)",
     )
-    add.add_argument(
-        "--runtime",
-        choices=["auto", "onnx", "torch"],
-        default="auto",
-        help="onnx (RUN/model.onnx, see `mlrsir export`), torch, or auto (onnx when current)",
-    )
+    add_runtime_arguments(add)
     add.add_argument("--images", required=True, nargs="+", help="folders and/or image files")
     add.add_argument("--labels", help="label file, rows matched by file stem")
     add.add_argument("--batch-size", type=int, default=64)
