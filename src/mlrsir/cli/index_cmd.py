@@ -272,11 +272,13 @@ def run_build(args) -> int:
     if not paths and not scenes:
         raise DataError(f"{' '.join(args.images)}: no .jpg/.jpeg/.png/.tif/.tiff images or raster scenes found")
     classes = read_labels(args.labels)[0] if args.labels else None  # read early: fail before encoding
-    encoder = load_hashing_encoder(args.run, runtime=getattr(args, "runtime", "auto"))
+    encoder = load_hashing_encoder(
+        args.run, runtime=getattr(args, "runtime", "auto"), precision=getattr(args, "precision", "fp32")
+    )
     index = CodeIndex.create(
         args.index,
         bits=encoder.bits,
-        fingerprint=encoder.fingerprint,
+        fingerprint={**encoder.fingerprint, **getattr(encoder, "encoding", {})},  # + runtime, precision
         run_dir=str(Path(encoder.run_dir).resolve()),
         classes=classes if classes is not None else getattr(encoder, "classes", None),
         images_root=str(Path(args.images[0]).resolve()),
@@ -387,7 +389,11 @@ def run_add(args) -> int:
     _check_batch_size(args.batch_size)
     paths, scenes = _inputs(args.images, None, expand_inputs)
     with CodeIndex.open(args.index) as index:
-        encoder = load_hashing_encoder(run_for_index(index, args.run), runtime=getattr(args, "runtime", "auto"))
+        encoder = load_hashing_encoder(
+            run_for_index(index, args.run),
+            runtime=getattr(args, "runtime", "auto"),
+            precision=getattr(args, "precision", "fp32"),
+        )
         check_encoder_compatible(encoder, index)
         status = _fill(index, encoder, paths, args, scenes)
         from mlrsir.cli.index_extras import after_fill  # clouds, predicted labels

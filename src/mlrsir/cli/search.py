@@ -119,7 +119,7 @@ def run(args) -> int:
             run_dir = args.run or index.run_dir
             if not run_dir:
                 raise IndexStoreError(f"{index.db_path}: the index records no run directory; pass --run")
-            encoder = load_hashing_encoder(run_dir, runtime=args.runtime)
+            encoder = load_hashing_encoder(run_dir, runtime=args.runtime, precision=args.precision)
             check_encoder_compatible(encoder, index)
             rows = search_by_image(index, encoder, image, query_path=args.query, **options)
         if timed:

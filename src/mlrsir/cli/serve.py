@@ -136,6 +136,7 @@ def run(args) -> int:
         max_image_pixels=max(1, int(args.max_upload_megapixels * 1_000_000)),
         max_concurrent_decodes=args.max_concurrent_decodes,
         runtime=args.runtime,
+        precision=args.precision,
     )
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"mlrsir: serving {args.index} at http://{shown}:{args.port}/ (Ctrl+C to stop)", flush=True)

@@ -102,7 +102,8 @@ class Encoder:
                 from mlrsir.inference.onnx_export import onnx_paths
 
                 onnx_file, meta_file = onnx_paths(paths.root)
-                fixed = json.loads(meta_file.read_text()).get("fixed_batch")
+                export_meta = json.loads(meta_file.read_text())
+                fixed = export_meta.get("fixed_batch")
                 if chosen == "onnx":
                     from mlrsir.inference.onnx_runtime import OnnxModel
 
@@ -113,6 +114,9 @@ class Encoder:
                     self.onnx = OpenVinoModel(onnx_file, precision=precision, fixed_batch=fixed)
                     self.precision = self.onnx.precision
                 self.runtime = chosen
+                if export_meta.get("quantize"):  # e.g. an int8 export: its codes are not fp32 ones
+                    q = str(export_meta["quantize"])
+                    self.precision = q if self.precision == "fp32" else f"{q}+{self.precision}"
         else:
             from mlrsir.inference.runtimes import check_precision
 
@@ -123,7 +127,11 @@ class Encoder:
 
     @property
     def encoding(self) -> dict[str, str]:
-        """``{"runtime", "precision"}`` of the codes this encoder makes (recorded by an index)."""
+        """``{"runtime", "precision"}`` of the codes this encoder makes (recorded by an index).
+
+        ``precision``: ``fp32``, ``bf16``, or the export's quantization (``int8``, ``int8+bf16``)
+        when ``mlrsir export --quantize`` made the file.
+        """
         return {"runtime": self.runtime, "precision": self.precision}
 
     # -- encoding ---------------------------------------------------------------------
