@@ -143,6 +143,21 @@ def test_check_runtimes_records_both_runtimes(tiny_run, tmp_path):
     assert load_encoder(run).runtime in ("onnx", "openvino")
 
 
+def test_export_command_prints_and_records_the_check(tiny_run, tmp_path, capsys):
+    from mlrsir.cli.main import main
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    for name in ("model.onnx", "model.onnx.json"):
+        (run / name).unlink()
+    assert main(["export", "--run", str(run), "--format", "onnx"]) == 0
+    out = capsys.readouterr().out
+    assert "check onnx fp32: 100.000 % of code bits and 100.0 % of codes equal PyTorch's on 64 random images" in out
+    assert "check openvino fp32: 100.000 % of code bits" in out
+    record = json.loads(onnx_paths(run)[1].read_text())["runtime_check"]
+    assert record["images"] == 64 and set(record["runtimes"]) == {"onnx", "openvino"}
+
+
 def test_agreement_counts_bits_and_whole_codes():
     reference = np.array([[1.0, -1.0, 0.5, -0.2], [0.3, 0.3, -0.1, 0.9]], np.float32)
     other = np.array([[1.0, -1.0, 0.4, -0.1], [0.3, -0.2, -0.1, 0.9]], np.float32)  # one bit of row 1 flips

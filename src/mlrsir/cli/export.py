@@ -18,7 +18,11 @@ def register(sub) -> None:
     p.add_argument("--out", help="ONNX file to write (default RUN/model.onnx, the one the runtimes look for)")
     p.add_argument("--fixed-batch", type=int, help="export with this fixed batch size (default: dynamic batch)")
     p.add_argument("--quantize", choices=["int8"], help="dynamic int8 quantization (check the codes agree first)")
-    p.add_argument("--no-check", action="store_true", help="skip comparing the export's codes with PyTorch's")
+    p.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip comparing each installed runtime's codes with PyTorch's (the record `--runtime auto` reads)",
+    )
     p.set_defaults(func=run)
 
 
