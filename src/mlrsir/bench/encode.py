@@ -1,7 +1,7 @@
-"""``mlrsir bench encode``: encoding throughput of a run, runtimes side by side.
+"""``mlrsir bench encode``: encoding throughput of a run, runtimes and precisions side by side.
 
-Each *configuration* (:class:`EncodeConfig`: a runtime, and an engine, ``local`` today)
-is measured in turn in the same process on the same images, so the numbers are comparable
+Each *configuration* (:class:`EncodeConfig`: a runtime, a precision, and an engine) is
+measured in turn in the same process on the same images, so the numbers are comparable
 on a shared machine (report the ratios as well as the absolute values):
 
 - ``end_to_end``: image files -> codes with ``Encoder.encode_paths`` (decode in a thread
@@ -9,7 +9,10 @@ on a shared machine (report the ratios as well as the absolute values):
 - ``model``: already decoded ``uint8 (B, 3, S, S)`` batches -> codes with
   ``Encoder.encode_uint8`` (the model alone), images/s;
 
-each at every batch size of ``batch_sizes`` (default 1 and 64). A new dimension (e.g. an
+each at every batch size of ``batch_sizes`` (default 1 and 64); and, for local rows, the
+codes of all the images compared with those of the first local fp32 row: ``bits_agree``
+(share of equal bits) and ``codes_identical`` (share of images whose code is equal in every
+bit). A row records the ``runtime`` and ``precision`` the encoder actually used. A new dimension (e.g. an
 engine that distributes the work) is a new field of :class:`EncodeConfig` and a branch in
 :func:`measure_config`; the table gets one row per configuration.
 """
@@ -29,6 +32,7 @@ from mlrsir.data.images import read_rgb, rgb_to_uint8_array
 from mlrsir.errors import ConfigError
 from mlrsir.index.ingest import list_images
 from mlrsir.inference.encoder import load_encoder
+from mlrsir.inference.runtimes import PRECISIONS, RUNTIME_PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -38,10 +42,39 @@ class EncodeConfig:
     runtime: str = "torch"
     engine: str = "local"
     workers: int = 1  # encoder actors (engine "ray")
+    precision: str = "fp32"
 
     @property
     def label(self) -> str:
-        return f"{self.runtime}/{self.engine}" + (f"/{self.workers}w" if self.engine == "ray" else "")
+        return (
+            f"{self.runtime}/{self.engine}"
+            + (f"/{self.precision}" if self.precision != "fp32" else "")
+            + (f"/{self.workers}w" if self.engine == "ray" else "")
+        )
+
+
+def precisions_to_measure(runtime: str, wanted=None) -> list[str]:
+    """The precisions measured for ``runtime``: every one it runs (``auto``: fp32), or those of
+    ``wanted`` (``--precision``, repeatable) it runs.
+
+    Raises:
+        ConfigError: ``runtime`` runs none of ``wanted``.
+    """
+    runs = RUNTIME_PRECISIONS.get(runtime, PRECISIONS)
+    if not wanted:
+        return list(runs) if runtime != "auto" else ["fp32"]
+    chosen = [p for p in runs if p in wanted]
+    if not chosen:
+        raise ConfigError(f"--precision {' '.join(wanted)}: --runtime {runtime} runs {', '.join(runs)} only")
+    return chosen
+
+
+def _codes(encoder, images, batch: int = 64):
+    """Codes of every decoded image (``uint8 (N, 3, S, S)``), in batches."""
+    import torch  # noqa: PLC0415 (torch only on this path)
+
+    parts = [encoder.encode_uint8(torch.from_numpy(images[i : i + batch]))[0] for i in range(0, len(images), batch)]
+    return np.concatenate(parts) if parts else np.zeros((0, encoder.bits), np.uint8)
 
 
 def _rate(fn, n_items: int, budget_s: float, min_repeats: int = 1) -> float:
@@ -65,16 +98,19 @@ def measure_config(
     batch_sizes=(1, 64),
     budget_s: float = 5.0,
     batch1_images: int = 64,
+    codes_out: list | None = None,
 ) -> dict[str, Any]:
-    """Throughputs of one configuration (see the module docstring)."""
+    """Throughputs of one configuration (see the module docstring); a local row's codes of all
+    ``images`` are appended to ``codes_out`` when given."""
     import torch  # noqa: PLC0415 (torch only on this path)
 
     if config.engine not in ("local", "ray"):
         raise ConfigError(f"engine {config.engine!r}: expected 'local' or 'ray'")
     if config.engine == "ray":  # the whole job on Ray (mlrsir.bench.ray)
-        encoder = load_encoder(run_dir, runtime=config.runtime)
+        encoder = load_encoder(run_dir, runtime=config.runtime, precision=config.precision)
         ray_row: dict[str, Any] = {
             "runtime": encoder.runtime,
+            "precision": encoder.precision,
             "engine": f"ray ({config.workers} workers)",
             "config": config.label,
         }
@@ -94,8 +130,13 @@ def measure_config(
                 )
             )
         return ray_row
-    encoder = load_encoder(run_dir, runtime=config.runtime)
-    row: dict[str, Any] = {"runtime": encoder.runtime, "engine": config.engine, "config": config.label}
+    encoder = load_encoder(run_dir, runtime=config.runtime, precision=config.precision)
+    row: dict[str, Any] = {
+        "runtime": encoder.runtime,
+        "precision": encoder.precision,
+        "engine": config.engine,
+        "config": config.label,
+    }
     for b in batch_sizes:
         subset = paths if b > 1 else paths[:batch1_images]
         row[f"end_to_end_b{b}"] = _rate(
@@ -109,7 +150,23 @@ def measure_config(
                 encoder.encode_uint8(x)
 
         row[f"model_b{b}"] = _rate(model_only, n, budget_s)
+    if codes_out is not None:
+        codes_out.append(_codes(encoder, images))
     return row
+
+
+def add_agreement(rows: list[dict[str, Any]], codes: list) -> None:
+    """Set ``bits_agree`` and ``codes_identical`` of every row against the first fp32 row with
+    codes (``codes[i]``: the row's codes, None for rows without them, e.g. Ray rows)."""
+
+    ref = next((c for r, c in zip(rows, codes) if c is not None and r.get("precision") == "fp32"), None)
+    for row, c in zip(rows, codes):
+        if ref is None or c is None:
+            row["bits_agree"] = row["codes_identical"] = None
+            continue
+        equal = np.asarray(c) == np.asarray(ref)
+        row["bits_agree"] = float(equal.mean()) if equal.size else 1.0
+        row["codes_identical"] = float(equal.all(axis=1).mean()) if len(equal) else 1.0
 
 
 def run_encode_bench(
@@ -134,10 +191,18 @@ def run_encode_bench(
         session: AbstractContextManager[Any] = bench_session(max(ray_workers))
     else:
         session = nullcontext()
+    codes: list = []
     with session:
         for config in configs:
             log(f"measuring {config.label} ...")
-            rows.append(measure_config(config, run_dir, paths, images, batch_sizes=batch_sizes, budget_s=budget_s))
+            found: list = []
+            rows.append(
+                measure_config(
+                    config, run_dir, paths, images, batch_sizes=batch_sizes, budget_s=budget_s, codes_out=found
+                )
+            )
+            codes.append(found[0] if found else None)
+    add_agreement(rows, codes)
     return {
         "run": str(run_dir),
         "images": len(paths),
@@ -149,16 +214,18 @@ def run_encode_bench(
 
 
 def to_markdown(result: dict[str, Any]) -> str:
-    """Table: one row per configuration, images/s and the ratio to the first row."""
+    """Table: one row per configuration, images/s and the ratio to the first row, and the
+    codes' agreement with the first fp32 row."""
     sizes = result["batch_sizes"]
     keys = [f"end_to_end_b{b}" for b in sizes] + [f"model_b{b}" for b in sizes]
     heads = [f"files->codes b{b}" for b in sizes] + [f"model alone b{b}" for b in sizes]
     lines = [
         f"Encoding throughput, images/s ({result['images']} images at {result['image_size']}x{result['image_size']}, "
-        f"{result['torch_threads']} threads; x = ratio to the first row)",
+        f"{result['torch_threads']} threads; x = ratio to the first row; bits / codes equal: "
+        "against the first fp32 row)",
         "",
-        "| runtime | engine | " + " | ".join(heads) + " |",
-        "|---|---|" + "---:|" * len(heads),
+        "| runtime | precision | engine | " + " | ".join(heads) + " | bits equal | codes equal |",
+        "|---|---|---|" + "---:|" * (len(heads) + 2),
     ]
     base = result["rows"][0] if result["rows"] else {}
     for row in result["rows"]:
@@ -166,5 +233,8 @@ def to_markdown(result: dict[str, Any]) -> str:
             "-" if row.get(k) is None else f"{row[k]:.0f}" + (f" ({row[k] / base[k]:.2f}x)" if base.get(k) else "")
             for k in keys
         ]
-        lines.append(f"| {row['runtime']} | {row['engine']} | " + " | ".join(cells) + " |")
+        cells += ["-" if row.get(k) is None else f"{row[k] * 100:.2f} %" for k in ("bits_agree", "codes_identical")]
+        lines.append(
+            f"| {row['runtime']} | {row.get('precision', 'fp32')} | {row['engine']} | " + " | ".join(cells) + " |"
+        )
     return "\n".join(lines) + "\n"

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from mlrsir.bench import scene_rss, slow_clients
 from mlrsir.index.backend_registry import scale_bench_backends
+from mlrsir.inference.runtimes import PRECISIONS, RUNTIMES
 
 
 def register(subparsers) -> None:
@@ -171,8 +172,15 @@ def _register_encode(sub) -> None:
     p.add_argument(
         "--runtime",
         action="append",
-        choices=["torch", "onnx", "auto"],
-        help="runtime to measure (repeatable, measured in the order given; default: torch then onnx)",
+        choices=RUNTIMES,
+        help="runtime to measure (repeatable, measured in the order given, each at every precision it runs; "
+        "default: torch then onnx)",
+    )
+    p.add_argument(
+        "--precision",
+        action="append",
+        choices=PRECISIONS,
+        help="measure only these precisions (repeatable; default: every precision of each runtime)",
     )
     p.add_argument(
         "--engine",
@@ -198,7 +206,7 @@ def _register_scene_rss(sub) -> None:
 def run_encode(args) -> int:
     import sys
 
-    from mlrsir.bench.encode import EncodeConfig, run_encode_bench, to_markdown
+    from mlrsir.bench.encode import EncodeConfig, precisions_to_measure, run_encode_bench, to_markdown
 
     runtimes = args.runtime or (["torch"] if args.engine else ["torch", "onnx"])
     configs = []
@@ -210,7 +218,7 @@ def run_encode(args) -> int:
                 require_ray()  # clear error naming the extra to install
                 configs += [EncodeConfig(runtime=r, engine="ray", workers=w) for w in args.workers]
             else:
-                configs.append(EncodeConfig(runtime=r))
+                configs += [EncodeConfig(runtime=r, precision=p) for p in precisions_to_measure(r, args.precision)]
     result = run_encode_bench(
         args.run,
         args.images,
@@ -260,7 +268,7 @@ def _register_load(sub) -> None:
         help="off: searches only; on: each search followed by its attention map (GET /api/items/{id}/attention "
         "or POST /api/attention); both: measure both, side by side",
     )
-    p.add_argument("--runtime", choices=["auto", "onnx", "torch"], help="passed to `mlrsir serve --runtime`")
+    p.add_argument("--runtime", choices=RUNTIMES, help="passed to `mlrsir serve --runtime`")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run_load)

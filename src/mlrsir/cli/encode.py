@@ -1,8 +1,11 @@
-"""``mlrsir encode``: codes of every image of the run's dataset, written to ``RUN_DIR/codes.npz``."""
+"""``mlrsir encode``: codes of every image of the run's dataset, written to ``RUN_DIR/codes.npz``
+(with the ``runtime`` and ``precision`` that made them)."""
 
 from __future__ import annotations
 
 import argparse
+
+from mlrsir.cli.runtime_options import add_runtime_arguments
 
 
 def register(sub) -> None:
@@ -10,12 +13,7 @@ def register(sub) -> None:
     p.add_argument("--run", required=True, help="a finished run directory")
     p.add_argument("--root", default=None, help="dataset folder (default: the one the run was trained on)")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument(
-        "--runtime",
-        choices=["auto", "onnx", "torch"],
-        default="auto",
-        help="onnx (RUN/model.onnx from `mlrsir export`), torch, or auto = onnx when a current export is present",
-    )
+    add_runtime_arguments(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=run)
 
@@ -32,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from mlrsir.inference.encoder import load_encoder
     from mlrsir.run.config import run_dataset_root
 
-    encoder = load_encoder(args.run, runtime=args.runtime)
+    encoder = load_encoder(args.run, runtime=args.runtime, precision=args.precision)
     paths = encoder.paths
     cfg = encoder.config
     root = run_dataset_root(cfg, args.root, run_dir=args.run)
@@ -66,11 +64,14 @@ def run(args: argparse.Namespace) -> int:
         query_idx=query_idx,
         db_idx=db_idx,
         bits=np.int64(cfg.bits),
+        runtime=np.str_(encoder.runtime),
+        precision=np.str_(encoder.precision),
     )
     rate = len(images) / max(seconds, 1e-9)
     print(
         f"encoded {len(images)} images in {seconds:.1f} s ({rate:.0f} images/s, model forward at "
-        f"{cfg.image_size}x{cfg.image_size}, {encoder.runtime} runtime, {torch.get_num_threads()} threads) "
+        f"{cfg.image_size}x{cfg.image_size}, {encoder.runtime} runtime at {encoder.precision}, "
+        f"{torch.get_num_threads()} threads) "
         f"-> {paths.codes}"
     )
     return 0

@@ -1,8 +1,9 @@
 """``mlrsir export``: the encoder of a finished run as ONNX (``RUN/model.onnx`` + ``.json``).
 
-``encode``, ``index build/add``, ``search`` and ``serve`` then run it with ONNX Runtime
-(``--runtime auto``, the default, picks it while it matches the run's weights); see
-:mod:`mlrsir.inference.onnx_export`.
+``encode``, ``index build/add``, ``search`` and ``serve`` then run it with ONNX Runtime or
+OpenVINO (``--runtime auto``, the default, picks the fastest whose codes equalled PyTorch's in
+the check recorded here, while the export matches the run's weights); see
+:mod:`mlrsir.inference.onnx_export` and :mod:`mlrsir.inference.runtime_check`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ def register(sub) -> None:
     p.add_argument("--out", help="ONNX file to write (default RUN/model.onnx, the one the runtimes look for)")
     p.add_argument("--fixed-batch", type=int, help="export with this fixed batch size (default: dynamic batch)")
     p.add_argument("--quantize", choices=["int8"], help="dynamic int8 quantization (check the codes agree first)")
-    p.add_argument("--no-check", action="store_true", help="skip comparing the export's codes with PyTorch's")
+    p.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip comparing each installed runtime's codes with PyTorch's (the record `--runtime auto` reads)",
+    )
     p.set_defaults(func=run)
 
 
@@ -28,9 +33,27 @@ def run(args: argparse.Namespace) -> int:
     if args.fixed_batch is not None and args.fixed_batch < 1:
         raise ConfigError(f"--fixed-batch must be >= 1, got {args.fixed_batch}")
     path = export_onnx(args.run, out=args.out, fixed_batch=args.fixed_batch, quantize=args.quantize)
-    if not args.no_check:
+    if args.no_check:
+        return 0
+    from pathlib import Path
+
+    from mlrsir.inference.onnx_export import onnx_paths
+
+    if Path(path).resolve() != onnx_paths(args.run)[0].resolve():  # not the file the runtimes load
         share, worst = check_export(args.run, path)
         print(f"check: {share * 100:.3f} % of code bits agree with PyTorch on 64 random images (max |h| {worst:.1e})")
+        return 0
+    from mlrsir.inference.runtime_check import check_runtimes
+
+    record = check_runtimes(args.run)
+    for runtime, row in record["runtimes"].items():
+        print(
+            f"check {runtime} fp32: {row['bits_agree'] * 100:.3f} % of code bits and "
+            f"{row['codes_identical'] * 100:.1f} % of codes equal PyTorch's on {record['images']} random images "
+            f"(max |h| {row['max_abs_h_disagreeing']:.1e}), {row['images_per_s']:.0f} images/s"
+        )
+    if not record["runtimes"]:
+        print("check: no export runtime installed (pip install 'mlrsir[onnx]' or 'mlrsir[openvino]')")
     return 0
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mlrsir.cli.runtime_options import add_runtime_arguments
 from mlrsir.text import printable
 
 
@@ -52,12 +53,7 @@ def register(subparsers) -> None:
 
     build = sub.add_parser("build", help="encode a folder of images into a new index", epilog=EPILOG)
     build.add_argument("--run", required=True, help="trained run directory (its model encodes the images)")
-    build.add_argument(
-        "--runtime",
-        choices=["auto", "onnx", "torch"],
-        default="auto",
-        help="onnx (RUN/model.onnx, see `mlrsir export`), torch, or auto (onnx when current)",
-    )
+    add_runtime_arguments(build)
     build.add_argument(
         "--images",
         required=True,
@@ -81,12 +77,7 @@ def register(subparsers) -> None:
         help="run directory of the index's model (default: the run the index records; give it when the run moved: "
         "its model fingerprint must match the index)",
     )
-    add.add_argument(
-        "--runtime",
-        choices=["auto", "onnx", "torch"],
-        default="auto",
-        help="onnx (RUN/model.onnx, see `mlrsir export`), torch, or auto (onnx when current)",
-    )
+    add_runtime_arguments(add)
     add.add_argument("--images", required=True, nargs="+", help="folders and/or image files")
     add.add_argument("--labels", help="label file, rows matched by file stem")
     add.add_argument("--batch-size", type=int, default=64)
@@ -281,11 +272,13 @@ def run_build(args) -> int:
     if not paths and not scenes:
         raise DataError(f"{' '.join(args.images)}: no .jpg/.jpeg/.png/.tif/.tiff images or raster scenes found")
     classes = read_labels(args.labels)[0] if args.labels else None  # read early: fail before encoding
-    encoder = load_hashing_encoder(args.run, runtime=getattr(args, "runtime", "auto"))
+    encoder = load_hashing_encoder(
+        args.run, runtime=getattr(args, "runtime", "auto"), precision=getattr(args, "precision", "fp32")
+    )
     index = CodeIndex.create(
         args.index,
         bits=encoder.bits,
-        fingerprint=encoder.fingerprint,
+        fingerprint={**encoder.fingerprint, **getattr(encoder, "encoding", {})},  # + runtime, precision
         run_dir=str(Path(encoder.run_dir).resolve()),
         classes=classes if classes is not None else getattr(encoder, "classes", None),
         images_root=str(Path(args.images[0]).resolve()),
@@ -396,7 +389,11 @@ def run_add(args) -> int:
     _check_batch_size(args.batch_size)
     paths, scenes = _inputs(args.images, None, expand_inputs)
     with CodeIndex.open(args.index) as index:
-        encoder = load_hashing_encoder(run_for_index(index, args.run), runtime=getattr(args, "runtime", "auto"))
+        encoder = load_hashing_encoder(
+            run_for_index(index, args.run),
+            runtime=getattr(args, "runtime", "auto"),
+            precision=getattr(args, "precision", "fp32"),
+        )
         check_encoder_compatible(encoder, index)
         status = _fill(index, encoder, paths, args, scenes)
         from mlrsir.cli.index_extras import after_fill  # clouds, predicted labels

@@ -52,4 +52,5 @@ def ray_options(args):
         gpus_per_worker=args.gpus_per_worker,
         batch_size=args.batch_size,
         runtime=args.runtime,
+        precision=getattr(args, "precision", "fp32"),
     )

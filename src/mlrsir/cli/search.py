@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 
+from mlrsir.cli.runtime_options import add_runtime_arguments
 from mlrsir.index.backend_registry import backend_help
 from mlrsir.text import printable
 
@@ -45,12 +46,7 @@ def register(subparsers) -> None:
     parser.add_argument("--label", nargs="+", default=None, help="keep only images having all these labels")
     parser.add_argument("--backend", default="auto", help=backend_help())
     parser.add_argument("--run", help="run directory of the model (default: the index's own run)")
-    parser.add_argument(
-        "--runtime",
-        choices=["auto", "onnx", "torch"],
-        default="auto",
-        help="onnx (RUN/model.onnx, see `mlrsir export`), torch, or auto (onnx when current)",
-    )
+    add_runtime_arguments(parser)
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(func=run)
 
@@ -123,7 +119,7 @@ def run(args) -> int:
             run_dir = args.run or index.run_dir
             if not run_dir:
                 raise IndexStoreError(f"{index.db_path}: the index records no run directory; pass --run")
-            encoder = load_hashing_encoder(run_dir, runtime=args.runtime)
+            encoder = load_hashing_encoder(run_dir, runtime=args.runtime, precision=args.precision)
             check_encoder_compatible(encoder, index)
             rows = search_by_image(index, encoder, image, query_path=args.query, **options)
         if timed:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mlrsir.cli.runtime_options import add_runtime_arguments
 from mlrsir.errors import ConfigError
 from mlrsir.web.server import HEADER_TIMEOUT_S
 
@@ -75,12 +76,7 @@ def register(subparsers) -> None:
         default=DEFAULT_MAX_CONCURRENT_DECODES,
         help="uploads decoded at the same time; others wait for a slot (HTTP 503 after 60 s)",
     )
-    parser.add_argument(
-        "--runtime",
-        choices=["auto", "onnx", "torch"],
-        default="auto",
-        help="inference runtime: onnx (RUN/model.onnx from `mlrsir export`), torch, or auto = onnx when present",
-    )
+    add_runtime_arguments(parser)
     parser.add_argument(
         "--max-connections",
         type=int,
@@ -140,6 +136,7 @@ def run(args) -> int:
         max_image_pixels=max(1, int(args.max_upload_megapixels * 1_000_000)),
         max_concurrent_decodes=args.max_concurrent_decodes,
         runtime=args.runtime,
+        precision=args.precision,
     )
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"mlrsir: serving {args.index} at http://{shown}:{args.port}/ (Ctrl+C to stop)", flush=True)

@@ -4,12 +4,15 @@ Used by ``mlrsir encode`` / ``evaluate``, the index and the web app. The encoder
 from ``RUN_DIR/config.json`` and loads ``model.safetensors`` (no pickle, no code run on
 load). Images are resized exactly as during training (:func:`mlrsir.data.transforms.pil_to_uint8_tensor`).
 
-Runtimes (``runtime=``, CLI ``--runtime``): ``torch`` runs the BatchNorm-folded PyTorch copy
-(the oracle); ``onnx`` runs ``RUN/model.onnx`` with ONNX Runtime
-(:mod:`mlrsir.inference.onnx_runtime`; written by ``mlrsir export``); ``auto`` (default) picks
-ONNX when a current export is present and ``onnxruntime`` is importable. ``encoder.runtime``
-says which one is in use. Both give the same codes up to float rounding (bits with
-``|h| < 1e-3`` may differ).
+Runtimes (``runtime=``, CLI ``--runtime``; the rule is
+:func:`mlrsir.inference.runtimes.resolve_runtime`): ``torch`` runs the BatchNorm-folded PyTorch
+copy (the oracle); ``onnx`` runs ``RUN/model.onnx`` (written by ``mlrsir export``) with ONNX
+Runtime (:mod:`mlrsir.inference.onnx_runtime`), ``openvino`` the same file with OpenVINO
+(:mod:`mlrsir.inference.openvino_runtime`); ``auto`` (default) picks an export runtime when a
+current export is present and its package is importable. ``encoder.runtime`` and
+``encoder.precision`` say which is in use. At ``fp32`` all give the same codes up to float
+rounding (bits with ``|h| < 1e-3`` may differ); ``precision="bf16"`` (OpenVINO only) changes
+a few bits per code.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def decode_for_encoding(path: str | Path, size: int) -> tuple[np.ndarray, tuple[
 class Encoder:
     """Encodes PIL images with a trained run (see ``docs/ARCHITECTURE.md``)."""
 
-    def __init__(self, run_dir: str | Path, device: str = "cpu", runtime: str = "auto"):
+    def __init__(self, run_dir: str | Path, device: str = "cpu", runtime: str = "auto", precision: str = "fp32"):
         paths = RunPaths(run_dir)
         if not paths.root.is_dir():
             raise ConfigError(f"{paths.root}: run directory not found")
@@ -87,23 +90,49 @@ class Encoder:
         self.image_size = self.config.image_size
         self.inputs = input_spec(self.config)  # 8-bit RGB, or the bands of a multispectral run
         self.fingerprint: dict[str, Any] = model_fingerprint(self.config, paths.model)
-        self.onnx: Any = None
+        self.onnx: Any = None  # the session of RUN/model.onnx (OnnxModel or OpenVinoModel), if one runs
         self.runtime = "torch"
+        self.precision = "fp32"
         self.runtime_note: str | None = None
         if device == "cpu":
-            from mlrsir.inference.onnx_runtime import resolve_runtime
+            from mlrsir.inference.runtimes import resolve_runtime
 
-            chosen, self.runtime_note = resolve_runtime(runtime, paths.root, self.config)
-            if chosen == "onnx":
+            chosen, self.runtime_note = resolve_runtime(runtime, paths.root, self.config, precision)
+            if chosen != "torch":
                 from mlrsir.inference.onnx_export import onnx_paths
-                from mlrsir.inference.onnx_runtime import OnnxModel
 
                 onnx_file, meta_file = onnx_paths(paths.root)
-                fixed = json.loads(meta_file.read_text()).get("fixed_batch")
-                self.onnx = OnnxModel(onnx_file, fixed_batch=fixed)
-                self.runtime = "onnx"
-        elif runtime == "onnx":
-            raise ConfigError(f"--runtime onnx runs on the CPU only (device {device!r} asked)")
+                export_meta = json.loads(meta_file.read_text())
+                fixed = export_meta.get("fixed_batch")
+                if chosen == "onnx":
+                    from mlrsir.inference.onnx_runtime import OnnxModel
+
+                    self.onnx = OnnxModel(onnx_file, fixed_batch=fixed)
+                else:
+                    from mlrsir.inference.openvino_runtime import OpenVinoModel
+
+                    self.onnx = OpenVinoModel(onnx_file, precision=precision, fixed_batch=fixed)
+                    self.precision = self.onnx.precision
+                self.runtime = chosen
+                if export_meta.get("quantize"):  # e.g. an int8 export: its codes are not fp32 ones
+                    q = str(export_meta["quantize"])
+                    self.precision = q if self.precision == "fp32" else f"{q}+{self.precision}"
+        else:
+            from mlrsir.inference.runtimes import check_precision
+
+            if runtime in ("onnx", "openvino") or check_precision(precision) != "fp32":
+                raise ConfigError(
+                    f"--runtime {runtime} --precision {precision} runs on the CPU only (device {device!r} asked)"
+                )
+
+    @property
+    def encoding(self) -> dict[str, str]:
+        """``{"runtime", "precision"}`` of the codes this encoder makes (recorded by an index).
+
+        ``precision``: ``fp32``, ``bf16``, or the export's quantization (``int8``, ``int8+bf16``)
+        when ``mlrsir export --quantize`` made the file.
+        """
+        return {"runtime": self.runtime, "precision": self.precision}
 
     # -- encoding ---------------------------------------------------------------------
     def _prepare(self, images: Sequence[Image.Image]) -> torch.Tensor:
@@ -251,6 +280,7 @@ class Encoder:
         return gate[0, 0].clamp(0, 1).cpu().numpy().astype(np.float32)
 
 
-def load_encoder(run_dir: str | Path, device: str = "cpu", runtime: str = "auto") -> Encoder:
-    """Load a finished run as an :class:`Encoder` (``runtime``: ``auto``, ``onnx`` or ``torch``)."""
-    return Encoder(run_dir, device=device, runtime=runtime)
+def load_encoder(run_dir: str | Path, device: str = "cpu", runtime: str = "auto", precision: str = "fp32") -> Encoder:
+    """Load a finished run as an :class:`Encoder` (``runtime``: ``auto``, ``onnx``, ``openvino`` or
+    ``torch``; ``precision``: ``fp32`` or, with OpenVINO, ``bf16``)."""
+    return Encoder(run_dir, device=device, runtime=runtime, precision=precision)

@@ -7,13 +7,17 @@ metadata) identifies that model: code length, backbone, method, input size and t
 SHA-256 of the weights file. :func:`check_encoder_compatible` (CLI ``search``,
 ``index add``, the web app) and :func:`check_fingerprint` (``CodeIndex.open(...,
 expected_fingerprint=...)``) refuse a model whose codes would not be comparable with the
-stored ones. This module imports neither torch nor the index.
+stored ones. ``index build`` also stores the ``runtime`` and ``precision`` of the codes in the
+index's fingerprint (not compared: fp32 runtimes agree up to float rounding); an encoder at
+another precision gets a warning (:func:`precision_warning`). This module imports neither
+torch nor the index.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -94,16 +98,41 @@ def check_binary_codes(encoder) -> None:
         )
 
 
-def check_encoder_compatible(encoder, index, where: Any = None) -> None:
+def precision_warning(stored: dict | None, encoder, where: Any = "index") -> str | None:
+    """The warning when an encoder runs at another precision than the one the index's codes
+    were made at (None when equal, or when either side does not say).
+
+    ``stored``: the index's fingerprint, whose ``runtime`` / ``precision`` keys ``index build``
+    records (``encoder.encoding``); indexes built before they existed record neither.
+    """
+    had = (stored or {}).get("precision")
+    has = getattr(encoder, "precision", None)
+    if had is None or has is None or had == has:
+        return None
+    return (
+        f"{where}: the index's codes were made at {had} ({(stored or {}).get('runtime', '?')} runtime) but "
+        f"this encoder runs at {has} ({getattr(encoder, 'runtime', '?')} runtime); a few bits per code differ, "
+        f"so distances and ranks shift (use --precision {had} for exact results)"
+    )
+
+
+def _print_warning(message: str) -> None:
+    print(f"mlrsir: warning: {message}", file=sys.stderr, flush=True)
+
+
+def check_encoder_compatible(encoder, index, where: Any = None, warn=_print_warning) -> None:
     """The one compatibility check of an encoder and an opened index.
 
     Checks, in order: binary codes (:func:`check_binary_codes`), code length, then the
-    fingerprint (:func:`check_fingerprint`).
+    fingerprint (:func:`check_fingerprint`); a precision differing from the index's is not an
+    error but is passed to ``warn`` (:func:`precision_warning`).
 
     Args:
-        encoder: has ``bits``, ``fingerprint``, ``run_dir`` and ``retrieval``.
+        encoder: has ``bits``, ``fingerprint``, ``run_dir`` and ``retrieval`` (``runtime`` and
+            ``precision`` when it says them).
         index: has ``bits`` and ``fingerprint`` (a ``CodeIndex`` or a stand-in).
         where: how messages name the index (default: its database file).
+        warn: called with the warning text (default: ``mlrsir: warning: ...`` on stderr).
 
     Raises:
         ConfigError: the run uses asymmetric quantizer distances.
@@ -119,3 +148,6 @@ def check_encoder_compatible(encoder, index, where: Any = None) -> None:
     check_fingerprint(
         index.fingerprint, encoder.fingerprint, where=where, model=f"run {getattr(encoder, 'run_dir', '?')}"
     )
+    message = precision_warning(index.fingerprint, encoder, where)
+    if message is not None:
+        warn(message)

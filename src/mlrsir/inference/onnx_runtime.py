@@ -1,12 +1,6 @@
-"""Running the ONNX export of a run with ONNX Runtime, and choosing the runtime.
+"""Running the ONNX export of a run with ONNX Runtime.
 
-:func:`resolve_runtime` is the one rule behind ``--runtime onnx|torch|auto``:
-
-- ``torch``: always the PyTorch model (the oracle);
-- ``onnx``: the export must be current (:func:`mlrsir.inference.onnx_export.export_problem`)
-  and ``onnxruntime`` importable, else :class:`~mlrsir.errors.ConfigError` saying why;
-- ``auto``: ONNX when both hold, else PyTorch (the reason is kept for messages).
-
+The runtime is chosen by :func:`mlrsir.inference.runtimes.resolve_runtime` (``--runtime``).
 :class:`OnnxModel` wraps one ``onnxruntime.InferenceSession``; a session may be run from
 several threads at once (ONNX Runtime's ``run`` is thread-safe), so one is shared by all
 requests of the web server.
@@ -18,41 +12,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-
-from mlrsir.errors import ConfigError
-
-RUNTIMES = ("auto", "onnx", "torch")
-
-
-def onnxruntime_available() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def resolve_runtime(runtime: str, run_dir: str | Path, config) -> tuple[str, str | None]:
-    """``(chosen runtime "onnx" | "torch", why ONNX is not used or None)``.
-
-    Raises:
-        ConfigError: unknown runtime, or ``onnx`` requested but unusable.
-    """
-    from mlrsir.inference.onnx_export import export_problem
-
-    runtime = (runtime or "auto").lower()
-    if runtime not in RUNTIMES:
-        raise ConfigError(f"--runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
-    if runtime == "torch":
-        return "torch", "PyTorch requested"
-    problem = export_problem(run_dir, config)
-    if problem is None and not onnxruntime_available():
-        problem = "onnxruntime is not installed (pip install 'mlrsir[onnx]')"
-    if problem is None:
-        return "onnx", None
-    if runtime == "onnx":
-        raise ConfigError(problem)
-    return "torch", problem
 
 
 class OnnxModel:
@@ -69,7 +28,7 @@ class OnnxModel:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = int(threads or _default_threads())
+        options.intra_op_num_threads = int(threads or default_threads())
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -79,25 +38,36 @@ class OnnxModel:
 
     def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``uint8 (B, 3, S, S)`` -> ``(h float32 (B, D), attention float32 (B, 1, P, P))``."""
-        images = np.ascontiguousarray(images, dtype=np.uint8)
-        n = images.shape[0]
-        fb = self.fixed_batch
-        if fb is None or n == fb:
-            h, att = self.session.run(None, {"image": images})
-            return h, att
-        hs, atts = [], []
-        for start in range(0, n, fb):
-            part = images[start : start + fb]
-            m = part.shape[0]
-            if m < fb:
-                part = np.concatenate([part, np.zeros((fb - m, *part.shape[1:]), np.uint8)])
-            h, att = self.session.run(None, {"image": part})
-            hs.append(h[:m])
-            atts.append(att[:m])
-        return np.concatenate(hs), np.concatenate(atts)
+        return run_in_batches(lambda part: tuple(self.session.run(None, {"image": part})), images, self.fixed_batch)
 
 
-def _default_threads() -> int:
+def run_in_batches(run_one, images: np.ndarray, fixed_batch: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """``run_one(uint8 batch) -> (h, attention)`` over ``images``, padded and split to a fixed batch.
+
+    With ``fixed_batch`` None (dynamic batch axis) or equal to ``len(images)`` one call; else
+    the images go in slices of ``fixed_batch``, the last one padded with zero images whose
+    outputs are dropped.
+    """
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    n = images.shape[0]
+    fb = fixed_batch
+    if fb is None or n == fb:
+        h, att = run_one(images)
+        return h, att
+    hs, atts = [], []
+    for start in range(0, n, fb):
+        part = images[start : start + fb]
+        m = part.shape[0]
+        if m < fb:
+            part = np.concatenate([part, np.zeros((fb - m, *part.shape[1:]), np.uint8)])
+        h, att = run_one(part)
+        hs.append(h[:m])
+        atts.append(att[:m])
+    return np.concatenate(hs), np.concatenate(atts)
+
+
+def default_threads() -> int:
+    """``torch.get_num_threads()`` when torch is loaded, else the CPUs this process may use."""
     import sys
 
     torch = sys.modules.get("torch")

@@ -38,16 +38,16 @@ class Encoded:
     sizes: list
 
 
-def load_hashing_encoder(run_dir, runtime: str = "auto"):
+def load_hashing_encoder(run_dir, runtime: str = "auto", precision: str = "fp32"):
     """:func:`mlrsir.inference.encoder.load_encoder` (looked up on its module at call time,
     so tests can replace it), refusing runs whose retrieval is not Hamming distance on
     binary codes (:func:`~mlrsir.inference.fingerprint.check_binary_codes`)."""
     import mlrsir.inference.encoder as encoder_module  # noqa: PLC0415 (torch: loaded only when encoding)
 
-    if runtime == "auto":
-        encoder = encoder_module.load_encoder(run_dir)
-    else:
-        encoder = encoder_module.load_encoder(run_dir, runtime=runtime)
+    chosen = {"runtime": runtime} if runtime != "auto" else {}  # stand-ins in tests take run_dir alone
+    if precision != "fp32":
+        chosen["precision"] = precision
+    encoder = encoder_module.load_encoder(run_dir, **chosen)
     check_binary_codes(encoder)
     return encoder
 

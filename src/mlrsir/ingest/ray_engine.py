@@ -57,6 +57,7 @@ class RayOptions:
     gpus_per_worker: float = 0.0
     batch_size: int = 64
     runtime: str = "auto"
+    precision: str = "fp32"
 
     def check(self) -> None:
         if self.workers < 1:
@@ -150,15 +151,20 @@ def decode_batch(batch: dict[str, np.ndarray], image_size: int) -> dict[str, np.
 class EncodeActor:
     """Holds one loaded encoder; ``__call__`` encodes a decoded batch (readable rows)."""
 
-    def __init__(self, run_dir: str, device: str = "cpu", runtime: str = "auto", hooks: dict | None = None):
+    def __init__(
+        self,
+        run_dir: str,
+        device: str = "cpu",
+        runtime: str = "auto",
+        hooks: dict | None = None,
+        precision: str = "fp32",
+    ):
         import torch
 
         from mlrsir.ingest.engines import load_hashing_encoder
 
         torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1") or 1)))
-        self.encoder = (
-            load_hashing_encoder(run_dir, runtime=runtime) if runtime != "auto" else load_hashing_encoder(run_dir)
-        )
+        self.encoder = load_hashing_encoder(run_dir, runtime=runtime, precision=precision)
         if device != "cpu":
             self.encoder.model.to(device)
             self.encoder.fast_model.to(device)
@@ -226,6 +232,7 @@ def _dataset(run_dir, paths: list, image_size: int, options: RayOptions, hooks: 
             "run_dir": str(run_dir),
             "device": "cuda" if options.gpus_per_worker > 0 else "cpu",
             "runtime": options.runtime,
+            "precision": options.precision,
             "hooks": hooks,
         },
         batch_size=options.batch_size,

@@ -70,10 +70,10 @@ def _open_index(index_path: Path):
     return CodeIndex.open(index_path, readonly=True, verify="auto")
 
 
-def _load_encoder(run_dir: Path, runtime: str = "auto"):
+def _load_encoder(run_dir: Path, runtime: str = "auto", precision: str = "fp32"):
     from mlrsir.inference.encoder import load_encoder
 
-    return load_encoder(run_dir, runtime=runtime)
+    return load_encoder(run_dir, runtime=runtime, precision=precision)
 
 
 def _archive_root(index, index_path: Path) -> Path | None:
@@ -103,6 +103,7 @@ def create_app(
     max_image_pixels: int | None = None,
     max_concurrent_decodes: int | None = None,
     runtime: str = "auto",
+    precision: str = "fp32",
 ) -> FastAPI:
     """Build the web application.
 
@@ -122,6 +123,8 @@ def create_app(
             :data:`mlrsir.web.imaging.MAX_UPLOAD_PIXELS`); larger ones get 413.
         max_concurrent_decodes: uploads decoded at once (default
             :data:`mlrsir.web.imaging.MAX_CONCURRENT_DECODES`); more wait their turn.
+        runtime, precision: of the encoder loaded from the run (``--runtime``, ``--precision``;
+            :func:`mlrsir.inference.runtimes.resolve_runtime`).
 
     Raises:
         IndexStoreError, ConfigError: index missing/corrupt, no run directory, or encoder and
@@ -137,7 +140,10 @@ def create_app(
         if not source:
             raise ConfigError(f"{index_path}: the index records no run directory; pass --run-dir")
         # tests replace _load_encoder by a one-argument stand-in: pass runtime only when chosen
-        encoder = _load_encoder(Path(source)) if runtime == "auto" else _load_encoder(Path(source), runtime)
+        if runtime == "auto" and precision == "fp32":
+            encoder = _load_encoder(Path(source))
+        else:
+            encoder = _load_encoder(Path(source), runtime, precision)
     check_encoder_compatible(encoder, index, where=index_path)
     service = RetrievalService(
         index, encoder, archive_root=archive_root or _archive_root(index, index_path), index_runner=runner
