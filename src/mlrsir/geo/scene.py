@@ -25,13 +25,15 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
 from mlrsir.errors import DataError
 from mlrsir.geo import acquisition
 from mlrsir.geo.bands import band_from_filename, band_sort_key, canonical, select_indices
 from mlrsir.geo.hrefs import HrefPolicy
 from mlrsir.geo.raster import RASTER_SUFFIXES, BandSource, band_sources
+from mlrsir.geo.remote import is_remote_url, remote_name
 from mlrsir.paths import not_found_message
 from mlrsir.text import printable
 
@@ -42,14 +44,14 @@ class Scene:
 
     Attributes:
         scene_id: folder name, file stem or STAC item id.
-        source: what was opened (file, folder or STAC JSON).
+        source: what was opened (file, folder or STAC JSON; the URL string of a remote raster).
         bands: all bands, in selection-index order.
         datetime: acquisition datetime (ISO string, see :mod:`mlrsir.geo.acquisition`) or None.
         kind: ``"raster"``, ``"folder"`` or ``"stac"``.
     """
 
     scene_id: str
-    source: Path
+    source: Path | str
     bands: list[BandSource]
     datetime: str | None
     kind: str
@@ -86,7 +88,10 @@ def crs_label(crs) -> str:
 
 
 def open_scene(path: str | Path) -> Scene:
-    """Open a raster file, a band folder or a STAC Item JSON as a :class:`Scene`."""
+    """Open a raster file, a band folder, a STAC Item JSON or a remote raster URL
+    (``http(s)://``, ``s3://``: :mod:`mlrsir.geo.remote`; its source is the URL) as a :class:`Scene`."""
+    if is_remote_url(path):
+        return _remote_scene(str(path))
     path = Path(path)
     if path.is_dir():
         return _folder_scene(path)
@@ -104,6 +109,20 @@ def open_scene(path: str | Path) -> Scene:
     mtl = acquisition.find_mtl(path.parent)
     dt = (acquisition.from_landsat_mtl(mtl) if mtl else None) or acquisition.from_name(path.stem, path.parent.name)
     return Scene(path.stem, path, bands, dt, "raster")
+
+
+def _remote_scene(url: str) -> Scene:
+    """A remote raster as a scene: bands as for a local raster, datetime from the URL's file name."""
+    if url.endswith("/"):
+        raise DataError(f"{url}: a remote folder is not a scene; name raster files, or an s3://bucket/prefix/ to list")
+    bands = band_sources(url)
+    stem = remote_name(url)
+    if len(bands) == 1:
+        name = band_from_filename(Path(stem + ".tif"))
+        if name:
+            bands = [replace(bands[0], name=name)]
+    folder = PurePosixPath(urlparse(url).path).parent.name
+    return Scene(stem, url, bands, acquisition.from_name(stem, folder), "raster")
 
 
 def band_files(folder: Path) -> dict[str, Path]:
