@@ -23,6 +23,7 @@ from mlrsir.geo import remote
 from mlrsir.geo.archive import read_tile, walk_inputs
 from mlrsir.geo.radiometry import SENTINEL2_L1C
 from mlrsir.index.store import CodeIndex
+from mlrsir.inference.search import load_query_image, search_by_image
 from tests.fakes.range_server import RangeServer
 from tests.geo.test_index_scenes import PixelHashEncoder, build
 
@@ -111,12 +112,17 @@ def hash_run(monkeypatch, tmp_path):
 
 def codes_by_window(index_dir: Path) -> dict[str, tuple[str, bytes]]:
     """``{"col,row,w,h": (scene path, packed code)}`` of every tile in an index."""
+    return {w: (s, c) for w, (s, c, _g) in items_by_window(index_dir).items()}
+
+
+def items_by_window(index_dir: Path) -> dict[str, tuple[str, bytes, dict]]:
+    """``{"col,row,w,h": (scene path, packed code, geo)}`` of every tile in an index."""
     with CodeIndex.open(index_dir, readonly=True) as index:
         rows = list(index.iter_items())
     out = {}
     for row in rows:
         scene, window = row["path"].rsplit("#", 1)
-        out[window] = (scene, row["code"])
+        out[window] = (scene, row["code"], row["geo"])
     return out
 
 
@@ -166,9 +172,14 @@ def test_http_codes_equal_local_and_rerun_skips(cog, hash_run, tmp_path, capsys)
         fetched = server.bytes_sent
         over_http = codes_by_window(tmp_path / "http")
         assert {w: c for w, (_s, c) in over_http.items()} == {w: c for w, (_s, c) in local.items()}
+        local_geo = {w: g for w, (_s, _c, g) in items_by_window(tmp_path / "local").items()}
+        assert {w: g for w, (_s, _c, g) in items_by_window(tmp_path / "http").items()} == local_geo
         assert {s for s, _c in over_http.values()} == {url}  # the stored scene path is the URL
         with CodeIndex.open(tmp_path / "http", readonly=True) as index:
             assert index.info()["images_root"] == url
+            query = f"{url}#{TILE},{TILE},{TILE},{TILE}"  # a remote tile as a query: read over HTTP, found first
+            rows = search_by_image(index, PixelHashEncoder(), load_query_image(index, query), k=1)
+            assert (rows[0]["path"], rows[0]["distance"]) == (query, 0)
         # a re-run reads no tile again: every tile already present
         server.reset()
         capsys.readouterr()
