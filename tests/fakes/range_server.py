@@ -3,7 +3,8 @@
 Python's ``http.server`` ignores ``Range``; GDAL's ``/vsicurl/`` needs it to read a COG in place.
 :class:`RangeServer` serves ``GET``/``HEAD`` of the files under ``root`` on 127.0.0.1 (a free
 port), answers one range with 206 (several ranges: each sent as its own 206 is not supported,
-the first range is sent), a missing file with 404, and a path listed in ``forbidden`` with 403.
+the first range is sent), a missing file with 404, a path listed in ``forbidden`` with 403,
+and waits ``stall[name]`` seconds before answering a request for ``name`` (a stalled server).
 ``bytes_sent`` counts body bytes, ``requests`` the requests (both reset by :meth:`reset`).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -21,9 +23,10 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)")
 class RangeServer:
     """``with RangeServer(folder) as server: server.url("scene.tif")`` (module doc)."""
 
-    def __init__(self, root: Path, forbidden: tuple[str, ...] = ()):
+    def __init__(self, root: Path, forbidden: tuple[str, ...] = (), stall: dict[str, float] | None = None):
         self.root = Path(root).resolve()
         self.forbidden = set(forbidden)
+        self.stall = dict(stall or {})
         self.bytes_sent = 0
         self.requests = 0
         self.ranges: list[tuple[str, int, int]] = []
@@ -77,6 +80,8 @@ class RangeServer:
 
             def _serve(self, body: bool) -> None:
                 name = unquote(urlparse(self.path).path).lstrip("/")
+                if name in server.stall:
+                    time.sleep(server.stall[name])
                 target = (server.root / name).resolve()
                 if name in server.forbidden:
                     return self._error(403, "Forbidden")

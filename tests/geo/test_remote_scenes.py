@@ -9,6 +9,8 @@ with ``--tile 128`` (16 tiles): one variant is generated, one cut from the share
 from __future__ import annotations
 
 import os
+import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -219,6 +221,24 @@ def test_http_404_and_403_named_and_skipped(hash_run, tmp_path, capsys):
         assert f"skipped {locked}: remote raster access denied (HTTP 403)" in out
         assert "added 16 tiles of 1 scene(s)" in out
         assert build(hash_run, [missing], tmp_path / "ix2", "--tile", TILE) == 2
+
+
+def test_http_stalled_server_times_out(monkeypatch, tmp_path, capsys):
+    """Every request has a time limit: a server that does not answer fails the scene, named, in bounded time."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    cog = synthetic_cog(folder)
+    monkeypatch.setenv("GDAL_HTTP_TIMEOUT", "1")
+    monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "0")
+    from mlrsir.geo.scene import open_scene
+
+    with RangeServer(folder, stall={cog.name: 4.0}) as server:
+        url = server.url(cog.name)
+        start = time.perf_counter()
+        expected = re.escape(url) + r": remote raster request timed out: .*request 1 s, 0 retries"
+        with pytest.raises(DataError, match=expected):
+            open_scene(url)
+        assert time.perf_counter() - start < 3.5
 
 
 # ---------------------------------------------------------------------------- S3

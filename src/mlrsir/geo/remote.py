@@ -216,6 +216,8 @@ def read_error_message(url: str, message: str, options: dict[str, str]) -> str:
         status = 403
     elif status is not None:
         what = f"HTTP {status}"
+    elif "timed out" in message.lower():
+        what = "request timed out"
     else:
         what = "cannot be read"
     hint = credentials_hint(status, message) if s3 else ""
