@@ -289,3 +289,40 @@ def test_s3_missing_key_is_404(s3_archive):
         open_scene(f"s3://{BUCKET}/scenes/none.tif")
     with pytest.raises(DataError, match=r"s3://archive/empty/: no raster files"):
         remote.list_s3_prefix(f"s3://{BUCKET}/empty/")
+
+
+def test_s3_band_folder_is_one_scene(fake_s2, aws_isolated, hash_run, tmp_path):
+    """A prefix of per-band files (B02 B03 B04 10 m, B05 B8A 20 m) is one scene, tiled as the local folder."""
+    cog = synthetic_cog(tmp_path)
+    objects = {f"s2/{fake_s2.name}/{p.name}": p for p in sorted(fake_s2.iterdir())}
+    objects["s2/cogs/" + cog.name] = cog
+    with S3Server(BUCKET, objects) as server:
+        for name, value in server.gdal_env().items():
+            aws_isolated.setenv(name, value)
+        folder = f"s3://{BUCKET}/s2/{fake_s2.name}/"
+        assert remote.remote_inputs(f"s3://{BUCKET}/s2/") == [folder, f"s3://{BUCKET}/s2/cogs/{cog.name}"]
+        from mlrsir.geo.scene import open_scene
+
+        scene = open_scene(folder)
+        assert (scene.kind, scene.scene_id, scene.band_names) == (
+            "folder",
+            fake_s2.name,
+            ["B02", "B03", "B04", "B05", "B8A"],
+        )
+        assert scene.datetime == "2020-03-15T10:10:21Z"  # from the folder name, as for the local folder
+        assert build(hash_run, [fake_s2], tmp_path / "local", "--tile", 32) == 0
+        assert build(hash_run, [folder], tmp_path / "s3", "--tile", 32) == 0
+    local, in_s3 = codes_by_window(tmp_path / "local"), codes_by_window(tmp_path / "s3")
+    assert len(local) == 12 and {w: c for w, (_s, c) in in_s3.items()} == {w: c for w, (_s, c) in local.items()}
+    assert {s for s, _c in in_s3.values()} == {folder}
+
+
+def test_band_folders_grouping():
+    urls = [
+        "s3://b/a/x_B02.tif",
+        "s3://b/a/x_B03.tif",
+        "s3://b/c/one_B04.tif",
+        "s3://b/d/rgb.tif",
+        "s3://b/d/y_B04.tif",
+    ]
+    assert remote.band_folders(urls) == ["s3://b/a/", "s3://b/c/one_B04.tif", "s3://b/d/rgb.tif", "s3://b/d/y_B04.tif"]

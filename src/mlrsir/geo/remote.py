@@ -1,9 +1,10 @@
 """Remote rasters read in place: ``http(s)://`` and ``s3://`` URLs through GDAL's virtual file systems.
 
 ``index build|add --images`` takes ``https://host/path.tif``, ``s3://bucket/key.tif`` and
-``s3://bucket/prefix/`` (every raster under the prefix, listed with boto3). A remote raster is a
-scene (tiled, never treated as a plain image chip); its scene path, and so the prefix of its tile
-ids, is the URL as given, so a re-run skips the tiles already indexed.
+``s3://bucket/prefix/`` (every raster under the prefix, listed with boto3; a folder of per-band
+files is one scene, as locally). A remote raster is a scene (tiled, never treated as a plain
+image chip); its scene path, and so the prefix of its tile ids, is the URL as given (a band
+folder's ends in ``/``), so a re-run skips the tiles already indexed.
 
 GDAL reads only the byte ranges a tile needs: ``https://`` -> ``/vsicurl/https://...``,
 ``s3://bucket/key`` -> ``/vsis3/bucket/key`` (:func:`gdal_path`). Every open and read runs with
@@ -26,6 +27,7 @@ from pathlib import PurePosixPath
 from urllib.parse import unquote, urlparse
 
 from mlrsir.errors import DataError
+from mlrsir.geo.bands import band_from_filename
 from mlrsir.geo.hrefs import http_options
 
 REMOTE_PREFIXES = ("http://", "https://", "s3://")
@@ -57,14 +59,35 @@ def is_remote_url(text: object) -> bool:
 
 def remote_inputs(url: str) -> list[str]:
     """The remote scenes an ``--images`` URL names: an ``s3://`` prefix ending in ``/`` (or a bare
-    bucket) -> its rasters (:func:`list_s3_prefix`); any other URL -> itself. A http(s) URL ending
-    in ``/`` is refused (HTTP has no listing: name the files)."""
+    bucket) -> its rasters (:func:`list_s3_prefix`), where a folder whose 2 or more rasters all
+    have band suffixes (``*_B04.tif``, ``B8A.jp2``) is one band-folder scene ``s3://bucket/folder/``
+    (:func:`band_folders`); any other URL -> itself. A http(s) URL ending in ``/`` is refused
+    (HTTP has no listing: name the files)."""
     if url.lower().startswith("s3://"):
         _bucket, key = s3_parts(url)
-        return list_s3_prefix(url) if key == "" or key.endswith("/") else [url]
+        return band_folders(list_s3_prefix(url)) if key == "" or key.endswith("/") else [url]
     if urlparse(url).path.endswith("/") or not urlparse(url).path:
         raise DataError(f"{url}: an HTTP folder cannot be listed; name the raster files (or list an s3:// prefix)")
     return [url]
+
+
+def band_folders(urls: list[str]) -> list[str]:
+    """``urls`` (sorted) with the files of each band folder replaced by the folder's URL (ending in
+    ``/``, at the place of its first file): a folder is one when it holds 2 or more of the rasters
+    and every one of them has a band suffix (:func:`mlrsir.geo.bands.band_from_filename`)."""
+    by_folder: dict[str, list[str]] = {}
+    for url in urls:
+        by_folder.setdefault(url.rsplit("/", 1)[0] + "/", []).append(url)
+    out: list[str] = []
+    for url in urls:
+        folder = url.rsplit("/", 1)[0] + "/"
+        files = by_folder[folder]
+        if len(files) >= 2 and all(band_from_filename(remote_name(f) + ".tif") for f in files):
+            if files[0] == url:
+                out.append(folder)
+        else:
+            out.append(url)
+    return out
 
 
 def s3_parts(url: str) -> tuple[str, str]:
@@ -159,17 +182,18 @@ def _s3_client():
     return boto3.session.Session().client("s3", endpoint_url=boto_endpoint(), config=config)
 
 
-def list_s3_prefix(url: str) -> list[str]:
+def list_s3_prefix(url: str, recursive: bool = True) -> list[str]:
     """``s3://bucket/key`` URLs of the rasters (:data:`REMOTE_RASTER_SUFFIXES`) under the prefix
-    ``url`` (recursive, sorted by key). DataError naming the URL when the listing is refused
-    (credentials, missing bucket), times out, or finds no raster."""
+    ``url`` (``recursive`` False: its direct children only), sorted by key. DataError naming the
+    URL when the listing is refused (credentials, missing bucket), times out, or finds no raster."""
     bucket, prefix = s3_parts(url)
     client = _s3_client()
     from botocore.exceptions import BotoCoreError, ClientError
 
     keys: list[str] = []
+    extra = {} if recursive else {"Delimiter": "/"}
     try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, **extra):
             keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].lower().endswith(REMOTE_RASTER_SUFFIXES)]
     except ClientError as exc:
         error = exc.response.get("Error", {})
