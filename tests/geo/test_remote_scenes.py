@@ -209,6 +209,19 @@ def test_http_quarter_reads_under_40_percent(cog, tmp_path):
     print(f"\nquarter of {cog.name} over HTTP: {server.bytes_sent} of {size} bytes ({server.bytes_sent / size:.0%})")
 
 
+def test_http_quicklook_reads_overviews_only(cog):
+    """A decimated whole-scene view (the web's quick-look) comes from the COG's overviews."""
+    from mlrsir.geo.archive import read_overview
+
+    size = cog.stat().st_size
+    local, _info = read_overview(str(cog), None, SENTINEL2_L1C, max_side=128)
+    with RangeServer(cog.parent) as server:
+        image, info = read_overview(server.url(cog.name), None, SENTINEL2_L1C, max_side=128)
+        assert (info["width"], info["height"]) == (SIDE, SIDE) and image.size == (128, 128)
+        assert np.array_equal(np.asarray(image), np.asarray(local))
+        assert server.bytes_sent < 0.25 * size, (server.bytes_sent, size)
+
+
 def test_http_404_and_403_named_and_skipped(hash_run, tmp_path, capsys):
     folder = tmp_path / "served"
     folder.mkdir()
