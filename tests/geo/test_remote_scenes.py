@@ -157,6 +157,17 @@ def test_remote_options_defaults_env_and_endpoint(aws_isolated):
     assert remote.boto_endpoint() == "http://minio.local:9000"
 
 
+def test_apply_remote_defaults_keeps_open_settings_out_of_the_environment(aws_isolated):
+    for name in ("GDAL_HTTP_TIMEOUT", "GDAL_DISABLE_READDIR_ON_OPEN", "GDAL_HTTP_MULTIPLEX"):
+        aws_isolated.setenv(name, "-")  # recorded, so the end of the test restores the variable
+        aws_isolated.delenv(name)
+    aws_isolated.setenv("GDAL_HTTP_MAX_RETRY", "7")
+    options = remote.apply_remote_defaults()
+    assert options["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR" and options["GDAL_HTTP_MAX_RETRY"] == "7"
+    assert os.environ["GDAL_HTTP_TIMEOUT"] == "30" and os.environ["GDAL_HTTP_MULTIPLEX"] == "YES"
+    assert "GDAL_DISABLE_READDIR_ON_OPEN" not in os.environ
+
+
 def test_http_folder_is_refused():
     with pytest.raises(DataError, match=r"http://h/scenes/: an HTTP folder cannot be listed"):
         remote.remote_inputs("http://h/scenes/")

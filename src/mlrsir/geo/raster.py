@@ -20,6 +20,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
 from mlrsir.errors import DataError
+from mlrsir.geo.hrefs import http_options
 from mlrsir.geo.remote import (
     apply_remote_defaults,
     gdal_path,
@@ -85,7 +86,7 @@ def open_raster(path: str | Path):
     is_url = "://" in text or text.startswith("/vsi")
     if not is_url and not Path(text).is_file():
         raise DataError(not_found_message(text, "raster file not found"))
-    options = apply_remote_defaults() if is_url else remote_options()
+    options = apply_remote_defaults() if is_url else http_options()
     try:
         with warnings.catch_warnings(), rasterio.Env(**options):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)

@@ -136,12 +136,19 @@ def remote_options() -> dict[str, str]:
     return options
 
 
+OPEN_ONLY = ("GDAL_DISABLE_READDIR_ON_OPEN",)
+"""Settings that act when a file is opened only: given in the open's ``rasterio.Env``, never put
+into the process environment (local opens elsewhere keep their sidecar files)."""
+
+
 def apply_remote_defaults() -> dict[str, str]:
-    """Put :func:`remote_options` into the process environment where unset (GDAL reads it at
-    every request, also outside a ``rasterio.Env``: the windowed reads after an open); returns them."""
+    """Put the request settings of :func:`remote_options` (all but :data:`OPEN_ONLY`) into the
+    process environment where unset (GDAL reads them at every request, also outside a
+    ``rasterio.Env``: the windowed reads after an open); returns all the options."""
     options = remote_options()
     for key, value in options.items():
-        os.environ.setdefault(key, value)
+        if key not in OPEN_ONLY:
+            os.environ.setdefault(key, value)
     return options
 
 
