@@ -300,6 +300,10 @@ def test_s3_wrong_credentials_named(s3_archive, aws_isolated, hash_run, tmp_path
     out = capsys.readouterr().out
     assert f"skipped {url}: remote raster access denied (HTTP 403)" in out
     assert "check the AWS credentials" in out
+    assert build(hash_run, [f"s3://{BUCKET}/scenes/"], tmp_path / "ix2", "--tile", TILE) == 2
+    err = capsys.readouterr().err
+    assert f"mlrsir: error: s3://{BUCKET}/scenes/: S3 listing refused (HTTP 403, InvalidAccessKeyId" in err
+    assert not (tmp_path / "ix2").exists()  # refused before an index is created
     aws_isolated.setenv("AWS_ACCESS_KEY_ID", server.key_id)
     aws_isolated.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
     with pytest.raises(DataError, match=r"SignatureDoesNotMatch.*check the AWS credentials"):
@@ -350,3 +354,12 @@ def test_band_folders_grouping():
         "s3://b/d/y_B04.tif",
     ]
     assert remote.band_folders(urls) == ["s3://b/a/", "s3://b/c/one_B04.tif", "s3://b/d/rgb.tif", "s3://b/d/y_B04.tif"]
+
+
+def test_prefix_listing_without_boto3_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "boto3", None)  # import boto3 -> ImportError
+    with pytest.raises(DataError, match=r"listing an s3:// prefix needs boto3 \(pip install 'mlrsir\[remote\]'\)"):
+        remote.remote_inputs("s3://bucket/prefix/")
+    assert remote.remote_inputs("s3://bucket/key.tif") == ["s3://bucket/key.tif"]  # one object: no listing
