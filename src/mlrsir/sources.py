@@ -14,12 +14,14 @@ empty tile, counted); ``iter_images()`` gives training the same items as arrays.
   mapped through one fixed radiometry to 8-bit RGB; a scene that fails is reported by name
   and skipped (``strict``: raised).
 
-A remote source (STAC API, HTTP/S3 COGs) plugs in with the same three methods.
+Remote rasters (``https://``, ``s3://`` URLs, :mod:`mlrsir.geo.remote`) are scenes of
+:class:`SceneTileSource`, read in place; their tile ids start with the URL. A STAC API
+source plugs in with the same three methods.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from mlrsir.errors import ConfigError, DataError
+from mlrsir.geo.remote import is_remote_url
 from mlrsir.geo.tile_check import check_tile_stride
 from mlrsir.text import printable
 
@@ -81,11 +84,14 @@ def list_images(root: str | Path) -> list[Path]:
 
 
 def expand_inputs(inputs: list[str | Path]) -> list[Path]:
-    """Folders -> :func:`list_images`; files kept (resolved); order kept, duplicates dropped."""
+    """Folders -> :func:`list_images`; files kept (resolved); order kept, duplicates dropped.
+    A remote URL is refused (DataError): remote rasters are scenes (:func:`input_sources`)."""
     out: list[Path] = []
     seen: set[Path] = set()
-    for item in inputs:
-        item = Path(item)
+    for entry in inputs:
+        if is_remote_url(entry):
+            raise DataError(f"{entry}: a remote URL is a raster scene (tiled by `index build|add --images`)")
+        item = Path(entry)
         if item.is_dir():
             paths = list_images(item)
         elif item.is_file():
@@ -230,7 +236,8 @@ class SceneTileSource:
     """Tiles of raster scenes, scene after scene (module doc).
 
     Args:
-        scenes: scene paths (raster files, band folders, STAC Item ``.json``).
+        scenes: scene paths (raster files, band folders, STAC Item ``.json``) and remote raster
+            URLs (strings, :mod:`mlrsir.geo.remote`: their tile ids start with the URL).
         options: :class:`TileOptions`.
         radiometry_for: ``(scene, band tokens) -> Radiometry`` (an index's fixed rule:
             :func:`mlrsir.index.scenes.index_radiometry`; else :func:`default_radiometry_rule`).
@@ -240,9 +247,11 @@ class SceneTileSource:
 
     kind = "scenes"
 
-    def __init__(self, scenes: list[Path], options: TileOptions, radiometry_for=None, *, strict=False, log=print):
+    def __init__(
+        self, scenes: Sequence[Path | str], options: TileOptions, radiometry_for=None, *, strict=False, log=print
+    ):
         options.check()
-        self.scenes = [Path(s) for s in scenes]
+        self.scenes = [s if is_remote_url(s) else Path(s) for s in scenes]
         self.options = options
         self.radiometry_for = radiometry_for or default_radiometry_rule()
         self.strict = strict
@@ -262,7 +271,7 @@ class SceneTileSource:
                 self._current = {}
             self._end_scene()
 
-    def _scene_batches(self, scene_path: Path, size: int) -> Iterator[list[str]]:
+    def _scene_batches(self, scene_path: Path | str, size: int) -> Iterator[list[str]]:
         from mlrsir.geo.archive import selection, tile_id
         from mlrsir.geo.scene import crs_label, open_scene
         from mlrsir.geo.tiling import SceneTiler
@@ -275,7 +284,7 @@ class SceneTileSource:
             raise DataError(f"{scene_path}: {exc}") from None
         rule = self.radiometry_for(scene, chosen)
         self.counts.radiometry = rule.to_dict()
-        source = str(Path(scene.source).resolve())
+        source = scene.source if is_remote_url(scene.source) else str(Path(scene.source).resolve())
         georef = tiler.bands[0].georeferenced
         names = ",".join(b.name for b in tiler.bands)
         crs = crs_label(tiler.bands[0].crs) if georef else "no georeference"
@@ -342,7 +351,7 @@ class SceneTileSource:
                 f"scene {printable(current['scene'].scene_id)}: skipped {tiler.skipped} empty (all 0 / nodata) tiles"
             )
 
-    def _fail(self, scene_path: Path, exc: DataError) -> None:
+    def _fail(self, scene_path: Path | str, exc: DataError) -> None:
         if self.strict:
             raise exc
         self.counts.failed.append((str(scene_path), str(exc)))

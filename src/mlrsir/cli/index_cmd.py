@@ -17,6 +17,8 @@
   repeated), mapped to 8-bit RGB by the index's fixed ``--radiometry`` (stored when the
   first scene is indexed; see :mod:`mlrsir.index.scenes`). Each tile is stored as
   ``SCENE_PATH#col,row,width,height`` with its ``geo``; empty tiles are skipped and counted.
+  Remote rasters (``https://host/x.tif``, ``s3://bucket/key.tif``, ``s3://bucket/prefix/``)
+  are read in place through GDAL (:mod:`mlrsir.geo.remote`); their SCENE_PATH is the URL.
 * ``export --index PATH --out FILE.parquet|FILE.npz``: GeoParquet (id, path, code bytes,
   labels, scene, datetime, footprint geometry; null for items without georeference) or
   npz (``ids``, ``paths``, ``codes`` uint8 (n, bits) in {0, 1}, ``labels`` JSON strings).
@@ -58,7 +60,8 @@ def register(subparsers) -> None:
         "--images",
         required=True,
         nargs="+",
-        help="folders (searched recursively), image files, rasters, band folders or STAC Item .json files",
+        help="folders (searched recursively), image files, rasters, band folders, STAC Item .json files, "
+        "or remote rasters: https://.../x.tif, s3://bucket/key.tif, s3://bucket/prefix/ (read in place)",
     )
     build.add_argument("--index", required=True, help="index directory to create")
     build.add_argument("--labels", help="label file (UCM-style .txt/.csv/.xlsx/.mat), rows matched by file stem")
@@ -78,7 +81,9 @@ def register(subparsers) -> None:
         "its model fingerprint must match the index)",
     )
     add_runtime_arguments(add)
-    add.add_argument("--images", required=True, nargs="+", help="folders and/or image files")
+    add.add_argument(
+        "--images", required=True, nargs="+", help="as for build: folders, files, scenes, https:// or s3:// rasters"
+    )
     add.add_argument("--labels", help="label file, rows matched by file stem")
     add.add_argument("--batch-size", type=int, default=64)
     add.add_argument("--strict", action="store_true", help="stop at the first unreadable image or scene")
@@ -281,7 +286,7 @@ def run_build(args) -> int:
         fingerprint={**encoder.fingerprint, **getattr(encoder, "encoding", {})},  # + runtime, precision
         run_dir=str(Path(encoder.run_dir).resolve()),
         classes=classes if classes is not None else getattr(encoder, "classes", None),
-        images_root=str(Path(args.images[0]).resolve()),
+        images_root=_images_root(args.images[0]),
         overwrite=args.overwrite,
     )
     with index:
@@ -401,6 +406,13 @@ def run_add(args) -> int:
         after_fill(index, args)
         refresh_search_structure(index)
         return status
+
+
+def _images_root(first: str) -> str:
+    """The index's ``images_root``: the first ``--images`` entry resolved, or as given when it is a URL."""
+    from mlrsir.geo.remote import is_remote_url
+
+    return first if is_remote_url(first) else str(Path(first).resolve())
 
 
 def _inputs(items, list_images=None, expand_inputs=None):

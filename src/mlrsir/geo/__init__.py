@@ -5,6 +5,8 @@ optional extra ``geo`` (rasterio, pyproj, pystac, pyarrow). Modules:
 
 * :mod:`~mlrsir.geo.bands`: band names from file names, band selection.
 * :mod:`~mlrsir.geo.raster`: opening rasters with errors naming the file; band sources.
+* :mod:`~mlrsir.geo.remote`: ``https://`` / ``s3://`` rasters read in place (GDAL paths, COG
+  settings, ``s3://`` prefix listing); :mod:`~mlrsir.geo.hrefs`: which STAC hrefs are followed.
 * :mod:`~mlrsir.geo.scene`: a scene from one raster, a folder of per-band files or a
   STAC Item.
 * :mod:`~mlrsir.geo.acquisition`: acquisition datetime from metadata or names.

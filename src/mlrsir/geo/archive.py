@@ -24,7 +24,8 @@ common convention); floating point: reflectance 0 .. 0.3. The rule is stored onc
 index and reused (see :mod:`mlrsir.index.scenes`).
 
 Tile ids: an indexed tile's path is ``SCENE_PATH#col,row,width,height`` (the scene's
-absolute source path - raster file, band folder or STAC JSON - and the tile's pixel
+absolute source path - raster file, band folder or STAC JSON, or the URL of a remote
+raster (:mod:`mlrsir.geo.remote`) - and the tile's pixel
 window on the finest band's grid; :func:`tile_id`, :func:`parse_tile_id`).
 """
 
@@ -95,15 +96,18 @@ def classify_input(path: Path) -> str:
     return "image" if plain else "scene"
 
 
-def walk_inputs(inputs: list[str | Path], image_suffixes: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
+def walk_inputs(inputs: list[str | Path], image_suffixes: tuple[str, ...]) -> tuple[list[Path], list[Path | str]]:
     """``(images, scenes)`` (absolute, resolved, order kept, no duplicates) from files and folders.
 
     Folders are walked recursively in sorted order; a scene folder (:func:`is_scene_folder`)
-    is one scene and is not entered. Raises DataError for a path that does not exist.
+    is one scene and is not entered. Remote URLs (:func:`mlrsir.geo.remote.remote_inputs`) are
+    scenes, kept as URL strings. Raises DataError for a path that does not exist.
     """
+    from mlrsir.geo.remote import is_remote_url, remote_inputs
+
     images: list[Path] = []
-    scenes: list[Path] = []
-    seen: set[Path] = set()
+    scenes: list[Path | str] = []
+    seen: set[Path | str] = set()
 
     def put(p: Path, kind: str) -> None:
         p = p.absolute() if broken_link_target(p) is not None else p.resolve()  # named by the link
@@ -123,8 +127,14 @@ def walk_inputs(inputs: list[str | Path], image_suffixes: tuple[str, ...]) -> tu
             elif p.suffix.lower() in image_suffixes or p.suffix.lower() in SCENE_SUFFIXES:
                 put(p, classify_input(p))
 
-    for item in inputs:
-        item = Path(item)
+    for entry in inputs:
+        if is_remote_url(entry):
+            for url in remote_inputs(str(entry)):
+                if url not in seen:
+                    seen.add(url)
+                    scenes.append(url)
+            continue
+        item = Path(entry)
         if item.is_dir():
             walk(item)
         elif item.is_file():

@@ -8,7 +8,6 @@ rasterio's identity (pixel units).
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,13 @@ from rasterio.windows import Window
 
 from mlrsir.errors import DataError
 from mlrsir.geo.hrefs import http_options
+from mlrsir.geo.remote import (
+    apply_remote_defaults,
+    gdal_path,
+    is_remote_url,
+    read_error_message,
+    remote_options,
+)
 from mlrsir.paths import not_found_message
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".png")
@@ -72,26 +78,22 @@ class BandSource:
 def open_raster(path: str | Path):
     """``rasterio.open(path)`` raising DataError (file named) instead of rasterio errors.
 
-    Missing georeference is not an error (the NotGeoreferencedWarning is silenced).
+    Missing georeference is not an error (the NotGeoreferencedWarning is silenced). A remote
+    URL (``http(s)://``, ``s3://``; :mod:`mlrsir.geo.remote`) is opened through its GDAL path
+    with the remote settings, which also stay in the process environment for later reads.
     """
     text = str(path)
     is_url = "://" in text or text.startswith("/vsi")
     if not is_url and not Path(text).is_file():
         raise DataError(not_found_message(text, "raster file not found"))
-    options = http_options()
-    if is_url:  # later windowed reads of the dataset see the same limits (GDAL reads the environment)
-        for key, value in options.items():
-            os.environ.setdefault(key, value)
+    options = apply_remote_defaults() if is_url else http_options()
     try:
         with warnings.catch_warnings(), rasterio.Env(**options):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(text)
+            return rasterio.open(gdal_path(text))
     except RasterioError as exc:
         if is_url:
-            raise DataError(
-                f"{text}: remote raster cannot be read (timeouts: connect {options['GDAL_HTTP_CONNECTTIMEOUT']} s, "
-                f"request {options['GDAL_HTTP_TIMEOUT']} s, {options['GDAL_HTTP_MAX_RETRY']} retries: {exc})"
-            ) from exc
+            raise DataError(read_error_message(text, str(exc), options)) from exc
         raise DataError(f"{text}: not a readable raster (corrupt, truncated or unsupported format: {exc})") from exc
 
 
@@ -147,11 +149,13 @@ def read_band(ds, band: BandSource, window: Window, out_shape: tuple[int, int], 
     try:
         return ds.read(band.index, window=window, out_shape=out_shape, resampling=resampling)
     except RasterioError as exc:
-        raise DataError(
-            f"{band.path}: cannot read band {band.index} ({band.name}) window "
-            f"col={window.col_off:g} row={window.row_off:g} {window.width:g}x{window.height:g} "
-            f"- truncated or corrupt raster ({exc})"
-        ) from exc
+        where = (
+            f"cannot read band {band.index} ({band.name}) window "
+            f"col={window.col_off:g} row={window.row_off:g} {window.width:g}x{window.height:g}"
+        )
+        if is_remote_url(str(band.path)):
+            raise DataError(read_error_message(str(band.path), f"{where}: {exc}", remote_options())) from exc
+        raise DataError(f"{band.path}: {where} - truncated or corrupt raster ({exc})") from exc
 
 
 class BlockCoverage:

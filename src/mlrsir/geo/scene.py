@@ -9,6 +9,8 @@
   ``*_BQA.TIF``. When the folder itself has none, its direct subfolders are searched
   (e.g. ``<scene>/bands/``). Bands are ordered naturally (B1, B2, ..., B8, B8A, B9,
   B10, ...); two files for one band are an error;
+* a remote raster URL (``https://``, ``s3://``; :mod:`mlrsir.geo.remote`), read in place, or
+  an ``s3://bucket/folder/`` of per-band files (named as above, direct children only);
 * a local STAC Item JSON (pystac): every raster asset (not a thumbnail/overview) is a
   band, named by its ``eo:bands`` (or STAC 1.1 ``bands``) entry's ``name``, else by
   the asset key; the asset key and ``common_name`` are accepted as aliases.
@@ -25,13 +27,15 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
 from mlrsir.errors import DataError
 from mlrsir.geo import acquisition
 from mlrsir.geo.bands import band_from_filename, band_sort_key, canonical, select_indices
 from mlrsir.geo.hrefs import HrefPolicy
 from mlrsir.geo.raster import RASTER_SUFFIXES, BandSource, band_sources
+from mlrsir.geo.remote import is_remote_url, list_s3_prefix, remote_name
 from mlrsir.paths import not_found_message
 from mlrsir.text import printable
 
@@ -42,14 +46,14 @@ class Scene:
 
     Attributes:
         scene_id: folder name, file stem or STAC item id.
-        source: what was opened (file, folder or STAC JSON).
+        source: what was opened (file, folder or STAC JSON; the URL string of a remote raster).
         bands: all bands, in selection-index order.
         datetime: acquisition datetime (ISO string, see :mod:`mlrsir.geo.acquisition`) or None.
         kind: ``"raster"``, ``"folder"`` or ``"stac"``.
     """
 
     scene_id: str
-    source: Path
+    source: Path | str
     bands: list[BandSource]
     datetime: str | None
     kind: str
@@ -86,7 +90,10 @@ def crs_label(crs) -> str:
 
 
 def open_scene(path: str | Path) -> Scene:
-    """Open a raster file, a band folder or a STAC Item JSON as a :class:`Scene`."""
+    """Open a raster file, a band folder, a STAC Item JSON or a remote raster URL
+    (``http(s)://``, ``s3://``: :mod:`mlrsir.geo.remote`; its source is the URL) as a :class:`Scene`."""
+    if is_remote_url(path):
+        return _remote_scene(str(path))
     path = Path(path)
     if path.is_dir():
         return _folder_scene(path)
@@ -104,6 +111,52 @@ def open_scene(path: str | Path) -> Scene:
     mtl = acquisition.find_mtl(path.parent)
     dt = (acquisition.from_landsat_mtl(mtl) if mtl else None) or acquisition.from_name(path.stem, path.parent.name)
     return Scene(path.stem, path, bands, dt, "raster")
+
+
+def _remote_scene(url: str) -> Scene:
+    """A remote raster as a scene: bands as for a local raster, datetime from the URL's file name;
+    an ``s3://bucket/folder/`` URL is a band folder (:func:`_remote_folder_scene`)."""
+    if url.endswith("/"):
+        if url.lower().startswith("s3://"):
+            return _remote_folder_scene(url)
+        raise DataError(f"{url}: an HTTP folder is not a scene (HTTP has no listing); name the raster files")
+    bands = band_sources(url)
+    stem = remote_name(url)
+    if len(bands) == 1:
+        name = band_from_filename(Path(stem + ".tif"))
+        if name:
+            bands = [replace(bands[0], name=name)]
+    folder = PurePosixPath(urlparse(url).path).parent.name
+    return Scene(stem, url, bands, acquisition.from_name(stem, folder), "raster")
+
+
+def _remote_folder_scene(url: str) -> Scene:
+    """The rasters directly under an ``s3://`` folder whose names end in a band suffix, as one scene."""
+    found: dict[str, str] = {}
+    for file_url in list_s3_prefix(url, recursive=False):
+        name = band_from_filename(remote_name(file_url) + ".tif")
+        if name is None:
+            continue
+        other = next((v for n, v in found.items() if canonical(n) == canonical(name)), None)
+        if other is not None:
+            raise DataError(f"{url}: two files for band {name}: {other} and {file_url}")
+        found[name] = file_url
+    if not found:
+        raise DataError(f"{url}: no band files (expected files like *_B04.tif, B8A.jp2) directly in this S3 folder")
+    folder = PurePosixPath(urlparse(url).path).name or urlparse(url).netloc
+    dt = acquisition.from_name(folder, *[remote_name(u) for u in found.values()])
+    return Scene(folder, url, _band_list(found), dt, "folder")
+
+
+def _band_list(found: dict) -> list[BandSource]:
+    """One single-band :class:`BandSource` per ``{band name: file}``, in natural band order."""
+    bands: list[BandSource] = []
+    for name in sorted(found, key=band_sort_key):
+        srcs = band_sources(found[name])
+        if len(srcs) != 1:
+            raise DataError(f"{found[name]}: a per-band file must hold 1 band, it holds {len(srcs)}")
+        bands.append(replace(srcs[0], name=name))
+    return bands
 
 
 def band_files(folder: Path) -> dict[str, Path]:
@@ -137,12 +190,7 @@ def _folder_scene(folder: Path) -> Scene:
             f"{folder}: no band files (expected files like *_B04.tif, *_B8A.tif, l8_B4.tif, *_B4.TIF "
             "in the folder or one subfolder)"
         )
-    bands: list[BandSource] = []
-    for name in sorted(found, key=band_sort_key):
-        srcs = band_sources(found[name])
-        if len(srcs) != 1:
-            raise DataError(f"{found[name]}: a per-band file must hold 1 band, it holds {len(srcs)}")
-        bands.append(replace(srcs[0], name=name))
+    bands = _band_list(found)
     mtl = acquisition.find_mtl(where, folder, folder.parent)
     dt = (acquisition.from_landsat_mtl(mtl) if mtl else None) or acquisition.from_name(
         folder.name, *[p.stem for p in found.values()]
