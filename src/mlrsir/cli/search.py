@@ -36,6 +36,12 @@ def register(subparsers) -> None:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--query", help="query image file, raster scene or tile id SCENE#col,row,w,h")
     what.add_argument("--at", help="LON,LAT: search with the indexed tile containing this point")
+    what.add_argument(
+        "--positives",
+        help="ID,ID,...: find all like these indexed items (a linear classifier on the codes, fitted to them "
+        "and to --negatives, ranks the whole index; marked items are left out)",
+    )
+    parser.add_argument("--negatives", help="ID,ID,...: items unlike the wanted ones (with --positives)")
     from mlrsir.cli.index_extras import add_label_search_arguments  # search by labels
 
     add_label_search_arguments(parser, what)
@@ -61,6 +67,18 @@ def _numbers(text: str, option: str, count: int) -> list[float]:
     if len(values) != count:
         raise ConfigError(f"{option} {text!r}: expected {count} comma-separated numbers")
     return values
+
+
+def _ids(text: str | None, option: str) -> list[int]:
+    """``ID,ID,...`` -> ints (empty for None); ConfigError naming the option."""
+    from mlrsir.errors import ConfigError
+
+    if not text:
+        return []
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected item ids separated by commas") from None
 
 
 def write_results_geojson(path, rows) -> int:
@@ -111,7 +129,16 @@ def run(args) -> int:
         timed = any(getattr(args, key, None) is not None for key in ("after", "before", "max_cloud"))
         if timed:  # rank everything, then keep the tiles passing --after/--before/--max-cloud
             options["k"] = max(args.k, len(index))
-        if args.at:
+        if args.positives:
+            from mlrsir.inference.search import ids_in_bbox, search_like_these
+
+            allowed = None if bbox is None else ids_in_bbox(index, bbox)
+            if args.label is not None:
+                with_labels = {int(i) for i in index.ids_with_labels(args.label)}
+                allowed = with_labels if allowed is None else allowed & with_labels
+            pos, neg = _ids(args.positives, "--positives"), _ids(args.negatives, "--negatives")
+            rows = search_like_these(index, pos, neg, k=options["k"], allowed=allowed)
+        elif args.at:
             lon, lat = _numbers(args.at, "--at", 2)
             rows = search_by_item(index, item_at(index, lon, lat), include_self=True, **options)
         else:
@@ -140,8 +167,10 @@ def run(args) -> int:
         return 0
     if note:
         print(note)
-    print(f"{'rank':>4}  {'dist':>4}  path  labels")
+    column = "score" if args.positives else "dist"
+    print(f"{'rank':>4}  {column:>6}  path  labels")
     for row in rows:  # names escaped (mlrsir.text.printable); --json keeps them raw
         labels = printable(", ".join(row["labels"])) if row["labels"] else "-"
-        print(f"{row['rank']:>4}  {row['distance']:>4}  {printable(row['path'])}  {labels}")
+        value = f"{row['score']:.3f}" if args.positives else row["distance"]
+        print(f"{row['rank']:>4}  {value:>6}  {printable(row['path'])}  {labels}")
     return 0

@@ -14,8 +14,9 @@ alike). It is solved by Newton's method (``bits`` x ``bits`` Hessian; the bias i
 regularised). Without any negative, ``background`` unmarked archive items drawn at random
 (seeded) stand in for them: most of an archive is unlike a handful of examples.
 
-Items with the same code get the same score: the ranking is stable (ties by archive
-position) and :func:`tie_aware_precision` gives the expected precision over tie orders.
+Items with the same code get the same score (rounded to 1e-9, :func:`item_scores`): the
+ranking is stable (ties by archive position) and :func:`tie_aware_precision` gives the
+expected precision over tie orders.
 
 The comparison baseline is Rocchio (:mod:`mlrsir.inference.feedback`) started from the
 first positive (:func:`rocchio_scores`).
@@ -106,7 +107,13 @@ def classifier_scores(
         if not negatives:
             raise ConfigError("find all like these: no negative and no other archive item to stand in")
     w, b = fit_linear(codes[positives], codes[negatives], l2=l2)
-    return signed(codes) @ w + b
+    return item_scores(codes, w, b)
+
+
+def item_scores(codes: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
+    """``(n,)`` scores ``<w, 2c - 1> + b`` rounded to 1e-9, so that equal codes score equal
+    whatever the batch (matrix products of other sizes differ in the last bits)."""
+    return np.round(signed(codes) @ w + b, 9)
 
 
 def rocchio_scores(

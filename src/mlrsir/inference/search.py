@@ -43,6 +43,7 @@ import numpy as np
 
 from mlrsir.errors import ConfigError
 from mlrsir.geo.antimeridian import bounds_contain, bounds_intersect
+from mlrsir.inference.like_these import DEFAULT_BACKGROUND, DEFAULT_L2, background_sample, fit_linear, item_scores
 
 ROW_KEYS = ("rank", "id", "distance", "path", "width", "height", "labels", "geo")
 """Keys of a result row, in order."""
@@ -292,9 +293,15 @@ def search_code(
         if (exclude_id is None or int(i) != int(exclude_id)) and (allowed is None or int(i) in allowed)
     ]
     hits = _rerank(index, code, hits, query_output, self_ids, int(k)) if rerank else hits[: int(k)]
+    return result_rows(index, hits)
+
+
+def result_rows(index, hits: list[tuple[int, Any]], key: str = "distance") -> list[dict[str, Any]]:
+    """The result rows (rank, id, ``key`` value, path, size, labels, geo) of ranked ``hits``
+    ``[(id, value), ...]``; items removed since the ranking are left out."""
     rows: list[dict[str, Any]] = []
     records = _records(index, [item_id for item_id, _ in hits])
-    for item_id, distance in hits:
+    for item_id, value in hits:
         record = records.get(item_id)
         if record is None:  # removed by another process after the search's snapshot
             continue
@@ -302,7 +309,7 @@ def search_code(
             {
                 "rank": len(rows) + 1,
                 "id": item_id,
-                "distance": distance,
+                key: value,
                 "path": record["path"],
                 "width": record.get("width"),
                 "height": record.get("height"),
@@ -381,3 +388,47 @@ def search_by_item(
         backend=backend,
         bbox=bbox,
     )
+
+
+def search_like_these(
+    index,
+    positives: Sequence[int],
+    negatives: Sequence[int] = (),
+    *,
+    k: int = 20,
+    l2: float = DEFAULT_L2,
+    allowed: set[int] | None = None,
+    chunk: int = 1 << 20,
+) -> list[dict[str, Any]]:
+    """Rank the whole index by the classifier fitted to the marked ids (find all like these,
+    :mod:`mlrsir.inference.like_these`); rows carry ``score`` (higher = more alike), marked
+    items left out, ties by id; ``allowed``: only these ids are ranked (label / place filters).
+    Codes are read ``chunk`` items at a time (bounded memory)."""
+    marked = [int(i) for i in positives] + [int(i) for i in negatives]
+    known = _records(index, marked)
+    missing = [i for i in marked if i not in known]
+    if missing:
+        raise ConfigError(f"{index.db_path}: no item with id {missing[0]} (marked items must be indexed)")
+    pos_codes = index.codes(ids=[int(i) for i in positives])
+    neg_ids = [int(i) for i in negatives]
+    ids = index.ids()
+    if not neg_ids:
+        neg_ids = ids[background_sample(len(ids), np.flatnonzero(np.isin(ids, marked)), DEFAULT_BACKGROUND)].tolist()
+    if not len(pos_codes) or not neg_ids:
+        raise ConfigError("find all like these needs >= 1 positive and an archive with other items")
+    w, b = fit_linear(pos_codes, index.codes(ids=neg_ids), l2=l2)
+    best_ids = np.zeros(0, np.int64)
+    best_scores = np.zeros(0)
+    for start in range(0, len(ids), int(chunk)):
+        part = ids[start : start + int(chunk)]
+        part = part[~np.isin(part, marked)]
+        if allowed is not None:
+            part = part[np.isin(part, np.fromiter(allowed, np.int64, len(allowed)))]
+        scores = item_scores(index.codes(ids=part.tolist()), w, b)
+        best_ids = np.concatenate([best_ids, part])
+        best_scores = np.concatenate([best_scores, scores])
+        if len(best_ids) > int(k):
+            order = np.lexsort((best_ids, -best_scores))[: int(k)]
+            best_ids, best_scores = best_ids[order], best_scores[order]
+    order = np.lexsort((best_ids, -best_scores))[: int(k)]
+    return result_rows(index, [(int(i), float(v)) for i, v in zip(best_ids[order], best_scores[order])], key="score")
