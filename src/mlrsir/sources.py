@@ -28,9 +28,14 @@ from typing import Any
 
 import numpy as np
 
+from mlrsir.data.images import read_rgb
+from mlrsir.data.labels import read_label_file
 from mlrsir.errors import ConfigError, DataError
+from mlrsir.geo.archive import default_radiometry, selection, tile_id, to_rgb, walk_inputs
 from mlrsir.geo.remote import is_remote_url
+from mlrsir.geo.scene import crs_label, open_scene
 from mlrsir.geo.tile_check import check_tile_stride
+from mlrsir.geo.tiling import SceneTiler
 from mlrsir.text import printable
 
 INDEX_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
@@ -109,7 +114,6 @@ def read_labels(label_file: str | Path) -> tuple[list[str], dict[str, list[str]]
     """``(classes, {image name without extension: [labels]})`` from a label file
     (any format :func:`mlrsir.data.labels.read_label_file` reads; a UCM ``.mat`` by the
     implied release names, see :func:`mlrsir.data.labels.ucm_release_names`)."""
-    from mlrsir.data.labels import read_label_file
 
     table = read_label_file(label_file)
     by_name = {name: [table.classes[j] for j in row.nonzero()[0]] for name, row in zip(table.names, table.labels)}
@@ -125,7 +129,7 @@ def labels_for_path(path: Path, by_name: dict[str, list[str]] | None) -> list[st
 
 def image_size(path: Path) -> tuple[int, int]:
     """``(width, height)`` from the file header (no full decode)."""
-    from PIL import Image
+    from PIL import Image  # noqa: PLC0415 (PIL only on this path)
 
     try:
         with Image.open(path) as image:
@@ -164,7 +168,6 @@ class ImageFileSource:
     def iter_images(self, log: Callable[[str], None] = print) -> Iterator[tuple[str, np.ndarray, dict]]:
         """``(path, (H, W, 3) uint8 RGB, {"labels", "width", "height"})`` per readable file
         (unreadable ones are logged ``skipped PATH: ...`` and added to ``counts.failed``)."""
-        from mlrsir.data.images import read_rgb
 
         for path in (str(p) for p in self.paths):
             try:
@@ -207,7 +210,6 @@ def default_radiometry_rule(requested=None):
     (:func:`mlrsir.geo.archive.default_radiometry`); for training outside an index."""
 
     def rule(scene, chosen):
-        from mlrsir.geo.archive import default_radiometry
 
         return requested if requested is not None else default_radiometry(scene, scene.select(chosen))
 
@@ -272,9 +274,6 @@ class SceneTileSource:
             self._end_scene()
 
     def _scene_batches(self, scene_path: Path | str, size: int) -> Iterator[list[str]]:
-        from mlrsir.geo.archive import selection, tile_id
-        from mlrsir.geo.scene import crs_label, open_scene
-        from mlrsir.geo.tiling import SceneTiler
 
         scene = open_scene(scene_path)
         chosen = selection(scene, self.options.bands)
@@ -318,7 +317,6 @@ class SceneTileSource:
 
     def load(self, path: str) -> SourceItem | None:
         """The RGB tile of a candidate of the current scene; None when empty (counted) or its scene failed."""
-        from mlrsir.geo.archive import to_rgb
 
         current = self._current
         if current.get("failed") or path not in current.get("windows", {}):
@@ -403,7 +401,6 @@ def input_sources(
             for path, rgb, meta in source.iter_images():  # rgb: (H, W, 3) uint8
                 ...
     """
-    from mlrsir.geo.archive import walk_inputs
 
     images, scenes = walk_inputs(list(inputs), INDEX_IMAGE_SUFFIXES)
     out: list[ImageFileSource | SceneTileSource] = []

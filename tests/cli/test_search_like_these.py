@@ -7,7 +7,7 @@ import pytest
 
 from mlrsir.cli.main import main
 from mlrsir.index.store import CodeIndex
-from mlrsir.inference.search import search_like_these
+from mlrsir.inference.like_these import search_like_these
 
 FP = {"bits": 16, "backbone": "efficientnet_lite0", "method": "mlrsir", "image_size": 256, "weights_sha256": "ab12"}
 

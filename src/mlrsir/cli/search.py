@@ -130,7 +130,8 @@ def run(args) -> int:
         if timed:  # rank everything, then keep the tiles passing --after/--before/--max-cloud
             options["k"] = max(args.k, len(index))
         if args.positives:
-            from mlrsir.inference.search import ids_in_bbox, search_like_these
+            from mlrsir.inference.like_these import search_like_these
+            from mlrsir.inference.search import ids_in_bbox
 
             allowed = None if bbox is None else ids_in_bbox(index, bbox)
             if args.label is not None:

@@ -31,7 +31,10 @@ window on the finest band's grid; :func:`tile_id`, :func:`parse_tile_id`).
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -40,7 +43,11 @@ from PIL import Image
 
 from mlrsir.errors import ConfigError, DataError
 from mlrsir.geo import radiometry as rad
-from mlrsir.geo.bands import canonical
+from mlrsir.geo.bands import canonical, parse_selection
+from mlrsir.geo.raster import open_raster, read_band
+from mlrsir.geo.remote import is_remote_url, remote_inputs
+from mlrsir.geo.scene import band_files, open_scene
+from mlrsir.geo.tiling import SceneTiler
 from mlrsir.paths import broken_link_target, not_found_message
 
 CHIP_MAX = 1024
@@ -56,7 +63,6 @@ def is_scene_folder(folder: Path) -> bool:
     """True when ``folder`` holds per-band raster files, or its only subfolder does (the
     shared data's ``<scene>/bands/`` layout). A folder with several subfolders is walked,
     so each band folder among them is its own scene."""
-    from mlrsir.geo.scene import band_files
 
     folder = Path(folder)
     try:
@@ -78,10 +84,9 @@ def classify_input(path: Path) -> str:
         return "scene"
     if suffix not in TIFF_SUFFIXES:
         return "image"
-    import warnings
 
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioError
+    import rasterio  # noqa: PLC0415 (rasterio only on this path)
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError  # noqa: PLC0415 (rasterio only on this path)
 
     try:
         with warnings.catch_warnings():
@@ -103,7 +108,6 @@ def walk_inputs(inputs: list[str | Path], image_suffixes: tuple[str, ...]) -> tu
     is one scene and is not entered. Remote URLs (:func:`mlrsir.geo.remote.remote_inputs`) are
     scenes, kept as URL strings. Raises DataError for a path that does not exist.
     """
-    from mlrsir.geo.remote import is_remote_url, remote_inputs
 
     images: list[Path] = []
     scenes: list[Path | str] = []
@@ -210,7 +214,6 @@ def scene_key(scene_name: str, scene_source: Path | str) -> str:
     (file stem, folder name or STAC id) with every character outside ``[A-Za-z0-9._-]`` as ``_``
     and HASH8 the first 8 hex digits of the SHA-1 of the scene's absolute source path (so two
     ``scene.tif`` in different folders, or a STAC id holding ``/``, get distinct, path-free ids)."""
-    import hashlib
 
     slug = re.sub(r"[^A-Za-z0-9._-]", "_", str(scene_name)).strip(".") or "scene"
     return f"{slug[:80]}-{hashlib.sha1(str(scene_source).encode('utf-8')).hexdigest()[:8]}"
@@ -231,7 +234,6 @@ def to_rgb(arr: np.ndarray, rule: rad.Radiometry) -> Image.Image:
 
 def selection(scene, bands) -> list[str | int]:
     """The 3 band tokens for ``scene``: ``bands`` (1 token is repeated) or :func:`default_bands`."""
-    from mlrsir.geo.bands import parse_selection
 
     tokens: list[str | int] = (parse_selection(bands) or []) if bands else default_bands(scene)
     if len(tokens) == 1:
@@ -244,7 +246,6 @@ def selection(scene, bands) -> list[str | int]:
 def open_scene_cached(scene_path: str):
     """:func:`mlrsir.geo.scene.open_scene`, remembered for the 16 latest scenes (keyed by path
     and modification time), so re-reading many tiles of one scene opens its files once."""
-    import os
 
     try:
         mtime = os.stat(scene_path).st_mtime_ns
@@ -255,16 +256,13 @@ def open_scene_cached(scene_path: str):
 
 @lru_cache(maxsize=16)
 def _open_scene(scene_path: str, _mtime):
-    from mlrsir.geo.scene import open_scene
 
     return open_scene(scene_path)
 
 
 def read_tile(scene_path: str, window, bands, rule: rad.Radiometry, resampling: str = "bilinear") -> Image.Image:
     """RGB image of one tile window of a scene, read windowed and mapped by ``rule``."""
-    from rasterio.windows import Window
-
-    from mlrsir.geo.tiling import SceneTiler
+    from rasterio.windows import Window  # noqa: PLC0415 (rasterio only on this path)
 
     scene = open_scene_cached(scene_path)
     c, r, w, h = (int(v) for v in window)
@@ -282,17 +280,14 @@ def read_overview(scene_path: str, bands, rule: rad.Radiometry, max_side: int = 
     Returns ``(image, info)``; ``info`` has the finest grid's ``width``, ``height`` (pixels)
     so windows can be drawn on the image (scale = image width / grid width).
     """
-    from rasterio.enums import Resampling
-
-    from mlrsir.geo.raster import open_raster, read_band
-    from mlrsir.geo.scene import open_scene
+    from rasterio.enums import Resampling  # noqa: PLC0415 (rasterio only on this path)
 
     scene = open_scene(scene_path)
     chosen = scene.select(selection(scene, bands))
     grid = min(chosen, key=(lambda b: b.pixel_area) if chosen[0].georeferenced else (lambda b: -b.width * b.height))
     scale = min(1.0, max_side / max(grid.width, grid.height))
     out = (max(1, round(grid.height * scale)), max(1, round(grid.width * scale)))
-    from rasterio.windows import Window
+    from rasterio.windows import Window  # noqa: PLC0415 (rasterio only on this path)
 
     planes = []
     for band in chosen:

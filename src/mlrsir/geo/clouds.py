@@ -102,8 +102,8 @@ def detect_layout(band_path, mtl_path=None) -> str:
 def window_cloud_fraction(band_path, window, layout: str | None = None, **options) -> float | None:
     """Cloud fraction of ``window = (col, row, width, height)`` (pixels of the QA band's grid)
     of a quality band file (needs rasterio)."""
-    import rasterio
-    from rasterio.windows import Window
+    import rasterio  # noqa: PLC0415 (rasterio only on this path)
+    from rasterio.windows import Window  # noqa: PLC0415 (rasterio only on this path)
 
     layout = layout or detect_layout(band_path)
     col, row, width, height = (int(v) for v in window)

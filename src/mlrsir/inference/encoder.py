@@ -34,6 +34,10 @@ from mlrsir.data.images import read_rgb, rgb_to_uint8_array
 from mlrsir.data.transforms import pil_to_uint8_tensor, to_float_normalized
 from mlrsir.errors import ConfigError, DataError
 from mlrsir.inference.fingerprint import model_fingerprint
+from mlrsir.inference.onnx_export import onnx_paths
+from mlrsir.inference.onnx_runtime import OnnxModel
+from mlrsir.inference.openvino_runtime import OpenVinoModel
+from mlrsir.inference.runtimes import check_precision, resolve_runtime
 from mlrsir.methods.registry import get_method
 from mlrsir.models.build import build_model
 from mlrsir.models.fast_copy import prepare_for_inference
@@ -95,22 +99,14 @@ class Encoder:
         self.precision = "fp32"
         self.runtime_note: str | None = None
         if device == "cpu":
-            from mlrsir.inference.runtimes import resolve_runtime
-
             chosen, self.runtime_note = resolve_runtime(runtime, paths.root, self.config, precision)
             if chosen != "torch":
-                from mlrsir.inference.onnx_export import onnx_paths
-
                 onnx_file, meta_file = onnx_paths(paths.root)
                 export_meta = json.loads(meta_file.read_text())
                 fixed = export_meta.get("fixed_batch")
                 if chosen == "onnx":
-                    from mlrsir.inference.onnx_runtime import OnnxModel
-
                     self.onnx = OnnxModel(onnx_file, fixed_batch=fixed)
                 else:
-                    from mlrsir.inference.openvino_runtime import OpenVinoModel
-
                     self.onnx = OpenVinoModel(onnx_file, precision=precision, fixed_batch=fixed)
                     self.precision = self.onnx.precision
                 self.runtime = chosen
@@ -118,8 +114,6 @@ class Encoder:
                     q = str(export_meta["quantize"])
                     self.precision = q if self.precision == "fp32" else f"{q}+{self.precision}"
         else:
-            from mlrsir.inference.runtimes import check_precision
-
             if runtime in ("onnx", "openvino") or check_precision(precision) != "fp32":
                 raise ConfigError(
                     f"--runtime {runtime} --precision {precision} runs on the CPU only (device {device!r} asked)"

@@ -30,6 +30,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from mlrsir.codes import binarize
+from mlrsir.errors import ConfigError
+from mlrsir.inference.label_prediction import run_codes
+from mlrsir.inference.search import search_code
+from mlrsir.metrics.asymmetric import asymmetric_scores, tiebreak_distances
+from mlrsir.metrics.evaluate import evaluate_distances
 
 ROCCHIO = (1.0, 0.75, 0.25)
 
@@ -75,7 +80,6 @@ def search_with_feedback(
     **search_options,
 ) -> list[dict]:
     """:func:`mlrsir.inference.search.search_code` with the Rocchio-moved query."""
-    from mlrsir.inference.search import search_code
 
     code, moved = feedback_query(
         index,
@@ -91,7 +95,6 @@ def search_with_feedback(
 
 def ranked_distances(q_moved: np.ndarray, db_codes: np.ndarray) -> np.ndarray:
     """``(Q, N)`` float: Hamming of ``binarize(q')`` + asymmetric tie-break."""
-    from mlrsir.metrics.asymmetric import asymmetric_scores, tiebreak_distances
 
     bits = db_codes.shape[1]
     qb = binarize(q_moved).astype(np.float32)
@@ -125,8 +128,6 @@ def simulate(
     :func:`~mlrsir.metrics.evaluate.evaluate_distances`, tie-aware) or ``"jaccard"``
     (Jaccard similarity of the label sets >= 0.5, a stricter user; stable-sort metrics).
     """
-    from mlrsir.inference.label_prediction import run_codes
-    from mlrsir.metrics.evaluate import evaluate_distances
 
     data = run_codes(run_dir)
     q_idx, db_idx = data["test"], data["trained_on"]
@@ -148,8 +149,6 @@ def simulate(
     elif relevance == "share":
         rel = inter > 0
     else:
-        from mlrsir.errors import ConfigError
-
         raise ConfigError(f"relevance {relevance!r}: expected 'share' or 'jaccard'")
     marked = np.zeros(rel.shape, dtype=bool)
     q = q0.copy()

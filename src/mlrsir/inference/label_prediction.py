@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 
 from mlrsir.errors import ConfigError, DataError
+from mlrsir.inference.label_availability import LabelsUnavailableError, run_without_labels_reason
+from mlrsir.io_atomic import write_text_atomic
 from mlrsir.metrics import ranking
 from mlrsir.run.label_scorer import LABEL_SCORER_FILE, load_label_scorer
 
@@ -227,7 +229,6 @@ def run_codes(run_dir) -> dict:
 
 def save_parameters(run_dir, params: dict) -> Path:
     """Write ``RUN/label_transfer.json`` (k, weighting, threshold and how they were chosen)."""
-    from mlrsir.io_atomic import write_text_atomic
 
     path = Path(run_dir) / PARAMS_FILE
     write_text_atomic(path, json.dumps(params, indent=2) + "\n")
@@ -239,7 +240,6 @@ def load_transfer(run_dir) -> LabelTransfer:
     ``label_scorer.npz`` (else ``codes.npz``) and the parameters of ``label_transfer.json``
     (defaults when absent).
     A run trained without labels (``--supervision none``) is refused with its recorded reason."""
-    from mlrsir.inference.label_availability import LabelsUnavailableError, run_without_labels_reason
 
     reason = run_without_labels_reason(run_dir)
     if reason is not None:

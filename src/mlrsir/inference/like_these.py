@@ -25,11 +25,13 @@ first positive (:func:`rocchio_scores`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from mlrsir.errors import ConfigError
 from mlrsir.inference.feedback import ROCCHIO, ranked_distances, rocchio
+from mlrsir.inference.search import result_rows
 
 DEFAULT_L2 = 10.0  # chosen on the UCM validation split (reports/ucm-like-these/README.md)
 DEFAULT_BACKGROUND = 256
@@ -155,3 +157,47 @@ def tie_aware_precision(scores: np.ndarray, relevant: np.ndarray, k: int, exclud
     above, tied = s > kth, s == kth
     hits = r[above].sum() + (k - above.sum()) * r[tied].mean()
     return float(hits / k)
+
+
+def search_like_these(
+    index,
+    positives: Sequence[int],
+    negatives: Sequence[int] = (),
+    *,
+    k: int = 20,
+    l2: float = DEFAULT_L2,
+    allowed: set[int] | None = None,
+    chunk: int = 1 << 20,
+) -> list[dict[str, Any]]:
+    """Rank the whole index by the classifier fitted to the marked ids (find all like these,
+    :mod:`mlrsir.inference.like_these`); rows carry ``score`` (higher = more alike), marked
+    items left out, ties by id; ``allowed``: only these ids are ranked (label / place filters).
+    Codes are read ``chunk`` items at a time (bounded memory)."""
+    marked = [int(i) for i in positives] + [int(i) for i in negatives]
+    known = index.get_many(marked)
+    missing = [i for i in marked if i not in known]
+    if missing:
+        raise ConfigError(f"{index.db_path}: no item with id {missing[0]} (marked items must be indexed)")
+    pos_codes = index.codes(ids=[int(i) for i in positives])
+    neg_ids = [int(i) for i in negatives]
+    ids = index.ids()
+    if not neg_ids:
+        neg_ids = ids[background_sample(len(ids), np.flatnonzero(np.isin(ids, marked)), DEFAULT_BACKGROUND)].tolist()
+    if not len(pos_codes) or not neg_ids:
+        raise ConfigError("find all like these needs >= 1 positive and an archive with other items")
+    w, b = fit_linear(pos_codes, index.codes(ids=neg_ids), l2=l2)
+    best_ids = np.zeros(0, np.int64)
+    best_scores = np.zeros(0)
+    for start in range(0, len(ids), int(chunk)):
+        part = ids[start : start + int(chunk)]
+        part = part[~np.isin(part, marked)]
+        if allowed is not None:
+            part = part[np.isin(part, np.fromiter(allowed, np.int64, len(allowed)))]
+        scores = item_scores(index.codes(ids=part.tolist()), w, b)
+        best_ids = np.concatenate([best_ids, part])
+        best_scores = np.concatenate([best_scores, scores])
+        if len(best_ids) > int(k):
+            order = np.lexsort((best_ids, -best_scores))[: int(k)]
+            best_ids, best_scores = best_ids[order], best_scores[order]
+    order = np.lexsort((best_ids, -best_scores))[: int(k)]
+    return result_rows(index, [(int(i), float(v)) for i, v in zip(best_ids[order], best_scores[order])], key="score")

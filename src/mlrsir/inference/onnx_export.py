@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
+from mlrsir.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from mlrsir.errors import ConfigError
 from mlrsir.inference.fingerprint import file_sha256, model_fingerprint
+from mlrsir.io_atomic import write_json_atomic
 
 ONNX_FILE = "model.onnx"
 META_FILE = "model.onnx.json"
@@ -49,7 +52,7 @@ def onnx_paths(run_dir: str | Path) -> tuple[Path, Path]:
 
 def _pooling_matrix(size_in: int, size_out: int):
     """``(size_out, size_in)`` float32 rows averaging the bins of ``adaptive_avg_pool``."""
-    import torch
+    import torch  # noqa: PLC0415 (torch only on this path)
 
     mat = torch.zeros(size_out, size_in)
     for i in range(size_out):
@@ -66,10 +69,8 @@ def export_graph(model, image_size: int):
         model: an eval-mode ``MLRSIRNet`` (BatchNorm folded or not).
         image_size: the run's input side ``S``.
     """
-    import torch
-    from torch import nn
-
-    from mlrsir.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+    import torch  # noqa: PLC0415 (torch only on this path)
+    from torch import nn  # noqa: PLC0415 (torch only on this path)
 
     class EncoderGraph(nn.Module):
         def __init__(self):
@@ -129,9 +130,7 @@ def export_onnx(
     Raises:
         ConfigError: not a finished run, or onnx / onnxruntime missing.
     """
-    import torch
-
-    from mlrsir.inference.encoder import Encoder
+    import torch  # noqa: PLC0415 (torch only on this path)
 
     try:
         import onnx  # noqa: F401
@@ -139,6 +138,8 @@ def export_onnx(
         raise ConfigError("ONNX export needs the `onnx` package: pip install 'mlrsir[onnx]'") from None
     if quantize not in (None, "int8"):
         raise ConfigError(f"--quantize {quantize!r}: only 'int8' is supported")
+    from mlrsir.inference.encoder import Encoder  # noqa: PLC0415 (cycle: the encoder reads onnx_paths)
+
     encoder = Encoder(run_dir, runtime="torch")
     size = int(encoder.image_size)
     graph = export_graph(encoder.fast_model.to(memory_format=torch.contiguous_format), size)
@@ -151,7 +152,6 @@ def export_onnx(
     example = torch.zeros(batch, 3, size, size, dtype=torch.uint8)
     tmp = onnx_file.with_name(onnx_file.name + ".tmp")
     start = time.perf_counter()
-    import warnings
 
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
@@ -187,7 +187,6 @@ def export_onnx(
         "torch_version": torch.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    from mlrsir.io_atomic import write_json_atomic
 
     write_json_atomic(meta_file, meta, indent=2)
     log(

@@ -9,6 +9,7 @@ requests of the web server.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,6 @@ def run_in_batches(run_one, images: np.ndarray, fixed_batch: int | None) -> tupl
 
 def default_threads() -> int:
     """``torch.get_num_threads()`` when torch is loaded, else the CPUs this process may use."""
-    import sys
 
     torch = sys.modules.get("torch")
     if torch is not None:

@@ -37,20 +37,23 @@ app can run them on its index thread.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mlrsir.errors import ConfigError
+from mlrsir.data.images import read_rgb
+from mlrsir.errors import ConfigError, DataError
 from mlrsir.geo.antimeridian import bounds_contain, bounds_intersect
-from mlrsir.inference.like_these import DEFAULT_BACKGROUND, DEFAULT_L2, background_sample, fit_linear, item_scores
+from mlrsir.geo.archive import classify_input, is_scene_folder, parse_tile_id, read_overview, read_tile
+from mlrsir.geo.radiometry import Radiometry
+from mlrsir.metrics.asymmetric import asymmetric_scores
 
 ROW_KEYS = ("rank", "id", "distance", "path", "width", "height", "labels", "geo")
 """Keys of a result row, in order."""
 
 GEO_KEYS = ("scene", "window", "crs", "bounds", "lonlat_bounds", "datetime")
-"""Keys of a row's ``geo`` (= :data:`mlrsir.geo.georef.GEO_KEYS`; kept here so searching
-needs no rasterio)."""
+"""Keys of a row's ``geo`` (the same as :data:`mlrsir.geo.georef.GEO_KEYS`)."""
 
 
 def public_geo(geo: dict | None) -> dict | None:
@@ -141,15 +144,10 @@ def ids_in_bbox(index, bbox) -> set[int]:
 def load_query_image(index, query: str):
     """RGB PIL image of a query path: image file, raster scene or tile id (module doc); a
     folder that is not a scene (no band files) is refused as a folder."""
-    from pathlib import Path
-
-    from mlrsir.data.images import read_rgb
-    from mlrsir.errors import DataError
 
     text = str(query)
     if Path(text).exists() and Path(text).is_file() and Path(text).suffix.lower() in (".jpg", ".jpeg", ".png"):
         return read_rgb(text)
-    from mlrsir.geo.archive import classify_input, is_scene_folder, parse_tile_id
 
     if Path(text).is_dir() and not is_scene_folder(Path(text)):
         raise DataError(
@@ -174,8 +172,6 @@ def read_raster_image(text: str, radiometry: dict, bands=None):
     mapped to uint8 by the index's stored ``radiometry`` (:meth:`Radiometry.to_dict` form).
     The one raster read of a query: ``mlrsir search --query``, the web's item images and
     GeoTIFF uploads all come here."""
-    from mlrsir.geo.archive import parse_tile_id, read_overview, read_tile
-    from mlrsir.geo.radiometry import Radiometry
 
     rule = Radiometry.from_dict(radiometry)
     tile = parse_tile_id(text)
@@ -203,7 +199,6 @@ def self_ids_for_path(index, query_path) -> set[int]:
     """Ids of indexed items stored under the query's path (as given or resolved)."""
     if query_path is None or not hasattr(index, "ids_for_paths"):
         return set()
-    from pathlib import Path
 
     text = str(query_path)
     candidates = {text}
@@ -224,8 +219,6 @@ def _rerank(index, code, hits, query_output, self_ids: set[int], k: int) -> list
         return hits
     ids = [i for i, _ in hits]
     if query_output is not None:
-        from mlrsir.metrics.asymmetric import asymmetric_scores
-
         scores = asymmetric_scores(np.asarray(query_output)[None, :], index.codes(ids=ids))[0]
     else:
         scores = np.zeros(len(ids))
@@ -388,47 +381,3 @@ def search_by_item(
         backend=backend,
         bbox=bbox,
     )
-
-
-def search_like_these(
-    index,
-    positives: Sequence[int],
-    negatives: Sequence[int] = (),
-    *,
-    k: int = 20,
-    l2: float = DEFAULT_L2,
-    allowed: set[int] | None = None,
-    chunk: int = 1 << 20,
-) -> list[dict[str, Any]]:
-    """Rank the whole index by the classifier fitted to the marked ids (find all like these,
-    :mod:`mlrsir.inference.like_these`); rows carry ``score`` (higher = more alike), marked
-    items left out, ties by id; ``allowed``: only these ids are ranked (label / place filters).
-    Codes are read ``chunk`` items at a time (bounded memory)."""
-    marked = [int(i) for i in positives] + [int(i) for i in negatives]
-    known = _records(index, marked)
-    missing = [i for i in marked if i not in known]
-    if missing:
-        raise ConfigError(f"{index.db_path}: no item with id {missing[0]} (marked items must be indexed)")
-    pos_codes = index.codes(ids=[int(i) for i in positives])
-    neg_ids = [int(i) for i in negatives]
-    ids = index.ids()
-    if not neg_ids:
-        neg_ids = ids[background_sample(len(ids), np.flatnonzero(np.isin(ids, marked)), DEFAULT_BACKGROUND)].tolist()
-    if not len(pos_codes) or not neg_ids:
-        raise ConfigError("find all like these needs >= 1 positive and an archive with other items")
-    w, b = fit_linear(pos_codes, index.codes(ids=neg_ids), l2=l2)
-    best_ids = np.zeros(0, np.int64)
-    best_scores = np.zeros(0)
-    for start in range(0, len(ids), int(chunk)):
-        part = ids[start : start + int(chunk)]
-        part = part[~np.isin(part, marked)]
-        if allowed is not None:
-            part = part[np.isin(part, np.fromiter(allowed, np.int64, len(allowed)))]
-        scores = item_scores(index.codes(ids=part.tolist()), w, b)
-        best_ids = np.concatenate([best_ids, part])
-        best_scores = np.concatenate([best_scores, scores])
-        if len(best_ids) > int(k):
-            order = np.lexsort((best_ids, -best_scores))[: int(k)]
-            best_ids, best_scores = best_ids[order], best_scores[order]
-    order = np.lexsort((best_ids, -best_scores))[: int(k)]
-    return result_rows(index, [(int(i), float(v)) for i, v in zip(best_ids[order], best_scores[order])], key="score")

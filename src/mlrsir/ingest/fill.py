@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from tqdm import tqdm
+
 from mlrsir.errors import DataError, IndexStoreError
 from mlrsir.sources import SourceItem, image_size, log_skip
 from mlrsir.text import printable
@@ -104,7 +106,6 @@ def fill_index(
     """Encode the items of ``source`` that ``index`` does not hold with ``engine`` and add
     them, chunk by chunk (module doc). Returns the :class:`FillReport`; the source's
     ``summary(report)`` gives the command's summary dict."""
-    from tqdm import tqdm
 
     report = FillReport()
     labelled = getattr(source, "labels_by_name", None) is not None

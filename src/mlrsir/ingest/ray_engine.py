@@ -41,8 +41,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from mlrsir.errors import ConfigError, DataError
+from mlrsir.inference.encoder import decode_for_encoding
+from mlrsir.ingest.engines import Encoded, check_item_files, load_hashing_encoder
+from mlrsir.ingest.fill import fill_index
+from mlrsir.sources import ImageFileSource
 
 INSTALL_HINT = "pip install 'mlrsir[ray]'"
 
@@ -122,7 +127,6 @@ def ray_session(options: RayOptions) -> Iterator[Any]:
 def decode_batch(batch: dict[str, np.ndarray], image_size: int) -> dict[str, np.ndarray]:
     """``{"pos", "path"}`` -> adds ``image`` ``(B, 3, S, S)`` uint8 (zeros where
     unreadable), ``ok``, ``error``, ``width``, ``height``."""
-    from mlrsir.inference.encoder import decode_for_encoding
 
     paths = [str(p) for p in batch["path"]]
     n = len(paths)
@@ -159,9 +163,7 @@ class EncodeActor:
         hooks: dict | None = None,
         precision: str = "fp32",
     ):
-        import torch
-
-        from mlrsir.ingest.engines import load_hashing_encoder
+        import torch  # noqa: PLC0415 (torch only on this path)
 
         torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1") or 1)))
         self.encoder = load_hashing_encoder(run_dir, runtime=runtime, precision=precision)
@@ -172,7 +174,7 @@ class EncodeActor:
         self.hooks = dict(hooks or {})
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        import torch
+        import torch  # noqa: PLC0415 (torch only on this path)
 
         pid_dir = self.hooks.get("pid_dir")  # tests: which process encodes, to kill it
         if pid_dir:
@@ -277,7 +279,6 @@ class _Results:
 
 def _run(run_dir, paths, image_size, bits, options, hooks, progress) -> _Results:
     """Run the pipeline over ``paths`` (in an active Ray session)."""
-    from tqdm import tqdm
 
     results = _Results(len(paths), bits)
     ds = _dataset(run_dir, paths, image_size, options, hooks)
@@ -335,7 +336,6 @@ class RayEngine:
         self.pids: set[int] = set()
 
     def encode_chunks(self, chunks) -> Iterator[tuple[list, Any]]:
-        from mlrsir.ingest.engines import Encoded, check_item_files
 
         chunks = [c for c in chunks if c]
         for chunk in chunks:
@@ -375,8 +375,6 @@ def encode_into_index_ray(
     """:func:`mlrsir.index.ingest.encode_into_index` on Ray (same summary dict, plus
     ``worker_pids``): the fill loop with an :class:`~mlrsir.sources.ImageFileSource`
     and a :class:`RayEngine`."""
-    from mlrsir.ingest.fill import fill_index
-    from mlrsir.sources import ImageFileSource
 
     engine = RayEngine(run_dir, image_size, index.bits, options, progress=progress, hooks=hooks)
     source = ImageFileSource(paths, labels_by_name)
