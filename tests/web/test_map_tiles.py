@@ -193,3 +193,32 @@ def test_tiles_are_cached(scene):
 def test_index_without_georeferenced_items_has_no_scenes_and_no_place_box(client):
     assert client.get("/api/health").json()["georeferenced"] is False
     assert client.get("/api/scenes").json() == {"type": "FeatureCollection", "features": []}
+
+
+FIRST_USE_FROM_THREADS = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from mlrsir.geo.radiometry import SENTINEL2_L1C
+from mlrsir.geo.raster import band_sources
+from mlrsir.web import map_tiles
+
+bands = [band_sources(p)[0] for p in sys.argv[1:4]]
+x, y = int(sys.argv[4]), int(sys.argv[5])
+with ThreadPoolExecutor(4) as pool:
+    pngs = list(pool.map(lambda z: map_tiles.tile_png(bands, SENTINEL2_L1C, 14, x, y), range(4)))
+assert len(set(pngs)) == 1 and pngs[0] != map_tiles.TRANSPARENT_PNG
+"""
+
+
+def test_first_tiles_rendered_from_several_threads_at_once(scene, tmp_path):
+    # regression: rio-tiler imported lazily by 4 server threads at once failed ("need rio-tiler", 400)
+    import subprocess
+    import sys
+
+    client, files, *_ = scene
+    _sid, x, y = _centre_tile(client, 14)
+    script = tmp_path / "threads.py"
+    script.write_text(FIRST_USE_FROM_THREADS)
+    argv = [sys.executable, str(script), *(str(files[b]) for b in ("B04", "B03", "B02")), str(x), str(y)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

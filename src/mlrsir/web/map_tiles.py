@@ -22,6 +22,15 @@ from mlrsir.geo.radiometry import Radiometry
 from mlrsir.geo.raster import BandSource
 from mlrsir.web import imaging
 
+try:  # at import, once: a first import from several server threads at a time fails half-initialised
+    from rio_tiler.errors import RioTilerError, TileOutsideBounds
+    from rio_tiler.io import Reader
+except ImportError as exc:  # optional: mlrsir[map]
+    Reader = None
+    _RIO_TILER_MISSING: ImportError | None = exc
+else:
+    _RIO_TILER_MISSING = None
+
 TILE_SIZE = 256
 """Side of a map tile in pixels."""
 
@@ -53,11 +62,8 @@ def tile_rgba(bands: Sequence[BandSource], rule: Radiometry, z: int, x: int, y: 
     RGB is ``rule.to_uint8`` of the band values (0 where alpha is 0); alpha is 255 where
     every band has data. Raises DataError naming the file when a band cannot be read.
     """
-    try:
-        from rio_tiler.errors import RioTilerError, TileOutsideBounds  # noqa: PLC0415 (optional: mlrsir[map])
-        from rio_tiler.io import Reader  # noqa: PLC0415 (optional: mlrsir[map])
-    except ImportError:
-        raise ConfigError("map tiles need rio-tiler: pip install 'mlrsir[map]'") from None
+    if Reader is None:
+        raise ConfigError(f"map tiles need rio-tiler: pip install 'mlrsir[map]' ({_RIO_TILER_MISSING})")
 
     check_tile(z, x, y)
     by_file: dict[str, list[int]] = {}
