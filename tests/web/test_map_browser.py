@@ -15,8 +15,6 @@ from mlrsir.web.app import STATIC_DIR
 from tests.web.test_browser import browser_page, serving
 from tests.web.test_map_tiles import scene  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.browser
-
 BACKGROUND = np.array([0xE8, 0xEC, 0xEF])  # the map's background colour (map.js)
 VENDOR = ("maplibre-gl-csp.js", "maplibre-gl-csp-worker.js", "maplibre-gl.css", "LICENSE-maplibre-gl.txt")
 
@@ -32,6 +30,7 @@ def test_vendored_maplibre_is_served_with_its_licence(client):
     )
 
 
+@pytest.mark.browser
 def test_map_shows_scene_pixels_and_a_click_searches_there(scene):  # noqa: F811
     _client, _files, _summary, geo, app = scene
     with serving(app) as url, browser_page(url) as page:
@@ -57,6 +56,7 @@ def test_map_shows_scene_pixels_and_a_click_searches_there(scene):  # noqa: F811
         assert w <= lon <= e and s <= lat <= n  # the first hit is the tile under the click
 
 
+@pytest.mark.browser
 def test_ucm_like_index_shows_no_map_and_no_place_box(app):
     with serving(app) as url, browser_page(url) as page:
         page.wait_for_function("() => document.getElementById('status').textContent.includes('images')")
