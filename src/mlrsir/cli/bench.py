@@ -14,6 +14,8 @@
 * ``mlrsir bench index-store``: the whole index (SQLite metadata + code files + saved IVF)
   built from generated codes at scale: insert rate, bytes per item, open and first-search
   time and memory, serve-ready time, verification; see :mod:`mlrsir.bench.index_store`.
+* ``mlrsir bench map-tiles``: map tile and quick-look request latency of a scene against
+  ``mlrsir serve``; see :mod:`mlrsir.bench.map_tiles`.
 
 The accuracy grid of retrieval methods is a different command, ``mlrsir benchmark``.
 """
@@ -23,7 +25,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlrsir.bench import scene_rss, slow_clients
+from mlrsir.bench import map_tiles, scene_rss, slow_clients
 from mlrsir.index.backend_registry import scale_bench_backends
 from mlrsir.inference.runtimes import PRECISIONS, RUNTIMES
 
@@ -88,6 +90,7 @@ def register(subparsers) -> None:
     _register_encode(sub)
     _register_scene_rss(sub)
     _register_index_store(sub)
+    map_tiles.register(sub)
 
 
 def _register_index_store(sub) -> None:

@@ -8,6 +8,8 @@ Routes (all JSON unless stated; the OpenAPI schema is at ``/openapi.json``):
 - ``GET /api/items/{id}``, ``/api/items/{id}/thumbnail`` (JPEG <= 256 px, LRU-cached),
   ``/api/items/{id}/image``; ``GET /api/random``, ``/api/health``, ``/api/labels``
   (:mod:`mlrsir.web.routes_items`).
+- ``GET /api/scenes`` (GeoJSON), ``/api/scenes/{id}/quicklook.png``,
+  ``/api/scenes/{id}/tiles/{z}/{x}/{y}.png`` (:mod:`mlrsir.web.routes_scenes`).
 
 Items are addressed by integer id only (the route only matches ``[0-9]+``), so paths
 such as ``../`` or ``%2e%2e%2f`` match no route and get 404; file paths come from the

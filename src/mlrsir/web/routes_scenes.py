@@ -1,4 +1,7 @@
-"""``GET /api/scenes/{scene_id}/quicklook.png``: quick-look of an indexed satellite scene.
+"""Routes of the indexed satellite scenes: ``GET /api/scenes`` (GeoJSON footprints),
+``/api/scenes/{scene_id}/quicklook.png`` (quick-look) and
+``/api/scenes/{scene_id}/tiles/{z}/{x}/{y}.png`` (Web Mercator map tiles,
+:mod:`mlrsir.web.map_tiles`; z in 0..24, x and y in 0..2**z - 1, else 422/400).
 
 The scene is addressed by its URL-safe id ``NAME-HASH8`` (:func:`mlrsir.geo.archive.scene_key`,
 unique per scene source; a bare scene name is still accepted while it names one scene), never
@@ -12,10 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import Response
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from mlrsir.web.map_tiles import MAX_ZOOM
 from mlrsir.web.schemas import ERROR_RESPONSES
 from mlrsir.web.state import WebState, get_state
 
@@ -31,4 +35,31 @@ RESPONSES: dict[int | str, dict[str, Any]] = {**dict(ERROR_RESPONSES.items()), 2
 )
 async def quicklook(scene_id: str, state: WebState = Depends(get_state)):
     data = await run_in_threadpool(state.service.scenes.quicklook, scene_id)
+    return Response(data, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get(
+    "/api/scenes",
+    responses={**dict(ERROR_RESPONSES.items()), 200: {"content": {"application/geo+json": {}}}},
+    summary="The indexed scenes as a GeoJSON FeatureCollection of footprints",
+)
+async def scenes(state: WebState = Depends(get_state)):
+    body = await run_in_threadpool(state.service.scenes.feature_collection)
+    return JSONResponse(body, media_type="application/geo+json")
+
+
+@router.get(
+    "/api/scenes/{scene_id}/tiles/{z}/{x}/{y}.png",
+    responses=RESPONSES,
+    response_class=Response,
+    summary="PNG Web Mercator XYZ tile (256 px) of an indexed scene, transparent outside it",
+)
+async def map_tile(
+    scene_id: str,
+    z: int = Path(ge=0, le=MAX_ZOOM),
+    x: int = Path(ge=0),
+    y: int = Path(ge=0),
+    state: WebState = Depends(get_state),
+):
+    data = await run_in_threadpool(state.service.scenes.map_tile, scene_id, z, x, y)
     return Response(data, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})

@@ -1,10 +1,12 @@
-"""The indexed satellite scenes of the web app: their ids, sizes and quick-looks.
+"""The indexed satellite scenes of the web app: their ids, sizes, footprints, quick-looks
+and map tiles.
 
 A scene id is :func:`mlrsir.geo.archive.scene_key` (``NAME-HASH8``: URL-safe, unique per
 scene source), never a path from a request. The list of scenes is read once from the
-index's georeferenced items; a scene's grid size is read from its files on first use; the
-quick-look PNG (longest side <= 1024 px, the files' overviews when present) is rendered
-with the index's radiometry and cached in memory.
+index's georeferenced items; a scene's grid (size, bounds, display bands) is read from its
+files on first use; the quick-look PNG (longest side <= 1024 px, the files' overviews when
+present) and the Web Mercator map tiles (:mod:`mlrsir.web.map_tiles`) are rendered with the
+index's radiometry and cached in memory.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from mlrsir.errors import ConfigError, DataError
+from mlrsir.geo.archive import scene_key
+from mlrsir.geo.geojson import feature
 from mlrsir.geo.radiometry import Radiometry
-from mlrsir.web import imaging
+from mlrsir.web import imaging, map_tiles
 from mlrsir.web.cache import BytesLRU
 from mlrsir.web.item_images import ItemNotFound
 
@@ -36,10 +40,13 @@ class SceneCatalog:
         self._scenes: dict[str, dict] | None = None
         self._georeferenced: bool | None = None
         self.quicklooks = BytesLRU()
+        self.map_tiles = BytesLRU(max_items=8192, max_bytes=128 * 1024 * 1024)
 
     def scenes(self) -> dict[str, dict]:
-        """``{scene id: {"source", "bands", "name"}}`` of the indexed scene tiles (read once;
-        ``width``/``height`` of the finest selected band are added by :meth:`scene_info`)."""
+        """``{scene id: {"source", "bands", "name", "tiles", "datetime", "crs"}}`` of the indexed
+        scene tiles (read once; ``tiles``: indexed tiles of the scene; ``width``/``height``,
+        ``bounds`` of the finest selected band and the display ``chosen`` bands are added by
+        :meth:`scene_info`)."""
         if self._scenes is None:
             from mlrsir.geo.archive import parse_tile_id, scene_key
 
@@ -58,7 +65,15 @@ class SceneCatalog:
                     continue
                 sid = scene_key(str(geo.get("scene")), parsed[0])
                 if sid not in found:
-                    found[sid] = {"source": parsed[0], "bands": geo.get("bands"), "name": str(geo.get("scene"))}
+                    found[sid] = {
+                        "source": parsed[0],
+                        "bands": geo.get("bands"),
+                        "name": str(geo.get("scene")),
+                        "tiles": 0,
+                        "datetime": geo.get("datetime"),
+                        "crs": geo.get("crs"),
+                    }
+                found[sid]["tiles"] += 1
             self._scenes = found
         return self._scenes
 
@@ -92,7 +107,7 @@ class SceneCatalog:
                 raise ItemNotFound(f"the files of scene {scene_id!r} cannot be read") from None
             key = (lambda b: b.pixel_area) if chosen[0].georeferenced else (lambda b: -b.width * b.height)
             grid = min(chosen, key=key)
-            info.update(width=int(grid.width), height=int(grid.height))
+            info.update(width=int(grid.width), height=int(grid.height), bounds=list(grid.bounds), chosen=chosen)
         return info
 
     def scene_ref(self, geo: dict | None, path: str | None = None) -> dict | None:
@@ -131,6 +146,51 @@ class SceneCatalog:
             return imaging.png_bytes(image)
 
         return self.quicklooks.get_or_create(("quicklook", str(scene_id)), render)
+
+    def feature_collection(self) -> dict:
+        """The indexed scenes as a GeoJSON FeatureCollection (``GET /api/scenes``): one Feature
+        per scene, its id the scene id, its geometry the footprint of the scene's grid in
+        lon/lat (:func:`mlrsir.geo.geojson.feature`; null when the files cannot be read), its
+        properties ``id, name, datetime, tiles, crs, width, height, quicklook_url, tiles_url``."""
+        features = []
+        for sid in sorted(self.scenes()):
+            try:
+                info = self.scene_info(sid)
+            except ItemNotFound:
+                info = self.scenes()[sid]
+            props = {
+                "id": sid,
+                "name": info["name"],
+                "datetime": info.get("datetime"),
+                "tiles": int(info["tiles"]),
+                "crs": info.get("crs"),
+                "width": info.get("width"),
+                "height": info.get("height"),
+                "quicklook_url": f"/api/scenes/{sid}/quicklook.png",
+                "tiles_url": f"/api/scenes/{sid}/tiles/{{z}}/{{x}}/{{y}}.png",
+            }
+            if "chosen" in info:
+                grid_crs = info["chosen"][0].crs
+                features.append(feature({"bounds": info["bounds"], "crs": grid_crs.to_wkt()}, props, sid))
+            else:
+                features.append({"type": "Feature", "id": sid, "geometry": None, "properties": props})
+        return {"type": "FeatureCollection", "features": features}
+
+    def map_tile(self, scene_id: str, z: int, x: int, y: int) -> bytes:
+        """PNG of Web Mercator tile ``z/x/y`` of a scene (:mod:`mlrsir.web.map_tiles`); cached.
+        ItemNotFound for an unknown scene, ConfigError for ``z/x/y`` outside the tiling."""
+        map_tiles.check_tile(z, x, y)
+        info = self.scene_info(scene_id)
+        sid = scene_key(info["name"], info["source"])
+
+        def render() -> bytes:
+            rule = self._radiometry()
+            try:
+                return map_tiles.tile_png(info["chosen"], rule, z, x, y)
+            except DataError:
+                raise ItemNotFound(f"the files of scene {scene_id!r} cannot be read") from None
+
+        return self.map_tiles.get_or_create(("tile", sid, z, x, y), render)
 
 
 def _geo_items(idx) -> list[tuple[int, dict]]:

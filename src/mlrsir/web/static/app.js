@@ -12,7 +12,7 @@
     labelFilter: $("label-filter"), clearFilter: $("clear-filter"), error: $("error"),
     errorText: $("error-text"), errorClose: $("error-close"), stats: $("stats"), loading: $("loading"),
     legend: $("legend"), empty: $("empty"), emptyTitle: $("empty-title"), emptyText: $("empty-text"), grid: $("grid"),
-    atForm: $("at-form"), atLon: $("at-lon"), atLat: $("at-lat"), scenes: $("scenes"),
+    atForm: $("at-form"), mapCard: $("map-card"), map: $("map"), atLon: $("at-lon"), atLat: $("at-lat"), scenes: $("scenes"),
   };
 
   const state = {
@@ -79,6 +79,7 @@
       el.status.title = JSON.stringify(h.fingerprint);
       el.uploadHint.textContent = `JPEG, PNG, TIFF… up to ${formatBytes(h.max_upload_bytes)}`;
       el.atForm.hidden = !h.georeferenced; // a place search needs georeferenced items
+      if (h.georeferenced && window.mlrsirMap) window.mlrsirMap.init(el.map, el.mapCard, searchAt);
     } catch (err) {
       el.status.textContent = "server unavailable";
       el.status.classList.add("error");
@@ -249,6 +250,13 @@
     return fig;
   }
 
+  function searchAt(lon, lat) {
+    el.atLon.value = lon.toFixed(6);
+    el.atLat.value = lat.toFixed(6);
+    state.query = { at: [lon, lat] };
+    search();
+  }
+
   function searchItem(id) {
     state.query = { itemId: id };
     window.scrollTo({ top: 0, behavior: "smooth" });
@@ -282,6 +290,7 @@
 
   function renderResults(data) {
     renderScenes(data);
+    if (window.mlrsirMap) window.mlrsirMap.showHits(data.results);
     el.grid.replaceChildren();
     el.stats.replaceChildren();
     const results = data.results;
@@ -384,8 +393,7 @@
       showError("Enter a longitude (-180..180) and a latitude (-90..90) in degrees.");
       return;
     }
-    state.query = { at: [lon, lat] };
-    search();
+    searchAt(lon, lat);
   });
   el.k.addEventListener("change", rerun);
   el.radius.addEventListener("change", rerun);
