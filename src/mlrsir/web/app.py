@@ -36,6 +36,8 @@ from fastapi.staticfiles import StaticFiles
 from mlrsir import __version__
 from mlrsir.data.images import ImageTooLargeError
 from mlrsir.errors import ConfigError, DataError
+from mlrsir.index.store import CodeIndex
+from mlrsir.inference.encoder import load_encoder
 from mlrsir.inference.fingerprint import check_encoder_compatible
 from mlrsir.web import imaging, routes_items, routes_labels, routes_scenes, routes_search
 from mlrsir.web.errors import request_validation_handler, status_handler
@@ -67,13 +69,11 @@ def _open_index(index_path: Path):
     only for small indexes (``verify="auto"``); the codes are memory-mapped and no item row
     is read, so a 1e8-item index opens in well under a second (``mlrsir index info --verify``
     checks everything)."""
-    from mlrsir.index.store import CodeIndex
 
     return CodeIndex.open(index_path, readonly=True, verify="auto")
 
 
 def _load_encoder(run_dir: Path, runtime: str = "auto", precision: str = "fp32"):
-    from mlrsir.inference.encoder import load_encoder
 
     return load_encoder(run_dir, runtime=runtime, precision=precision)
 

@@ -203,7 +203,7 @@ def attention_overlay(
     Returns:
         RGB image ``(1 - alpha) * image + alpha * colormap(attention)``.
     """
-    from matplotlib import colormaps
+    from matplotlib import colormaps  # noqa: PLC0415 (matplotlib only on this path)
 
     base = image.convert("RGB")
     base.thumbnail((size, size), Image.Resampling.LANCZOS)

@@ -18,6 +18,7 @@ import numpy as np
 
 from mlrsir.data.labels import normalize_class_name
 from mlrsir.errors import ConfigError
+from mlrsir.index.predicted import prediction_meta
 from mlrsir.web.errors import clip
 
 MAX_NAMED_UNKNOWN = 5
@@ -69,7 +70,6 @@ class LabelVocabulary:
 
     def predictions(self) -> dict | None:
         """The index's predicted-label parameters (``classes``, ``threshold``, ...) or None."""
-        from mlrsir.index.predicted import prediction_meta
 
         try:
             return self._on_index(prediction_meta)

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from mlrsir.errors import ConfigError, DataError
-from mlrsir.geo.archive import scene_key
+from mlrsir.geo.archive import parse_tile_id, read_overview, scene_key, selection
 from mlrsir.geo.geojson import feature
 from mlrsir.geo.radiometry import Radiometry
+from mlrsir.geo.scene import open_scene
 from mlrsir.web import imaging, map_tiles
 from mlrsir.web.cache import BytesLRU
 from mlrsir.web.item_images import ItemNotFound
@@ -48,7 +49,6 @@ class SceneCatalog:
         ``bounds`` of the finest selected band and the display ``chosen`` bands are added by
         :meth:`scene_info`)."""
         if self._scenes is None:
-            from mlrsir.geo.archive import parse_tile_id, scene_key
 
             def read(idx) -> list[tuple[str, dict]]:
                 items = _geo_items(idx)
@@ -97,9 +97,6 @@ class SceneCatalog:
         if info is None:
             raise ItemNotFound(f"no indexed scene {scene_id!r}")
         if "width" not in info:
-            from mlrsir.geo.archive import selection
-            from mlrsir.geo.scene import open_scene
-
             try:
                 scene = open_scene(info["source"])
                 chosen = scene.select(selection(scene, info["bands"]))
@@ -115,7 +112,6 @@ class SceneCatalog:
         ``path``: the result's tile id, which names the scene's source."""
         if not geo:
             return None
-        from mlrsir.geo.archive import parse_tile_id, scene_key
 
         parsed = parse_tile_id(path) if path else None
         sid = scene_key(str(geo["scene"]), parsed[0]) if parsed else str(geo["scene"])
@@ -134,7 +130,6 @@ class SceneCatalog:
 
     def quicklook(self, scene_id: str) -> bytes:
         """PNG quick-look of an indexed scene, rendered with the index's radiometry; cached."""
-        from mlrsir.geo.archive import read_overview
 
         info = self.scene_info(scene_id)
 

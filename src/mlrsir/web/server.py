@@ -28,11 +28,13 @@ import errno
 import logging
 import os
 import resource
+import socket
 import time
 from collections import OrderedDict
 from typing import Any
 
 import h11
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 HEADER_TIMEOUT_S = 10.0
@@ -212,7 +214,6 @@ class AcceptErrorLog:
 
 def widen_listen_backlog(fileno: int, backlog: int = LISTEN_BACKLOG) -> None:
     """``listen(backlog)`` again on a listening socket (through a duplicate of its descriptor)."""
-    import socket
 
     dup = socket.socket(fileno=os.dup(fileno))
     try:
@@ -232,7 +233,6 @@ def serve(
     body_idle_timeout_s: float = BODY_IDLE_TIMEOUT_S,
 ) -> None:
     """Serve ``app`` on ``host:port`` until interrupted, with the protections of the module doc."""
-    import uvicorn
 
     guard = ConnectionGuard(connection_cap(max_connections), header_timeout_s, body_idle_timeout_s)
     config = uvicorn.Config(
