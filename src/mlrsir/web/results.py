@@ -68,7 +68,8 @@ def result_rows(
             {
                 "rank": row["rank"],
                 "id": item["id"],
-                "distance": row["distance"],
+                "distance": row.get("distance"),
+                **({"score": row["score"]} if "score" in row else {}),
                 "path": item["path"],
                 "labels": labels,
                 "shared_labels": [lab for lab in (labels or []) if lab in query_set],

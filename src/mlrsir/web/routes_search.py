@@ -22,7 +22,7 @@ from starlette.formparsers import parse_options_header
 from mlrsir.errors import DataError
 from mlrsir.web import imaging
 from mlrsir.web.errors import error_response, validation_message
-from mlrsir.web.schemas import ERROR_RESPONSES, ErrorResponse, SearchParams, SearchResponse
+from mlrsir.web.schemas import ERROR_RESPONSES, ErrorResponse, LikeTheseParams, SearchParams, SearchResponse
 from mlrsir.web.state import WebState, get_state
 
 SEARCH_OPENAPI = {
@@ -64,6 +64,15 @@ SEARCH_OPENAPI = {
 """OpenAPI description of the request (the route reads the request itself)."""
 
 router = APIRouter()
+
+
+@router.post(
+    "/api/like-these",
+    responses=ERROR_RESPONSES,
+    summary="Find all like these: rank the whole index by a classifier fitted to items marked ✓ and ✗",
+)
+async def like_these(params: LikeTheseParams, state: WebState = Depends(get_state)):
+    return await run_in_threadpool(state.service.like_these, params)
 
 
 @router.post(

@@ -12,6 +12,17 @@ MAX_ITEM_ID = 2**63 - 1
 """Largest item id (SQLite's INTEGER range); larger ids are refused with 422, not looked up."""
 
 
+class LikeTheseParams(BaseModel):
+    """Find all like these: the items marked ✓ (positives) and ✗ (negatives)."""
+
+    positives: list[int] = Field(..., min_length=1, max_length=1000, description="Ids of items like the wanted ones.")
+    negatives: list[int] = Field(
+        default_factory=list, max_length=1000, description="Ids of items unlike them (none: a random sample)."
+    )
+    k: int = Field(DEFAULT_K, ge=1, le=MAX_K, description="Number of results to return (1-500).")
+    labels: list[str] = Field(default_factory=list, description="Label filter: results carry ALL these labels.")
+
+
 class SearchParams(BaseModel):
     """Search options; sent as query parameters, form fields or a JSON body."""
 

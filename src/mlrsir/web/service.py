@@ -31,6 +31,7 @@ from PIL import Image
 
 from mlrsir.errors import ConfigError, DataError
 from mlrsir.geo.radiometry import Radiometry
+from mlrsir.inference.like_these import search_like_these
 from mlrsir.inference.search import encode_query_with_output, item_at, public_geo, search_code, stored_code
 from mlrsir.web.attention import AttentionMaps
 from mlrsir.web.cache import BytesLRU
@@ -38,7 +39,7 @@ from mlrsir.web.item_images import ItemImages, ItemNotFound
 from mlrsir.web.label_vocabulary import LabelVocabulary
 from mlrsir.web.results import code_text, item_json, mark_relevant, result_rows
 from mlrsir.web.scenes import SceneCatalog
-from mlrsir.web.schemas import MAX_ITEM_ID, SearchParams
+from mlrsir.web.schemas import MAX_ITEM_ID, LikeTheseParams, SearchParams
 
 __all__ = ["ItemNotFound", "RetrievalService"]
 
@@ -187,6 +188,28 @@ class RetrievalService:
             query["width"], query["height"] = image.size if image is not None else (0, 0)
         exclude = None if params.include_self else int(params.item_id)
         return self._search(code, query, image, params, exclude, {}, t0)
+
+    def like_these(self, params: LikeTheseParams) -> dict:
+        """Rank the whole index by the classifier fitted to the marked items
+        (:func:`mlrsir.inference.like_these.search_like_these`); rows carry ``score``."""
+        t0 = time.perf_counter()
+        labels = self.labels.check(params.labels)
+        for item_id in [*params.positives, *params.negatives]:
+            self.record(item_id)  # 404 for an id that is not indexed
+        if set(params.positives) & set(params.negatives):
+            raise ConfigError("an item cannot be marked both ✓ and ✗")
+
+        def rank(idx):
+            allowed = {int(i) for i in idx.ids_with_labels(labels)} if labels else None
+            return search_like_these(idx, params.positives, params.negatives, k=params.k, allowed=allowed)
+
+        rows = self.on_index(rank)
+        results = result_rows(rows, None, self.scenes.scene_ref)
+        return {
+            "params": params.model_dump(),
+            "results": results,
+            "timing_ms": {"total_ms": (time.perf_counter() - t0) * 1000},
+        }
 
     def _search(
         self,
