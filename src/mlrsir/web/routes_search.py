@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import parse_options_header
 
+from mlrsir.data.images import ImageTooLargeError
 from mlrsir.errors import DataError
 from mlrsir.web import imaging
 from mlrsir.web.errors import error_response, validation_message
@@ -105,12 +106,7 @@ async def search(request: Request, state: WebState = Depends(get_state)):
                 400, "send an image file (multipart field 'image') or the item_id of an indexed image"
             )
         return await run_in_threadpool(service.search_item, params)
-    limit = state.max_upload_bytes
-    data = await upload.read(limit + 1)
-    if len(data) > limit:
-        return error_response(413, f"{upload.filename or 'upload'}: file too large, the limit is {limit} bytes")
-    image = await run_in_threadpool(decode_upload, state, data, upload.filename)
-    del data
+    image = await read_upload_image(state, upload)
     decode_ms = (time.perf_counter() - t0) * 1000
     try:
         return await run_in_threadpool(service.search_upload, image, upload.filename or "upload", params, decode_ms)
@@ -137,14 +133,19 @@ async def attention(request: Request, state: WebState = Depends(get_state)):
     _values, upload = await read_search_request(request)
     if upload is None:
         return error_response(400, "send an image file (multipart field 'image')")
+    image = await read_upload_image(state, upload)
+    png = await run_in_threadpool(state.service.attention.png, image)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+async def read_upload_image(state: WebState, upload: UploadFile):
+    """The upload read (at most the server's limit: ImageTooLargeError, 413, beyond it) and
+    decoded in the thread pool (:func:`decode_upload`)."""
     limit = state.max_upload_bytes
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        return error_response(413, f"{upload.filename or 'upload'}: file too large, the limit is {limit} bytes")
-    image = await run_in_threadpool(decode_upload, state, data, upload.filename)
-    del data
-    png = await run_in_threadpool(state.service.attention.png, image)
-    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+        raise ImageTooLargeError(f"{upload.filename or 'upload'}: file too large, the limit is {limit} bytes")
+    return await run_in_threadpool(decode_upload, state, data, upload.filename)
 
 
 def decode_upload(state: WebState, data: bytes, filename: str | None):
