@@ -66,6 +66,17 @@ def wait_for_health(url: str, timeout: float, proc=None) -> dict:
     raise ConfigError(f"{url}: no answer from /api/health within {timeout:.0f} s")
 
 
+def add_served_index_options(parser) -> None:
+    """The options of a benchmark that starts ``mlrsir serve`` itself: ``--index``,
+    ``--run-dir``, ``--server-src`` (an older checkout to compare with) and ``--json``."""
+    parser.add_argument("--index", type=Path, required=True, help="index to serve (starts `mlrsir serve` on loopback)")
+    parser.add_argument("--run-dir", type=Path, help="passed to `mlrsir serve --run-dir`")
+    parser.add_argument(
+        "--server-src", help="run the server from this source folder (PYTHONPATH), e.g. an older checkout"
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
 def serve_command(
     index: str | Path, run_dir: str | Path | None = None, runtime: str | None = None
 ) -> Callable[[int], list[str]]:

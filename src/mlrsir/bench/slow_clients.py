@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from mlrsir.bench.load import percentile
-from mlrsir.bench.server import http_get, serve_command, started_server
+from mlrsir.bench.server import add_served_index_options, http_get, serve_command, started_server
 from mlrsir.errors import ConfigError
 
 PROBE_EVERY_S = 0.5
@@ -38,14 +38,11 @@ def register(sub) -> None:
     p = sub.add_parser(
         "slow-clients", help="slow sockets (one byte each) against `mlrsir serve`: does /api/health still answer?"
     )
-    p.add_argument("--index", type=Path, required=True, help="index to serve (starts `mlrsir serve` on loopback)")
-    p.add_argument("--run-dir", type=Path, help="passed to `mlrsir serve --run-dir`")
+    add_served_index_options(p)
     p.add_argument("--sockets", type=int, default=2000, help="slow sockets to open")
     p.add_argument("--nofile", type=int, default=1024, help="file descriptor limit of the server process")
     p.add_argument("--hold", type=float, default=20.0, help="seconds to keep the slow sockets open and probe health")
     p.add_argument("--start-timeout", type=float, default=180.0, help="seconds to wait for the server to start")
-    p.add_argument("--server-src", help="run the server from this source folder (PYTHONPATH), e.g. an older checkout")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
 

@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 
 from mlrsir.bench import map_tiles, scene_rss, slow_clients
+from mlrsir.bench.server import add_served_index_options
 from mlrsir.index.backend_registry import scale_bench_backends
 from mlrsir.inference.runtimes import PRECISIONS, RUNTIMES
 
@@ -281,8 +282,7 @@ def _register_upload_memory(sub) -> None:
     p = sub.add_parser(
         "upload-memory", help="peak memory of `mlrsir serve` under concurrent uploads of a very large JPEG"
     )
-    p.add_argument("--index", type=Path, required=True, help="index to serve (starts `mlrsir serve` on loopback)")
-    p.add_argument("--run-dir", type=Path, help="passed to `mlrsir serve --run-dir`")
+    add_served_index_options(p)
     p.add_argument("--uploads", type=int, default=16, help="concurrent uploads")
     p.add_argument("--size", type=int, default=9000, help="side of the generated JPEG in pixels")
     p.add_argument("--settle", type=float, default=3.0, help="seconds to wait before the after-run memory reading")
@@ -293,8 +293,6 @@ def _register_upload_memory(sub) -> None:
         default=64.0,
         help="largest accepted RSS after the run above the warm level",
     )
-    p.add_argument("--server-src", help="run the server from this source folder (PYTHONPATH), e.g. an older checkout")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run_upload_memory)
 
 
