@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from mlrsir.bench.process_memory import proc_status_mib, reset_peak, rss_mib
-from mlrsir.bench.server import connect, http_get, multipart_body, serve_command, started_server, wait_for_health
+from mlrsir.bench.server import (
+    connect,
+    http_get,
+    judged,
+    multipart_body,
+    serve_command,
+    started_server,
+    wait_for_health,
+)
 from mlrsir.errors import ConfigError
 
 
@@ -233,9 +241,7 @@ def benchmark(url: str, *, server_pid: int | None, plan: LoadPlan) -> dict:
         )
     if growth is not None and growth > plan.max_rss_growth_mib:
         problems.append(f"server memory grew by {growth:.1f} MiB (> {plan.max_rss_growth_mib} MiB)")
-    result["problems"] = problems
-    result["passed"] = not problems
-    return result
+    return judged(result, problems)
 
 
 def print_report(r: dict) -> None:

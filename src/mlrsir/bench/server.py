@@ -66,6 +66,13 @@ def wait_for_health(url: str, timeout: float, proc=None) -> dict:
     raise ConfigError(f"{url}: no answer from /api/health within {timeout:.0f} s")
 
 
+def judged(report: dict, problems: list[str]) -> dict:
+    """``report`` (updated in place and returned) with its ``problems`` (what missed a
+    target) and ``passed`` (none did)."""
+    report.update(problems=problems, passed=not problems)
+    return report
+
+
 def add_served_index_options(parser) -> None:
     """The options of a benchmark that starts ``mlrsir serve`` itself: ``--index``,
     ``--run-dir``, ``--server-src`` (an older checkout to compare with) and ``--json``."""

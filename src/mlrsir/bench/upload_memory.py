@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from mlrsir.bench.process_memory import proc_status_mib, reset_peak
-from mlrsir.bench.server import multipart_body, started_server
+from mlrsir.bench.server import judged, multipart_body, started_server
 from mlrsir.errors import ConfigError
 
 ACCEPTED_STATUSES = (200, 413, 422)
@@ -160,9 +160,7 @@ def judge(report: dict, max_peak_mib: float, max_after_growth_mib: float) -> dic
                 f"RSS after the run is {growth:.0f} MiB above the warm level (> {max_after_growth_mib:.0f})"
             )
     report.update({"max_peak_mib": max_peak_mib, "max_after_growth_mib": max_after_growth_mib})
-    report["problems"] = problems
-    report["passed"] = not problems
-    return report
+    return judged(report, problems)
 
 
 def print_report(r: dict) -> None:
