@@ -198,8 +198,7 @@ def _fill(index, encoder, paths, args, scenes=()) -> int:
             bands=args.bands,
             radiometry=parse_radiometry(args.radiometry),
             batch_size=args.batch_size,
-            strict=args.strict,
-            progress=not args.quiet,
+            **_run_options(args),
         )
         print(
             f"added {geo['tiles_added']} tiles of {geo['scenes']} scene(s) to {printable(index.path)}; "
@@ -223,18 +222,11 @@ def _fill(index, encoder, paths, args, scenes=()) -> int:
             image_size=encoder.image_size,
             options=ray_options(args),
             labels_by_name=by_name,
-            strict=args.strict,
-            progress=not args.quiet,
+            **_run_options(args),
         )
     else:
         summary = encode_into_index(
-            index,
-            encoder,
-            paths,
-            labels_by_name=by_name,
-            batch_size=args.batch_size,
-            strict=args.strict,
-            progress=not args.quiet,
+            index, encoder, paths, labels_by_name=by_name, batch_size=args.batch_size, **_run_options(args)
         )
     print(
         f"added {summary['added']} images to {printable(index.path)} ({len(index)} in total); "
@@ -246,6 +238,11 @@ def _fill(index, encoder, paths, args, scenes=()) -> int:
     failed += summary["failed"]
     succeeded += summary["added"] + summary["already_present"]
     return _exit_status(succeeded, failed)
+
+
+def _run_options(args) -> dict:
+    """``strict`` and ``progress`` of every ingest engine, from ``--strict`` / ``--quiet``."""
+    return {"strict": args.strict, "progress": not args.quiet}
 
 
 FAILED_NAMED = 20
