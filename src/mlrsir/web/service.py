@@ -68,9 +68,11 @@ class RetrievalService:
         self.index = index
         self.encoder = encoder
         self._runner = index_runner or ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlrsir-index")
-        # bounded inference concurrency: an ONNX Runtime session runs calls from several threads
-        # at once (2 slots), the PyTorch model one at a time (its CBAM keeps the last gate)
-        self._encoder_slot = threading.BoundedSemaphore(2 if getattr(encoder, "runtime", "torch") == "onnx" else 1)
+        # bounded inference concurrency: an ONNX Runtime session, or the OpenVINO model (one infer
+        # request per thread), runs calls from several threads at once (2 slots); the PyTorch
+        # model one at a time (its CBAM keeps the last gate)
+        threaded = getattr(encoder, "runtime", "torch") in ("onnx", "openvino")
+        self._encoder_slot = threading.BoundedSemaphore(2 if threaded else 1)
         self.bits = int(self.on_index(lambda idx: idx.bits))
         self.fingerprint = dict(self.on_index(lambda idx: idx.fingerprint) or {})
         classes = self.on_index(lambda idx: idx.classes) or getattr(encoder, "classes", None) or []
