@@ -7,10 +7,11 @@ as ``../`` match no route and get 404; file paths come from the index, never fro
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from mlrsir import __version__
+from mlrsir.inference.match_map import DEFAULT_GRID
 from mlrsir.web.results import item_json
 from mlrsir.web.schemas import ERROR_RESPONSES, HealthResponse, ItemResponse, LabelsResponse, RandomResponse
 from mlrsir.web.state import WebState, get_state
@@ -77,6 +78,20 @@ def attention(item_id: int, state: WebState = Depends(get_state)):
     return Response(
         state.service.attention.png(state.service.images.read(item_id)), media_type="image/png", headers=CACHE_HEADERS
     )
+
+
+@router.get(
+    "/api/items/{item_id:int}/match",
+    responses=ERROR_RESPONSES,
+    summary="Where is the match: occlusion map over the item of what makes it similar to the query item",
+)
+def match(
+    item_id: int,
+    query_id: int = Query(..., ge=0, description="Id of the query item"),
+    grid: int = Query(DEFAULT_GRID, ge=1, le=16, description="Cells per side (grid^2 + 1 model passes)"),
+    state: WebState = Depends(get_state),
+):
+    return state.service.match(item_id, query_id, grid)
 
 
 @router.get(

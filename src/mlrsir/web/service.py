@@ -32,6 +32,7 @@ from PIL import Image
 from mlrsir.errors import ConfigError, DataError
 from mlrsir.geo.radiometry import Radiometry
 from mlrsir.inference.like_these import search_like_these
+from mlrsir.inference.match_map import match_map
 from mlrsir.inference.search import encode_query_with_output, item_at, public_geo, search_code, stored_code
 from mlrsir.web.attention import AttentionMaps
 from mlrsir.web.cache import BytesLRU
@@ -190,6 +191,29 @@ class RetrievalService:
             query["width"], query["height"] = image.size if image is not None else (0, 0)
         exclude = None if params.include_self else int(params.item_id)
         return self._search(code, query, image, params, exclude, {}, t0)
+
+    def match(self, hit_id: int, query_id: int, grid: int) -> dict:
+        """Where is the match (:func:`mlrsir.inference.match_map.match_map`) of indexed item
+        ``hit_id`` for the query item ``query_id`` (its stored code as ±1)."""
+        t0 = time.perf_counter()
+        self.record(query_id)  # 404 for an unknown query
+        image = self.images.read(hit_id)  # 404 for an unknown hit
+        try:
+            code = self.on_index(lambda idx: stored_code(idx, query_id))[0]
+        except KeyError:
+            raise ItemNotFound(f"no indexed item with id {query_id}") from None
+        with self._encoder_slot:
+            result = match_map(self.encoder, image, code, grid)
+        return {
+            "hit_id": int(hit_id),
+            "query_id": int(query_id),
+            "grid": int(grid),
+            "map": result["map"].tolist(),
+            "drops": result["drops"].tolist(),
+            "similarity": result["similarity"],
+            "forward_passes": result["forward_passes"],
+            "ms": (time.perf_counter() - t0) * 1000,
+        }
 
     def like_these(self, params: LikeTheseParams) -> dict:
         """Rank the whole index by the classifier fitted to the marked items
