@@ -66,7 +66,10 @@ def _snapshot(index_dir: Path, readonly: bool) -> dict[str, tuple[int, bytes]]:
 
 def _child(argv: list[str]) -> None:
     """Body of a forked child: the CLI with the fake encoder and slowed row checksums."""
+    import threading
     import types
+
+    from tqdm import tqdm
 
     from mlrsir.cli.main import main
     from mlrsir.index import integrity
@@ -74,6 +77,10 @@ def _child(argv: list[str]) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
+    # tqdm's write lock holds a multiprocessing semaphore shared with the parent after fork: a
+    # child killed while printing progress would leave it taken and the next bar of the test
+    # process waiting forever. The child gets a lock of its own.
+    tqdm.set_lock(threading.RLock())
     import mlrsir.inference
 
     # a stand-in module (also replacing a real one this forked process may have inherited)
