@@ -125,3 +125,16 @@ def client(app):
 
     with TestClient(app, base_url="http://localhost") as test_client:  # Host must be a loopback name
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def pos_of_id(client, archive) -> dict[int, int]:
+    """Map index id -> archive position, found through the items endpoint by display name."""
+    names = {f"{p.parent.name}/{p.name}": i for i, p in enumerate(archive.paths)}
+    found = {}
+    for item_id in range(0, 3 * len(archive.paths)):
+        response = client.get(f"/api/items/{item_id}")
+        if response.status_code == 200:
+            found[item_id] = names[response.json()["path"]]
+    assert sorted(found.values()) == list(range(len(archive.paths)))
+    return found

@@ -27,19 +27,6 @@ def loop_distance(a, b) -> int:
 
 
 @pytest.fixture(scope="module")
-def pos_of_id(client, archive) -> dict[int, int]:
-    """Map index id -> archive position, found through the items endpoint by display name."""
-    names = {f"{p.parent.name}/{p.name}": i for i, p in enumerate(archive.paths)}
-    found = {}
-    for item_id in range(0, 3 * len(archive.paths)):
-        response = client.get(f"/api/items/{item_id}")
-        if response.status_code == 200:
-            found[item_id] = names[response.json()["path"]]
-    assert sorted(found.values()) == list(range(len(archive.paths)))
-    return found
-
-
-@pytest.fixture(scope="module")
 def id_of_pos(pos_of_id) -> dict[int, int]:
     return {pos: item_id for item_id, pos in pos_of_id.items()}
 

@@ -5,20 +5,8 @@ import numpy as np
 from mlrsir.inference.like_these import classifier_scores
 
 
-def _position_of_id(client, archive) -> dict[int, int]:
-    """Index id -> archive position, through the items endpoint by display name."""
-    names = {f"{p.parent.name}/{p.name}": i for i, p in enumerate(archive.paths)}
-    found = {}
-    for item_id in range(0, 3 * len(archive.paths)):
-        response = client.get(f"/api/items/{item_id}")
-        if response.status_code == 200:
-            found[item_id] = names[response.json()["path"]]
-    return found
-
-
-def test_ranking_equals_the_classifier_over_the_archive(client, archive):
-    where = _position_of_id(client, archive)
-    ids = sorted(where, key=where.get)  # ids in archive order
+def test_ranking_equals_the_classifier_over_the_archive(client, archive, pos_of_id):
+    ids = sorted(pos_of_id, key=pos_of_id.get)  # ids in archive order
     pos, neg = [ids[0], ids[1]], [ids[5]]
     answer = client.post("/api/like-these", json={"positives": pos, "negatives": neg, "k": 4})
     assert answer.status_code == 200, answer.text
@@ -32,10 +20,10 @@ def test_ranking_equals_the_classifier_over_the_archive(client, archive):
     assert all(r["score"] is not None and r["distance"] is None for r in results)
 
 
-def test_bad_marks_are_4xx_with_a_message(client, archive):
+def test_bad_marks_are_4xx_with_a_message(client, pos_of_id):
     assert client.post("/api/like-these", json={"positives": []}).status_code == 422
     missing = client.post("/api/like-these", json={"positives": [987654]})
     assert missing.status_code == 404 and "987654" in missing.json()["detail"]
-    ids = list(_position_of_id(client, archive))
+    ids = list(pos_of_id)
     both = client.post("/api/like-these", json={"positives": [ids[0]], "negatives": [ids[0]]})
     assert both.status_code == 400 and "both" in both.json()["detail"]
