@@ -202,6 +202,35 @@ def match_images(
     return kept, problems
 
 
+def labels_from_table(
+    root: Path,
+    images_dir: Path,
+    images: dict[str, Path],
+    ordered: list[Path],
+    table,
+    *,
+    source: Path,
+    strict: bool,
+) -> tuple[list[Path], np.ndarray, dict[str, list[str]]]:
+    """The images of ``ordered`` matched by stem to the rows of ``table`` (a
+    :class:`mlrsir.data.labels.LabelTable`), see :func:`match_images`.
+
+    Returns:
+        ``(kept, labels, problems)``: ``labels`` is ``(len(kept), C)`` uint8 in {0, 1}, the
+        table's row of each kept image.
+    """
+    rows = table.row_of()
+    partners = {name: name for name in table.names}
+    kept, problems = match_images(root, images_dir, images, ordered, partners, kind="row", source=source, strict=strict)
+    return kept, np.stack([table.labels[rows[p.stem]] for p in kept]).astype(np.uint8), problems
+
+
+def folder_fields(kept: list[Path], labels: np.ndarray, problems: dict[str, list[str]], images_dir: Path) -> dict:
+    """The :class:`MultiLabelDataset` fields of images kept below ``images_dir`` with their
+    labels: ``paths``, ``labels``, ``scenes`` (:func:`scenes_below`) and ``inconsistencies``."""
+    return {"paths": kept, "labels": labels, "scenes": scenes_below(kept, images_dir), "inconsistencies": problems}
+
+
 def shown_paths(paths: dict[str, Path], root: Path) -> dict[str, str]:
     """stem -> path relative to ``root`` (or absolute when outside it), sorted by stem."""
     return {s: (m.relative_to(root).as_posix() if m.is_relative_to(root) else str(m)) for s, m in sorted(paths.items())}

@@ -52,78 +52,9 @@ PATCH_SIZE = 120
 ALL_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
 RGB_BANDS = ("B04", "B03", "B02")
 
-#: The 43 CORINE Land Cover level-3 names used by BigEarthNet v1, in the release's order.
-CLC43 = [
-    "Continuous urban fabric",
-    "Discontinuous urban fabric",
-    "Industrial or commercial units",
-    "Road and rail networks and associated land",
-    "Port areas",
-    "Airports",
-    "Mineral extraction sites",
-    "Dump sites",
-    "Construction sites",
-    "Green urban areas",
-    "Sport and leisure facilities",
-    "Non-irrigated arable land",
-    "Permanently irrigated land",
-    "Rice fields",
-    "Vineyards",
-    "Fruit trees and berry plantations",
-    "Olive groves",
-    "Pastures",
-    "Annual crops associated with permanent crops",
-    "Complex cultivation patterns",
-    "Land principally occupied by agriculture, with significant areas of natural vegetation",
-    "Agro-forestry areas",
-    "Broad-leaved forest",
-    "Coniferous forest",
-    "Mixed forest",
-    "Natural grassland",
-    "Moors and heathland",
-    "Sclerophyllous vegetation",
-    "Transitional woodland/shrub",
-    "Beaches, dunes, sands",
-    "Bare rock",
-    "Sparsely vegetated areas",
-    "Burnt areas",
-    "Inland marshes",
-    "Peatbogs",
-    "Salt marshes",
-    "Salines",
-    "Intertidal flats",
-    "Water courses",
-    "Water bodies",
-    "Coastal lagoons",
-    "Estuaries",
-    "Sea and ocean",
-]
-
-#: The 19 classes (Sumbul et al. 2021), in the paper's order.
-CLASSES_19 = [
-    "Urban fabric",
-    "Industrial or commercial units",
-    "Arable land",
-    "Permanent crops",
-    "Pastures",
-    "Complex cultivation patterns",
-    "Land principally occupied by agriculture, with significant areas of natural vegetation",
-    "Agro-forestry areas",
-    "Broad-leaved forest",
-    "Coniferous forest",
-    "Mixed forest",
-    "Natural grassland and sparsely vegetated areas",
-    "Moors, heathland and sclerophyllous vegetation",
-    "Transitional woodland, shrub",
-    "Beaches, dunes, sands",
-    "Inland wetlands",
-    "Coastal wetlands",
-    "Inland waters",
-    "Marine waters",
-]
-
-#: 43-class name -> 19-class name, or None for the 11 classes the 19-class nomenclature drops
-#: (not identifiable from Sentinel-2 alone at patch level).
+#: BigEarthNet v1's 43 CORINE Land Cover level-3 names, in the release's order, each with its class
+#: of the 19-class nomenclature (Sumbul et al. 2021), or None for the 11 classes it drops (not
+#: identifiable from Sentinel-2 alone at patch level).
 CLC43_TO_19: dict[str, str | None] = {
     "Continuous urban fabric": "Urban fabric",
     "Discontinuous urban fabric": "Urban fabric",
@@ -142,8 +73,8 @@ CLC43_TO_19: dict[str, str | None] = {
     "Vineyards": "Permanent crops",
     "Fruit trees and berry plantations": "Permanent crops",
     "Olive groves": "Permanent crops",
-    "Annual crops associated with permanent crops": "Permanent crops",
     "Pastures": "Pastures",
+    "Annual crops associated with permanent crops": "Permanent crops",
     "Complex cultivation patterns": "Complex cultivation patterns",
     "Land principally occupied by agriculture, with significant areas of natural vegetation": (
         "Land principally occupied by agriculture, with significant areas of natural vegetation"
@@ -153,12 +84,12 @@ CLC43_TO_19: dict[str, str | None] = {
     "Coniferous forest": "Coniferous forest",
     "Mixed forest": "Mixed forest",
     "Natural grassland": "Natural grassland and sparsely vegetated areas",
-    "Sparsely vegetated areas": "Natural grassland and sparsely vegetated areas",
     "Moors and heathland": "Moors, heathland and sclerophyllous vegetation",
     "Sclerophyllous vegetation": "Moors, heathland and sclerophyllous vegetation",
     "Transitional woodland/shrub": "Transitional woodland, shrub",
     "Beaches, dunes, sands": "Beaches, dunes, sands",
     "Bare rock": None,
+    "Sparsely vegetated areas": "Natural grassland and sparsely vegetated areas",
     "Burnt areas": None,
     "Inland marshes": "Inland wetlands",
     "Peatbogs": "Inland wetlands",
@@ -171,6 +102,12 @@ CLC43_TO_19: dict[str, str | None] = {
     "Estuaries": "Marine waters",
     "Sea and ocean": "Marine waters",
 }
+
+#: The 43 names in the release's order.
+CLC43 = list(CLC43_TO_19)
+
+#: The 19 classes in the paper's order (the order they first occur in the 43-class list).
+CLASSES_19 = list(dict.fromkeys(name for name in CLC43_TO_19.values() if name is not None))
 
 
 def to_19(labels_43: Sequence[str], where: str = "") -> list[str]:

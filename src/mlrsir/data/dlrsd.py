@@ -43,9 +43,10 @@ from PIL import Image
 from mlrsir.data.base import (
     MultiLabelDataset,
     first_existing,
+    folder_fields,
     index_files,
+    labels_from_table,
     match_images,
-    scenes_below,
     shown_paths,
     sorted_images,
 )
@@ -159,55 +160,33 @@ class DLRSD(MultiLabelDataset):
         images_dir = find_images_dir(root, self.LAYOUT)
         if label_file is None and mask_dir is None and not any((root / c).is_dir() for c in MASK_DIR_CANDIDATES):
             label_file = find_label_file(root)
-        if label_file is not None:
-            self._init_from_label_file(root, images_dir, Path(label_file), strict, transform)
-            return
-        masks_dir = Path(mask_dir) if mask_dir is not None else find_mask_dir(root)
-        if not masks_dir.is_dir():
-            raise DataError(f"{masks_dir}: mask folder not found")
-        if masks_dir.resolve() == images_dir.resolve():
-            raise DataError(f"{masks_dir}: the mask folder is the image folder; pass mask_dir=")
         images, ordered = sorted_images(images_dir, UCM_IMAGE_SUFFIXES)
-        masks = index_files(masks_dir, MASK_SUFFIXES)
-        kept, problems = match_images(
-            root, images_dir, images, ordered, shown_paths(masks, root), kind="mask", source=masks_dir, strict=strict
-        )
-        num_classes = len(DLRSD_CLASSES)
+        if label_file is not None:  # image-level labels from the release's multi-labels.xlsx (or any label file)
+            table = reorder_classes(read_label_file(label_file), DLRSD_CLASSES)
+            kept, labels, problems = labels_from_table(
+                root, images_dir, images, ordered, table, source=Path(label_file), strict=strict
+            )
+            masks_dir, mask_paths = None, None
+        else:
+            masks_dir = Path(mask_dir) if mask_dir is not None else find_mask_dir(root)
+            if not masks_dir.is_dir():
+                raise DataError(f"{masks_dir}: mask folder not found")
+            if masks_dir.resolve() == images_dir.resolve():
+                raise DataError(f"{masks_dir}: the mask folder is the image folder; pass mask_dir=")
+            masks = index_files(masks_dir, MASK_SUFFIXES)
+            partners = shown_paths(masks, root)
+            kept, problems = match_images(
+                root, images_dir, images, ordered, partners, kind="mask", source=masks_dir, strict=strict
+            )
+            num_classes = len(DLRSD_CLASSES)
 
-        def image_labels(path: Path) -> np.ndarray:
-            mask = read_dlrsd_mask(masks[path.stem])
-            return labels_from_index_mask(mask, num_classes, min_fraction)
+            def image_labels(path: Path) -> np.ndarray:
+                mask = read_dlrsd_mask(masks[path.stem])
+                return labels_from_index_mask(mask, num_classes, min_fraction)
 
-        super().__init__(
-            name="dlrsd",
-            root=root,
-            classes=DLRSD_CLASSES,
-            paths=kept,
-            labels=np.stack(map_parallel(image_labels, kept, workers)),
-            scenes=scenes_below(kept, images_dir),
-            transform=transform,
-            inconsistencies=problems,
-        )
+            labels = np.stack(map_parallel(image_labels, kept, workers))
+            mask_paths = [masks[p.stem] for p in kept]
+        fields = folder_fields(kept, labels, problems, images_dir)
+        super().__init__(name="dlrsd", root=root, classes=DLRSD_CLASSES, transform=transform, **fields)
         self.mask_dir = masks_dir
-        self.mask_paths = [masks[p.stem] for p in kept]
-
-    def _init_from_label_file(self, root, images_dir, label_file, strict, transform) -> None:
-        """Image-level labels from the release's ``multi-labels.xlsx`` (or any label file)."""
-        table = reorder_classes(read_label_file(label_file), DLRSD_CLASSES)
-        rows = table.row_of()
-        images, ordered = sorted_images(images_dir, UCM_IMAGE_SUFFIXES)
-        kept, problems = match_images(
-            root, images_dir, images, ordered, {n: n for n in table.names}, kind="row", source=label_file, strict=strict
-        )
-        super().__init__(
-            name="dlrsd",
-            root=root,
-            classes=DLRSD_CLASSES,
-            paths=kept,
-            labels=np.stack([table.labels[rows[p.stem]] for p in kept]),
-            scenes=scenes_below(kept, images_dir),
-            transform=transform,
-            inconsistencies=problems,
-        )
-        self.mask_dir = None
-        self.mask_paths = None
+        self.mask_paths = mask_paths

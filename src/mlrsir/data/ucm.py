@@ -24,9 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from mlrsir.data.base import MultiLabelDataset, first_existing, match_images, scenes_below, sorted_images
+from mlrsir.data.base import MultiLabelDataset, first_existing, folder_fields, labels_from_table, sorted_images
 from mlrsir.data.labels import read_label_file
 from mlrsir.errors import DataError
 
@@ -105,18 +103,9 @@ class UCMMultiLabel(MultiLabelDataset):
         label_path = Path(label_file) if label_file is not None else find_label_file(root)
         images, ordered = sorted_images(images_dir, UCM_IMAGE_SUFFIXES)
         table = read_label_file(label_path, [p.stem for p in ordered], UCM_CLASSES)
-        rows = table.row_of()
-        kept, problems = match_images(
-            root, images_dir, images, ordered, {n: n for n in table.names}, kind="row", source=label_path, strict=strict
+        kept, labels, problems = labels_from_table(
+            root, images_dir, images, ordered, table, source=label_path, strict=strict
         )
-        super().__init__(
-            name="ucm",
-            root=root,
-            classes=table.classes,
-            paths=kept,
-            labels=np.stack([table.labels[rows[p.stem]] for p in kept]),
-            scenes=scenes_below(kept, images_dir),
-            transform=transform,
-            inconsistencies=problems,
-        )
+        fields = folder_fields(kept, labels, problems, images_dir)
+        super().__init__(name="ucm", root=root, classes=table.classes, transform=transform, **fields)
         self.label_file = label_path

@@ -41,7 +41,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mlrsir.data.base import MultiLabelDataset, index_files, match_images, shown_paths, sorted_images
+from mlrsir.data.base import (
+    MultiLabelDataset,
+    index_files,
+    labels_from_table,
+    match_images,
+    shown_paths,
+    sorted_images,
+)
 from mlrsir.data.labels import class_key, read_label_file, reorder_classes
 from mlrsir.data.masks import (
     check_index_range,
@@ -143,19 +150,10 @@ class WHDLD(MultiLabelDataset):
             table = read_label_file(label_file)
             if {class_key(c) for c in table.classes} == {class_key(c) for c in WHDLD_CLASSES}:
                 table = reorder_classes(table, WHDLD_CLASSES)
-            rows = table.row_of()
             classes = table.classes
-            kept, problems = match_images(
-                root,
-                images_dir,
-                images,
-                ordered,
-                {n: n for n in table.names},
-                kind="row",
-                source=Path(label_file),
-                strict=strict,
+            kept, labels, problems = labels_from_table(
+                root, images_dir, images, ordered, table, source=Path(label_file), strict=strict
             )
-            labels = np.stack([table.labels[rows[p.stem]] for p in kept])
             mask_paths = None
         else:
             masks_dir = root / "ImagesPNG"
