@@ -27,7 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from mlrsir.data.images import IMAGE_SUFFIXES, read_rgb
+from mlrsir.data.masks import labels_from_index_mask, map_parallel
 from mlrsir.errors import DataError
+
+#: File endings of segmentation masks (DLRSD, WHDLD).
+MASK_SUFFIXES = (".png", ".tif", ".tiff")
 
 
 class MultiLabelDataset:
@@ -223,6 +227,44 @@ def labels_from_table(
     partners = {name: name for name in table.names}
     kept, problems = match_images(root, images_dir, images, ordered, partners, kind="row", source=source, strict=strict)
     return kept, np.stack([table.labels[rows[p.stem]] for p in kept]).astype(np.uint8), problems
+
+
+def labels_from_masks(
+    root: Path,
+    images_dir: Path,
+    images: dict[str, Path],
+    ordered: list[Path],
+    masks_dir: Path,
+    read_mask: Callable[[Path], np.ndarray],
+    num_classes: int,
+    *,
+    min_fraction: float | None,
+    strict: bool,
+    workers: int | None,
+) -> tuple[list[Path], np.ndarray, dict[str, list[str]], list[Path]]:
+    """The images of ``ordered`` matched by stem to the segmentation masks in ``masks_dir``
+    (:data:`MASK_SUFFIXES`), labelled by the classes their mask shows.
+
+    Args:
+        read_mask: mask file -> ``(H, W)`` int class-index array (values in ``[0, num_classes)``).
+        min_fraction: see :func:`mlrsir.data.masks.labels_from_index_mask`.
+        workers: threads reading the masks (:func:`mlrsir.data.masks.map_parallel`).
+
+    Returns:
+        ``(kept, labels, problems, mask_paths)``: ``labels`` is ``(len(kept), num_classes)``
+        uint8 in {0, 1}; ``mask_paths`` the mask of each kept image.
+    """
+    masks = index_files(masks_dir, MASK_SUFFIXES)
+    partners = shown_paths(masks, root)
+    kept, problems = match_images(
+        root, images_dir, images, ordered, partners, kind="mask", source=masks_dir, strict=strict
+    )
+
+    def image_labels(path: Path) -> np.ndarray:
+        return labels_from_index_mask(read_mask(masks[path.stem]), num_classes, min_fraction)
+
+    labels = np.stack(map_parallel(image_labels, kept, workers)).astype(np.uint8)
+    return kept, labels, problems, [masks[p.stem] for p in kept]
 
 
 def folder_fields(kept: list[Path], labels: np.ndarray, problems: dict[str, list[str]], images_dir: Path) -> dict:

@@ -44,22 +44,12 @@ from mlrsir.data.base import (
     MultiLabelDataset,
     first_existing,
     folder_fields,
-    index_files,
+    labels_from_masks,
     labels_from_table,
-    match_images,
-    shown_paths,
     sorted_images,
 )
 from mlrsir.data.labels import read_label_file, reorder_classes
-from mlrsir.data.masks import (
-    check_index_range,
-    colour_lookup,
-    colours_to_index,
-    labels_from_index_mask,
-    map_parallel,
-    open_mask_array,
-    parse_colour_table,
-)
+from mlrsir.data.masks import check_index_range, colour_lookup, colours_to_index, open_mask_array, parse_colour_table
 from mlrsir.data.ucm import UCM_CLASSES, UCM_IMAGE_SUFFIXES, find_images_dir
 from mlrsir.errors import DataError
 
@@ -67,7 +57,6 @@ from mlrsir.errors import DataError
 DLRSD_CLASSES = list(UCM_CLASSES)
 
 MASK_DIR_CANDIDATES = ("Labels", "DLRSD/Images", "DLRSD/Labels", "masks", "Masks")
-MASK_SUFFIXES = (".png", ".tif", ".tiff")
 LABEL_FILE_CANDIDATES = ("DLRSD/multi-labels.xlsx", "multi-labels.xlsx")
 
 # RGB colour of each class in the DLRSD release masks, in DLRSD_CLASSES order.
@@ -173,19 +162,10 @@ class DLRSD(MultiLabelDataset):
                 raise DataError(f"{masks_dir}: mask folder not found")
             if masks_dir.resolve() == images_dir.resolve():
                 raise DataError(f"{masks_dir}: the mask folder is the image folder; pass mask_dir=")
-            masks = index_files(masks_dir, MASK_SUFFIXES)
-            partners = shown_paths(masks, root)
-            kept, problems = match_images(
-                root, images_dir, images, ordered, partners, kind="mask", source=masks_dir, strict=strict
+            options = {"min_fraction": min_fraction, "strict": strict, "workers": workers}
+            kept, labels, problems, mask_paths = labels_from_masks(
+                root, images_dir, images, ordered, masks_dir, read_dlrsd_mask, len(DLRSD_CLASSES), **options
             )
-            num_classes = len(DLRSD_CLASSES)
-
-            def image_labels(path: Path) -> np.ndarray:
-                mask = read_dlrsd_mask(masks[path.stem])
-                return labels_from_index_mask(mask, num_classes, min_fraction)
-
-            labels = np.stack(map_parallel(image_labels, kept, workers))
-            mask_paths = [masks[p.stem] for p in kept]
         fields = folder_fields(kept, labels, problems, images_dir)
         super().__init__(name="dlrsd", root=root, classes=DLRSD_CLASSES, transform=transform, **fields)
         self.mask_dir = masks_dir

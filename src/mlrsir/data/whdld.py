@@ -35,29 +35,16 @@ Images without mask/row and masks/rows without image: ``DataError`` unless
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from mlrsir.data.base import (
-    MultiLabelDataset,
-    index_files,
-    labels_from_table,
-    match_images,
-    shown_paths,
-    sorted_images,
-)
+from mlrsir.data.base import MultiLabelDataset, labels_from_masks, labels_from_table, sorted_images
 from mlrsir.data.labels import class_key, read_label_file, reorder_classes
-from mlrsir.data.masks import (
-    check_index_range,
-    colour_lookup,
-    colours_to_index,
-    labels_from_index_mask,
-    map_parallel,
-    open_mask_array,
-)
+from mlrsir.data.masks import check_index_range, colour_lookup, colours_to_index, open_mask_array
 from mlrsir.errors import DataError
 
 WHDLD_CLASSES = ["building", "road", "pavement", "vegetation", "bare_soil", "water"]
@@ -74,7 +61,6 @@ WHDLD_COLORS = [
 UNLABELLED_COLOR = (0, 0, 0)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
-MASK_SUFFIXES = (".png", ".tif", ".tiff")
 
 
 _CODE_TO_INDEX = colour_lookup(WHDLD_COLORS)
@@ -159,25 +145,12 @@ class WHDLD(MultiLabelDataset):
             masks_dir = root / "ImagesPNG"
             if not masks_dir.is_dir():
                 raise DataError(f"{root}: no 'ImagesPNG' mask folder; expected {self.LAYOUT} (or pass label_file=)")
-            masks = index_files(masks_dir, MASK_SUFFIXES)
-            kept, problems = match_images(
-                root,
-                images_dir,
-                images,
-                ordered,
-                shown_paths(masks, root),
-                kind="mask",
-                source=masks_dir,
-                strict=strict,
-            )
             classes = list(WHDLD_CLASSES)
-
-            def image_labels(path: Path) -> np.ndarray:
-                mask = read_whdld_mask(masks[path.stem], encoding)
-                return labels_from_index_mask(mask, len(classes), min_fraction)
-
-            labels = np.stack(map_parallel(image_labels, kept, workers))
-            mask_paths = [masks[p.stem] for p in kept]
+            options = {"min_fraction": min_fraction, "strict": strict, "workers": workers}
+            read_mask = functools.partial(read_whdld_mask, encoding=encoding)
+            kept, labels, problems, mask_paths = labels_from_masks(
+                root, images_dir, images, ordered, masks_dir, read_mask, len(classes), **options
+            )
         super().__init__(
             name="whdld",
             root=root,
