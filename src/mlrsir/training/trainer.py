@@ -507,11 +507,11 @@ def label_scorer_record(config: TrainConfig, items: np.ndarray | None = None) ->
     return {"label_scorer": {"file": LABEL_SCORER_FILE, "items": int(len(items)), "from": part}}
 
 
-def _reevaluate(config, run_dir, old_metrics, data, progress, log, feature_cache) -> dict[str, Any]:
+def _reevaluate(config: TrainConfig, run_dir: str | Path, old_metrics: dict, **options: Any) -> dict[str, Any]:
     """A finished run whose metrics predate the per-query columns: its saved final weights
     (and codebooks) evaluated again with today's metrics; training time kept."""
-    log(f"{RunPaths(run_dir).root}: finished run without per-query metrics, re-evaluating its weights")
-    trainer = Trainer(config, run_dir, data=data, progress=progress, log=log, feature_cache=feature_cache)
+    trainer = Trainer(config, run_dir, **options)
+    trainer.log(f"{trainer.paths.root}: finished run without per-query metrics, re-evaluating its weights")
     trainer.model.load_state_dict(load_tensors(trainer.paths.model))
     if trainer.paths.method.is_file():
         trainer.method.load_state_dict(load_tensors(trainer.paths.method))
@@ -521,16 +521,13 @@ def _reevaluate(config, run_dir, old_metrics, data, progress, log, feature_cache
     return metrics
 
 
-def train(
-    config: TrainConfig,
-    run_dir: str | Path,
-    *,
-    data: PreparedData | None = None,
-    progress: bool = True,
-    log: Callable[[str], None] = print,
-    feature_cache: dict | None = None,
-) -> dict[str, Any]:
-    """Train (or resume, or reuse a finished run) and return its metrics dict."""
+def train(config: TrainConfig, run_dir: str | Path, **options: Any) -> dict[str, Any]:
+    """Train (or resume, or reuse a finished run) and return its metrics dict.
+
+    ``options`` are :class:`Trainer`'s keyword arguments (``data``, ``progress``, ``log``,
+    ``feature_cache``).
+    """
+    log = options.get("log", print)
     paths = RunPaths(run_dir)
     if paths.is_finished() and paths.config.is_file():
         if not config_differences(TrainConfig.load(paths.config), config):
@@ -538,8 +535,8 @@ def train(
             if "per_query_ap" in metrics:
                 log(f"{paths.root}: finished run found, reusing its metrics")
                 return metrics
-            return _reevaluate(config, run_dir, metrics, data, progress, log, feature_cache)
-    trainer = Trainer(config, run_dir, data=data, progress=progress, log=log, feature_cache=feature_cache)
+            return _reevaluate(config, run_dir, metrics, **options)
+    trainer = Trainer(config, run_dir, **options)
     trainer.fit()
     metrics = None
     if trainer.dist.is_main:  # one evaluation and one writer; the other ranks get its metrics
