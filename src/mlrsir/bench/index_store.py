@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlrsir.bench.machine import load_average, load_sentence
 from mlrsir.bench.process_memory import peak_rss_mib, rss_mib, status_mib
 from mlrsir.bench.realistic import make_codes
 from mlrsir.bench.server import post_json, serve_command, started_server
@@ -125,7 +126,7 @@ def run_index_store_bench(
         "chunk": int(chunk),
         "cpu_count": os.cpu_count(),
         "threads": int(threads),
-        "load_average_start": list(os.getloadavg()),
+        "load_average_start": load_average(),
         "directory": str(directory),
     }
     rng = np.random.default_rng([seed, n, bits])
@@ -220,7 +221,7 @@ def run_index_store_bench(
         out["verify"] = _child(["verify", str(directory)], timeout)
         log(f"  full verification {out['verify']['verify_s']:.0f} s, path index {out['verify']['deep_s']:.0f} s")
     out["small_writes"] = _small_writes(directory, n, small, bits, rng, log)
-    out["load_average_end"] = list(os.getloadavg())
+    out["load_average_end"] = load_average()
     out["extrapolated_1e8"] = extrapolate(out, 100_000_000)
     Path(qfile).unlink(missing_ok=True)
     return out
@@ -251,7 +252,7 @@ def run_saved_ivf_bench(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     out: dict = {"n": int(n), "bits": int(bits), "codes": codes, "nlist": int(nlist), "threads": int(threads)}
-    out["load_average_start"] = list(os.getloadavg())
+    out["load_average_start"] = load_average()
     rng = np.random.default_rng([seed, n, bits])
     t0 = time.perf_counter()
     db, queries = _generate(codes, n, bits, rng, real)
@@ -279,7 +280,7 @@ def run_saved_ivf_bench(
             f"{r['first_search_s']:.2f} s, resident +{r['rss_delta_mb']:.0f} MiB (anon {r['anon_after_mb']:.0f}, "
             f"file {r['file_after_mb']:.0f}), peak {r['peak_rss_mb']:.0f} MiB, then {r['next_search_ms']:.1f} ms/query"
         )
-    out["load_average_end"] = list(os.getloadavg())
+    out["load_average_end"] = load_average()
     return out
 
 
@@ -452,8 +453,7 @@ def to_markdown(r: dict) -> str:
         "|---|---|",
         *[f"| {a} | {b} |" for a, b in rows],
         "",
-        f"Load average at start {', '.join(f'{x:.1f}' for x in r['load_average_start'])}, at end "
-        f"{', '.join(f'{x:.1f}' for x in r['load_average_end'])} ({r['cpu_count']} CPU cores).",
+        f"{load_sentence(r['load_average_start'], r['load_average_end'])} ({r['cpu_count']} CPU cores).",
     ]
     return "\n".join(lines) + "\n"
 

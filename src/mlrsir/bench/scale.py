@@ -34,6 +34,7 @@ import time
 
 import numpy as np
 
+from mlrsir.bench.machine import load_average, report_header
 from mlrsir.bench.process_memory import peak_rss_mib, rss_mib, trim_heap
 from mlrsir.bench.realistic import make_codes
 from mlrsir.index.backend_registry import scale_bench_backends
@@ -101,7 +102,7 @@ def run_scale_bench(
         "query_budget_s": query_budget_s,
         "cpu_count": os.cpu_count(),
         "threads": faiss.omp_get_max_threads(),
-        "load_average": list(os.getloadavg()),
+        "load_average": load_average(),
         "options": options,
     }
     order = ["flat"] + [b for b in backends if canonical_backend(b) != "faiss"]
@@ -187,7 +188,7 @@ def run_scale_bench(
             f"at n >= {big_n}, flat is timed on the first {big_n_queries} queries only and recall of every "
             f"back-end is measured on those {big_n_queries} queries"
         )
-    config["load_average_end"] = list(os.getloadavg())
+    config["load_average_end"] = load_average()
     config["peak_rss_mb"] = peak_rss_mib() or 0.0
     return {"config": config, "rows": rows, "notes": notes}
 
@@ -195,16 +196,13 @@ def run_scale_bench(
 def to_markdown(result: dict) -> str:
     """Markdown table of a :func:`run_scale_bench` result."""
     c = result["config"]
-    lines = [
-        f"# mlrsir bench search at scale: top-{c['k']}, {c['queries']} queries, {c['cpu_count']} CPU cores, "
-        f"{c['threads']} faiss threads",
-        "",
-        f"Load average (1, 5, 15 min) at start {', '.join(f'{x:.1f}' for x in c['load_average'])}, at end "
-        f"{', '.join(f'{x:.1f}' for x in c['load_average_end'])} (other processes share the 2 cores). "
+    title = f"mlrsir bench search at scale: top-{c['k']}, {c['queries']} queries"
+    note = (
         "recall@k is against exact search with ties (mlrsir.metrics.recall.recall_at_k_with_ties). "
         "'x flat' divides queries/s by flat's in the same run; 'x flat (CPU)' divides queries/CPU-s, "
-        "the fair ratio when other processes take most of the CPU.",
-        "",
+        "the fair ratio when other processes take most of the CPU."
+    )
+    lines = report_header(title, c, note) + [
         "| n | bits | codes | back-end | build s | resident MB | est. MB | queries/s | queries/CPU-s "
         "| queries | recall@k | x flat | x flat (CPU) |",
         "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

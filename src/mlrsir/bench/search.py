@@ -42,6 +42,7 @@ import time
 
 import numpy as np
 
+from mlrsir.bench.machine import load_average, report_header
 from mlrsir.bench.material import encode_augmented_views, random_packed_codes
 from mlrsir.errors import ConfigError
 from mlrsir.index.backends import FaissHashBackend, make_backend, packed_width
@@ -255,7 +256,7 @@ def run_search_bench(
         "seed": seed,
         "cpu_count": os.cpu_count(),
         "threads": faiss.omp_get_max_threads(),
-        "load_average": list(os.getloadavg()),
+        "load_average": load_average(),
         "flip_prob": flip_prob if source == "ucm" else None,
     }
     if source == "random":
@@ -327,14 +328,12 @@ def _ratios(rows: list[dict]) -> list[dict]:
 def to_markdown(result: dict) -> str:
     """Markdown report: setup, table, ratios, targets."""
     c = result["config"]
-    lines = [
-        f"# mlrsir bench search: n={c['n']}, queries={c['queries']}, top-{c['k']}, source={c['source']}, "
-        f"{c['cpu_count']} CPU cores, {c['threads']} faiss threads",
-        "",
-        f"Load average at start (other processes on the machine): {', '.join(f'{x:.1f}' for x in c['load_average'])}. "
+    title = f"mlrsir bench search: n={c['n']}, queries={c['queries']}, top-{c['k']}, source={c['source']}"
+    note = (
         "queries/s is wall-clock; queries/CPU-s divides by this process's CPU time (all threads), "
-        "which is less sensitive to other processes.",
-        "",
+        "which is less sensitive to other processes."
+    )
+    lines = report_header(title, c, note) + [
         "| bits | back-end | exact | bytes/image | queries/s | queries/CPU-s | queries timed | recall@k "
         "| identical to faiss |",
         "|---:|---|:---:|---:|---:|---:|---:|---:|:---:|",
