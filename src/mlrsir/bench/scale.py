@@ -40,6 +40,7 @@ from mlrsir.bench.realistic import make_codes
 from mlrsir.index.backend_registry import scale_bench_backends
 from mlrsir.index.backends import canonical_backend, make_backend
 from mlrsir.metrics.recall import recall_at_k_with_ties
+from mlrsir.report.tables import markdown_table
 
 
 def _distances(found, k: int) -> np.ndarray:
@@ -193,35 +194,33 @@ def run_scale_bench(
     return {"config": config, "rows": rows, "notes": notes}
 
 
+SCALE_NOTE = (
+    "recall@k is against exact search with ties (mlrsir.metrics.recall.recall_at_k_with_ties). "
+    "'x flat' divides queries/s by flat's in the same run; 'x flat (CPU)' divides queries/CPU-s, "
+    "the fair ratio when other processes take most of the CPU."
+)
+SCALE_COLUMNS = ["n", "bits", "codes", "back-end", "build s", "resident MB", "est. MB", "queries/s"]
+SCALE_COLUMNS += ["queries/CPU-s", "queries", "recall@k", "x flat", "x flat (CPU)"]
+
+
+def _scale_row(r: dict) -> list:
+    """One table row of a result row (a skipped back-end says why in its fifth cell)."""
+    head = [f"{r['n']:.0e}", r["bits"], r["codes"]]
+    if "skipped" in r:
+        return head + [r["backend"], f"skipped: {r['skipped']}"] + [""] * (len(SCALE_COLUMNS) - 5)
+    rates = [f"{r['queries_per_s']:.0f}", f"{r['queries_per_cpu_s']:.0f}", r["queries_timed"]]
+    sizes = [f"{r['build_s']:.1f}", f"{r['resident_mb']:.0f}", f"{r['estimated_mb']:.0f}"]
+    ratios = [f"{r['recall_at_k']:.4f}", f"{r['speedup_vs_flat']:.1f}", f"{r['speedup_vs_flat_cpu']:.1f}"]
+    return head + [r["parameters"]] + sizes + rates + ratios
+
+
 def to_markdown(result: dict) -> str:
     """Markdown table of a :func:`run_scale_bench` result."""
     c = result["config"]
     title = f"mlrsir bench search at scale: top-{c['k']}, {c['queries']} queries"
-    note = (
-        "recall@k is against exact search with ties (mlrsir.metrics.recall.recall_at_k_with_ties). "
-        "'x flat' divides queries/s by flat's in the same run; 'x flat (CPU)' divides queries/CPU-s, "
-        "the fair ratio when other processes take most of the CPU."
-    )
-    lines = report_header(title, c, note) + [
-        "| n | bits | codes | back-end | build s | resident MB | est. MB | queries/s | queries/CPU-s "
-        "| queries | recall@k | x flat | x flat (CPU) |",
-        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in result["rows"]:
-        if "skipped" in r:
-            lines.append(
-                f"| {r['n']:.0e} | {r['bits']} | {r['codes']} | {r['backend']} | skipped: {r['skipped']} "
-                "| | | | | | | | |"
-            )
-            continue
-        lines.append(
-            f"| {r['n']:.0e} | {r['bits']} | {r['codes']} | {r['parameters']} | {r['build_s']:.1f} | "
-            f"{r['resident_mb']:.0f} | {r['estimated_mb']:.0f} | {r['queries_per_s']:.0f} | "
-            f"{r['queries_per_cpu_s']:.0f} | {r['queries_timed']} | {r['recall_at_k']:.4f} | "
-            f"{r['speedup_vs_flat']:.1f} | {r['speedup_vs_flat_cpu']:.1f} |"
-        )
-    lines += ["", "Notes:", ""] + [f"- {note}" for note in result["notes"]]
-    return "\n".join(lines) + "\n"
+    table = markdown_table(SCALE_COLUMNS, [_scale_row(r) for r in result["rows"]], align_right_from=4)
+    notes = [f"- {note}" for note in result["notes"]]
+    return "\n".join(report_header(title, c, SCALE_NOTE) + [table, "", "Notes:", ""] + notes) + "\n"
 
 
 def plot(result: dict, path, key: str = "queries_per_cpu_s") -> None:

@@ -47,6 +47,7 @@ from mlrsir.bench.material import encode_augmented_views, random_packed_codes
 from mlrsir.errors import ConfigError
 from mlrsir.index.backends import FaissHashBackend, make_backend, packed_width
 from mlrsir.metrics.recall import recall_at_k_of_results
+from mlrsir.report.tables import markdown_table
 
 
 def _random_unit_float(rng: np.random.Generator, n: int, dim: int, chunk: int = 1 << 16) -> np.ndarray:
@@ -325,27 +326,27 @@ def _ratios(rows: list[dict]) -> list[dict]:
     return out
 
 
+SEARCH_NOTE = (
+    "queries/s is wall-clock; queries/CPU-s divides by this process's CPU time (all threads), "
+    "which is less sensitive to other processes."
+)
+SEARCH_COLUMNS = ["bits", "back-end", "exact", "bytes/image", "queries/s", "queries/CPU-s", "queries timed"]
+SEARCH_COLUMNS += ["recall@k", "identical to faiss"]
+
+
 def to_markdown(result: dict) -> str:
     """Markdown report: setup, table, ratios, targets."""
     c = result["config"]
     title = f"mlrsir bench search: n={c['n']}, queries={c['queries']}, top-{c['k']}, source={c['source']}"
-    note = (
-        "queries/s is wall-clock; queries/CPU-s divides by this process's CPU time (all threads), "
-        "which is less sensitive to other processes."
-    )
-    lines = report_header(title, c, note) + [
-        "| bits | back-end | exact | bytes/image | queries/s | queries/CPU-s | queries timed | recall@k "
-        "| identical to faiss |",
-        "|---:|---|:---:|---:|---:|---:|---:|---:|:---:|",
-    ]
+    body = []
     for r in result["rows"]:
         recall = "-" if r["recall_at_k"] is None else f"{r['recall_at_k']:.3f}"
         same = "-" if r["identical_to_faiss"] is None else ("yes" if r["identical_to_faiss"] else "no")
-        lines.append(
-            f"| {r['bits']} | {r['backend']} | {'yes' if r['exact'] else 'no'} | {r['bytes_per_image']} | "
-            f"{r['queries_per_s']:.1f} | {r['queries_per_cpu_s']:.1f} | {r['queries_timed']} | "
-            f"{recall} | {same} |"
+        rates = [f"{r['queries_per_s']:.1f}", f"{r['queries_per_cpu_s']:.1f}", r["queries_timed"]]
+        body.append(
+            [r["bits"], r["backend"], "yes" if r["exact"] else "no", r["bytes_per_image"], *rates, recall, same]
         )
+    lines = report_header(title, c, SEARCH_NOTE) + [markdown_table(SEARCH_COLUMNS, body, align_right_from=3)]
     lines += ["", "Ratios of the exact back-end (faiss, padded codes):", ""]
     for q in result["ratios"]:
         lines.append(
