@@ -38,6 +38,18 @@ def default_cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "mlrsir"
 
 
+def load_cached_array(target: Path, shape: tuple[int, ...], dtype) -> np.ndarray | None:
+    """The array cached in the ``.npy`` file ``target`` when it has this ``shape`` and ``dtype``;
+    None when the file is absent, unreadable or stale (the caller rebuilds and rewrites it)."""
+    if not target.is_file():
+        return None
+    try:
+        array = np.load(target, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return array if array.shape == tuple(shape) and array.dtype == np.dtype(dtype) else None
+
+
 def cache_key(dataset, size: int) -> str:
     """Hex SHA-256 of (relative paths, file sizes, mtimes, size) - see module docstring."""
     entries = []
@@ -96,13 +108,9 @@ def load_image_array(
         raise DataError(f"image size must be positive, got {size}")
     target = cache_path(dataset, size, cache_dir)
     expected_shape = (len(dataset), 3, size, size)
-    if target.is_file():
-        try:
-            array = np.load(target, allow_pickle=False)
-            if array.shape == expected_shape and array.dtype == np.uint8:
-                return array
-        except (OSError, ValueError):
-            pass  # unreadable cache entry: rebuild it below
+    cached = load_cached_array(target, expected_shape, np.uint8)
+    if cached is not None:
+        return cached
     array = decode_images(list(dataset.paths), size, progress=progress, workers=workers)
     with open_atomic(target, "wb") as handle:
         np.save(handle, array, allow_pickle=False)

@@ -245,13 +245,7 @@ class FaissFlatBackend(Backend):
         qp = _pad(q, self.bytes_per_code)
         n = self.index.ntotal
         if k is None and radius is not None:
-            lims, dist, pos = self.index.range_search(qp, int(radius) + 1)
-            out = []
-            for i in range(qp.shape[0]):
-                p, d = pos[lims[i] : lims[i + 1]], dist[lims[i] : lims[i + 1]]
-                order = np.lexsort((p, d))
-                out.append((p[order].astype(np.int64), d[order].astype(np.int64)))
-            return out
+            return _ranked_range_search(self.index, qp, radius)
         kk = n if k is None else min(int(k), n)
         # counting selection for small k (faster); heap otherwise; both tie-correct
         self.index.use_heap = kk > _COUNTING_MAX_K
@@ -270,6 +264,19 @@ def _filter_and_rank(dist: np.ndarray, pos: np.ndarray, radius: int | None) -> l
         if radius is not None:
             keep &= d <= radius
         d, p = d[keep].astype(np.int64), p[keep].astype(np.int64)
+        order = np.lexsort((p, d))
+        out.append((p[order], d[order]))
+    return out
+
+
+def _ranked_range_search(index, qp: np.ndarray, radius: int) -> list:
+    """Every item within Hamming ``radius`` of each packed query of ``qp`` ``(Q, bytes)``, from a
+    faiss binary index's ``range_search`` (which keeps distances ``< radius + 1``), ranked by
+    (distance, position). Returns ``[(positions int64, distances int64)]``, one per query."""
+    lims, dist, pos = index.range_search(qp, int(radius) + 1)
+    out = []
+    for i in range(qp.shape[0]):
+        p, d = pos[lims[i] : lims[i + 1]].astype(np.int64), dist[lims[i] : lims[i + 1]].astype(np.int64)
         order = np.lexsort((p, d))
         out.append((p[order], d[order]))
     return out
@@ -426,13 +433,7 @@ class FaissIVFBackend(Backend):
         self.index.nprobe = min(self.nprobe, self.nlist)
         qp = _pad(q, self.bytes_per_code)
         if k is None and radius is not None:
-            lims, dist, labels = self.index.range_search(qp, int(radius) + 1)
-            out = []
-            for i in range(qp.shape[0]):
-                p, d = labels[lims[i] : lims[i + 1]], dist[lims[i] : lims[i + 1]]
-                order = np.lexsort((p, d))
-                out.append((p[order].astype(np.int64), d[order].astype(np.int64)))
-            return out
+            return _ranked_range_search(self.index, qp, radius)
         kk = self.index.ntotal if k is None else min(int(k), self.index.ntotal)
         dist, pos = self.index.search(qp, kk)
         return _filter_and_rank(dist, pos, radius)

@@ -49,11 +49,4 @@ class DQN(QuantizationMethod):
         return {"quant_weight": [1e-4, 1e-3, 1e-2, 1e-1]}
 
     def loss(self, out: torch.Tensor, labels: torch.Tensor):
-        pair = dqn_cosine_loss(out, labels)
-        quant = self.quantization_loss(out)
-        total = pair + float(self.hparams["quant_weight"]) * quant
-        return total, {
-            "pairwise": float(pair.detach()),
-            "quantization": float(quant.detach()),
-            "total": float(total.detach()),
-        }
+        return self.with_quantization(out, "pairwise", dqn_cosine_loss(out, labels))

@@ -153,12 +153,5 @@ class DTQ(QuantizationMethod):
     def loss(self, out: torch.Tensor, labels: torch.Tensor):
         dist = squared_distance_matrix(out)
         triplets = mine_triplets(dist, labels, self.margin, self.hparams["mining"], self.generator)
-        trip = triplet_loss(dist, triplets, self.margin)
-        quant = self.quantization_loss(out)
-        total = trip + float(self.hparams["quant_weight"]) * quant
-        return total, {
-            "triplet": float(trip.detach()),
-            "quantization": float(quant.detach()),
-            "total": float(total.detach()),
-            "num_triplets": float(triplets.shape[0]),
-        }
+        total, parts = self.with_quantization(out, "triplet", triplet_loss(dist, triplets, self.margin))
+        return total, {**parts, "num_triplets": float(triplets.shape[0])}

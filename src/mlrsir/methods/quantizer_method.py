@@ -92,6 +92,14 @@ class QuantizationMethod(Method):
             return z.sum() * 0.0
         return ((z - self.reconstruct_torch(z)) ** 2).sum(1).mean()
 
+    def with_quantization(self, out: torch.Tensor, term: str, value: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """The training loss ``value + quant_weight * quantization_loss(out)`` (DQN Eq. 5;
+        DTQ's total, see :mod:`mlrsir.methods.dtq`) and its logged parts ``{term, "quantization", "total"}`` (floats)."""
+        quant = self.quantization_loss(out)
+        total = value + float(self.hparams["quant_weight"]) * quant
+        parts = {term: float(value.detach()), "quantization": float(quant.detach()), "total": float(total.detach())}
+        return total, parts
+
     # ------------------------------------------------------------------ retrieval
     def _check_outputs(self, outputs, name: str) -> np.ndarray:
         x = to_numpy_f32(outputs)

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from mlrsir.data.cache import cache_key, default_cache_dir
+from mlrsir.data.cache import cache_key, default_cache_dir, load_cached_array
 from mlrsir.data.registry import DATASETS, dataset_bands, is_multispectral
 from mlrsir.data.transforms import augment_batch, jitter_brightness_contrast, random_dihedral, to_float_normalized
 from mlrsir.geo.radiometry import Radiometry
@@ -155,13 +155,9 @@ def load_band_array(dataset: Any, size: int, cache_dir: str | Path | None = None
     size = int(size)
     target = band_cache_path(dataset, size, cache_dir)
     expected = (len(dataset), len(dataset.band_names), size, size)
-    if target.is_file():
-        try:
-            array = np.load(target, allow_pickle=False)
-            if array.shape == expected and array.dtype == np.float32:
-                return array
-        except (OSError, ValueError):
-            pass  # unreadable cache entry: rebuilt below
+    cached = load_cached_array(target, expected, np.float32)
+    if cached is not None:
+        return cached
     out = np.empty(expected, dtype=np.float32)
     for i in tqdm(range(len(dataset)), desc=f"reading bands ({size}px)", unit="patch", disable=not progress):
         values = torch.from_numpy(dataset.radiometry.apply(dataset.read_patch(i)))[None]
