@@ -246,7 +246,7 @@ class FaissFlatBackend(Backend):
         n = self.index.ntotal
         if k is None and radius is not None:
             return _ranked_range_search(self.index, qp, radius)
-        kk = n if k is None else min(int(k), n)
+        kk = _kept(k, n)
         # counting selection for small k (faster); heap otherwise; both tie-correct
         self.index.use_heap = kk > _COUNTING_MAX_K
         dist, pos = self.index.search(qp, kk)
@@ -267,6 +267,19 @@ def _filter_and_rank(dist: np.ndarray, pos: np.ndarray, radius: int | None) -> l
         order = np.lexsort((p, d))
         out.append((p[order], d[order]))
     return out
+
+
+def _kept(k: int | None, n: int) -> int:
+    """How many results a top-``k`` search of ``n`` items returns (all of them for ``k=None``)."""
+    return n if k is None else min(int(k), n)
+
+
+def _ranked_search(index, qp: np.ndarray, k: int | None, radius: int | None) -> list:
+    """Top-``k`` (all for None) of a faiss binary index for packed queries ``qp`` ``(Q, bytes)``,
+    empty slots and items beyond ``radius`` dropped, ranked by (distance, position)
+    (:func:`_filter_and_rank`)."""
+    dist, pos = index.search(qp, _kept(k, index.ntotal))
+    return _filter_and_rank(dist, pos, radius)
 
 
 def _ranked_range_search(index, qp: np.ndarray, radius: int) -> list:
@@ -318,10 +331,7 @@ class FaissHashBackend(Backend):
             self.index.add(_pad(packed, self.bytes_per_code))
 
     def _search(self, q, k, radius):
-        qp = _pad(q, self.bytes_per_code)
-        kk = self.index.ntotal if k is None else min(int(k), self.index.ntotal)
-        dist, pos = self.index.search(qp, kk)
-        return _filter_and_rank(dist, pos, radius)
+        return _ranked_search(self.index, _pad(q, self.bytes_per_code), k, radius)
 
     def describe(self) -> str:
         return f"mih (b={self.b}, tables={self.nhash}, nflip={self.nflip})"
@@ -434,9 +444,7 @@ class FaissIVFBackend(Backend):
         qp = _pad(q, self.bytes_per_code)
         if k is None and radius is not None:
             return _ranked_range_search(self.index, qp, radius)
-        kk = self.index.ntotal if k is None else min(int(k), self.index.ntotal)
-        dist, pos = self.index.search(qp, kk)
-        return _filter_and_rank(dist, pos, radius)
+        return _ranked_search(self.index, qp, k, radius)
 
     def describe(self) -> str:
         return f"ivf (nlist={self.nlist}, nprobe={min(self.nprobe, self.nlist)})"
@@ -467,10 +475,8 @@ class FaissHNSWBackend(Backend):
             self.index.add(_pad(packed, self.bytes_per_code))
 
     def _search(self, q, k, radius):
-        kk = self.index.ntotal if k is None else min(int(k), self.index.ntotal)
-        self.index.hnsw.efSearch = max(self.ef_search, kk)
-        dist, pos = self.index.search(_pad(q, self.bytes_per_code), kk)
-        return _filter_and_rank(dist, pos, radius)
+        self.index.hnsw.efSearch = max(self.ef_search, _kept(k, self.index.ntotal))
+        return _ranked_search(self.index, _pad(q, self.bytes_per_code), k, radius)
 
     def describe(self) -> str:
         return f"hnsw (M={self.M}, efConstruction={self.ef_construction}, efSearch={self.ef_search})"

@@ -12,11 +12,10 @@ from fastapi.responses import Response
 
 from mlrsir import __version__
 from mlrsir.inference.match_map import DEFAULT_GRID
+from mlrsir.web.image_responses import image_response, image_responses
 from mlrsir.web.results import item_json
 from mlrsir.web.schemas import ERROR_RESPONSES, HealthResponse, ItemResponse, LabelsResponse, RandomResponse
 from mlrsir.web.state import WebState, get_state
-
-CACHE_HEADERS = {"Cache-Control": "public, max-age=3600"}
 
 router = APIRouter()
 
@@ -60,24 +59,22 @@ def item(item_id: int, state: WebState = Depends(get_state)):
 
 @router.get(
     "/api/items/{item_id:int}/thumbnail",
-    responses={**ERROR_RESPONSES, 200: {"content": {"image/jpeg": {}}}},
+    responses=image_responses("image/jpeg"),
     response_class=Response,
     summary="JPEG thumbnail (longest side <= 256 px)",
 )
 def thumbnail(item_id: int, state: WebState = Depends(get_state)):
-    return Response(state.service.images.thumbnail(item_id), media_type="image/jpeg", headers=CACHE_HEADERS)
+    return image_response(state.service.images.thumbnail(item_id), "image/jpeg")
 
 
 @router.get(
     "/api/items/{item_id:int}/attention",
-    responses={**ERROR_RESPONSES, 200: {"content": {"image/png": {}}}},
+    responses=image_responses("image/png"),
     response_class=Response,
     summary="PNG: the CBAM spatial attention map of the item blended over its image",
 )
 def attention(item_id: int, state: WebState = Depends(get_state)):
-    return Response(
-        state.service.attention.png(state.service.images.read(item_id)), media_type="image/png", headers=CACHE_HEADERS
-    )
+    return image_response(state.service.attention.png(state.service.images.read(item_id)), "image/png")
 
 
 @router.get(
@@ -96,10 +93,10 @@ def match(
 
 @router.get(
     "/api/items/{item_id:int}/image",
-    responses={**ERROR_RESPONSES, 200: {"content": {"image/*": {}}}},
+    responses=image_responses("image/*"),
     response_class=Response,
     summary="The full image (as stored, or PNG for other formats)",
 )
 def image(item_id: int, state: WebState = Depends(get_state)):
     data, media_type = state.service.images.image_file(item_id)
-    return Response(data, media_type=media_type, headers=CACHE_HEADERS)
+    return image_response(data, media_type)

@@ -13,29 +13,27 @@ in memory. Footprints are drawn over it by the page from each result's ``geo.win
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from mlrsir.web.image_responses import image_response, image_responses
 from mlrsir.web.map_tiles import MAX_ZOOM
 from mlrsir.web.schemas import ERROR_RESPONSES
 from mlrsir.web.state import WebState, get_state
 
 router = APIRouter()
-RESPONSES: dict[int | str, dict[str, Any]] = {**dict(ERROR_RESPONSES.items()), 200: {"content": {"image/png": {}}}}
 
 
 @router.get(
     "/api/scenes/{scene_id}/quicklook.png",
-    responses=RESPONSES,
+    responses=image_responses("image/png"),
     response_class=Response,
     summary="PNG quick-look of an indexed scene",
 )
 async def quicklook(scene_id: str, state: WebState = Depends(get_state)):
     data = await run_in_threadpool(state.service.scenes.quicklook, scene_id)
-    return Response(data, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})
+    return image_response(data, "image/png")
 
 
 @router.get(
@@ -50,7 +48,7 @@ async def scenes(state: WebState = Depends(get_state)):
 
 @router.get(
     "/api/scenes/{scene_id}/tiles/{z}/{x}/{y}.png",
-    responses=RESPONSES,
+    responses=image_responses("image/png"),
     response_class=Response,
     summary="PNG Web Mercator XYZ tile (256 px) of an indexed scene, transparent outside it",
 )
@@ -62,4 +60,4 @@ async def map_tile(
     state: WebState = Depends(get_state),
 ):
     data = await run_in_threadpool(state.service.scenes.map_tile, scene_id, z, x, y)
-    return Response(data, media_type="image/png", headers={"Cache-Control": "public, max-age=3600"})
+    return image_response(data, "image/png")

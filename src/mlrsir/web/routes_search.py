@@ -23,6 +23,7 @@ from mlrsir.data.images import ImageTooLargeError
 from mlrsir.errors import DataError
 from mlrsir.web import imaging
 from mlrsir.web.errors import error_response, validation_message
+from mlrsir.web.image_responses import image_response, image_responses
 from mlrsir.web.schemas import ERROR_RESPONSES, ErrorResponse, LikeTheseParams, SearchParams, SearchResponse
 from mlrsir.web.state import WebState, get_state
 
@@ -122,11 +123,7 @@ async def search(request: Request, state: WebState = Depends(get_state)):
 @router.post(
     "/api/attention",
     response_class=Response,
-    responses={
-        **ERROR_RESPONSES,
-        200: {"content": {"image/png": {}}},
-        413: {"model": ErrorResponse, "description": "Upload too large."},
-    },
+    responses=image_responses("image/png", {413: {"model": ErrorResponse, "description": "Upload too large."}}),
     summary="PNG: the CBAM spatial attention map of an uploaded image (multipart field `image`) over it",
 )
 async def attention(request: Request, state: WebState = Depends(get_state)):
@@ -135,7 +132,7 @@ async def attention(request: Request, state: WebState = Depends(get_state)):
         return error_response(400, "send an image file (multipart field 'image')")
     image = await read_upload_image(state, upload)
     png = await run_in_threadpool(state.service.attention.png, image)
-    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+    return image_response(png, "image/png", cacheable=False)
 
 
 async def read_upload_image(state: WebState, upload: UploadFile):
