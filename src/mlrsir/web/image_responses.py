@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from mlrsir.web.schemas import ERROR_RESPONSES
@@ -26,3 +27,11 @@ def image_responses(media_type: str, extra: dict[int, dict[str, Any]] | None = N
 def image_response(data: bytes, media_type: str, *, cacheable: bool = True) -> Response:
     """``data`` as ``media_type``, cacheable for an hour (indexed content) or ``no-store``."""
     return Response(data, media_type=media_type, headers=CACHE_HEADERS if cacheable else NO_STORE_HEADERS)
+
+
+def image_route(router: APIRouter, path: str, media_type: str, summary: str, method: str = "get"):
+    """``router.get(path, ...)`` (or ``post``) for a route answering ``media_type`` bytes,
+    documented with :func:`image_responses`."""
+    return router.api_route(
+        path, methods=[method.upper()], responses=image_responses(media_type), response_class=Response, summary=summary
+    )

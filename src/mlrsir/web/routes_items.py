@@ -8,11 +8,10 @@ as ``../`` match no route and get 404; file paths come from the index, never fro
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import Response
 
 from mlrsir import __version__
 from mlrsir.inference.match_map import DEFAULT_GRID
-from mlrsir.web.image_responses import image_response, image_responses
+from mlrsir.web.image_responses import image_response, image_route
 from mlrsir.web.results import item_json
 from mlrsir.web.schemas import ERROR_RESPONSES, HealthResponse, ItemResponse, LabelsResponse, RandomResponse
 from mlrsir.web.state import WebState, get_state
@@ -57,21 +56,16 @@ def item(item_id: int, state: WebState = Depends(get_state)):
     return item_json(state.service.record(item_id))
 
 
-@router.get(
-    "/api/items/{item_id:int}/thumbnail",
-    responses=image_responses("image/jpeg"),
-    response_class=Response,
-    summary="JPEG thumbnail (longest side <= 256 px)",
-)
+@image_route(router, "/api/items/{item_id:int}/thumbnail", "image/jpeg", "JPEG thumbnail (longest side <= 256 px)")
 def thumbnail(item_id: int, state: WebState = Depends(get_state)):
     return image_response(state.service.images.thumbnail(item_id), "image/jpeg")
 
 
-@router.get(
+@image_route(
+    router,
     "/api/items/{item_id:int}/attention",
-    responses=image_responses("image/png"),
-    response_class=Response,
-    summary="PNG: the CBAM spatial attention map of the item blended over its image",
+    "image/png",
+    "PNG: the CBAM spatial attention map of the item blended over its image",
 )
 def attention(item_id: int, state: WebState = Depends(get_state)):
     return image_response(state.service.attention.png(state.service.images.read(item_id)), "image/png")
@@ -91,11 +85,8 @@ def match(
     return state.service.match(item_id, query_id, grid)
 
 
-@router.get(
-    "/api/items/{item_id:int}/image",
-    responses=image_responses("image/*"),
-    response_class=Response,
-    summary="The full image (as stored, or PNG for other formats)",
+@image_route(
+    router, "/api/items/{item_id:int}/image", "image/*", "The full image (as stored, or PNG for other formats)"
 )
 def image(item_id: int, state: WebState = Depends(get_state)):
     data, media_type = state.service.images.image_file(item_id)

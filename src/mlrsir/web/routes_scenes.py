@@ -14,10 +14,10 @@ in memory. Footprints are drawn over it by the page from each result's ``geo.win
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from mlrsir.web.image_responses import image_response, image_responses
+from mlrsir.web.image_responses import image_response, image_route
 from mlrsir.web.map_tiles import MAX_ZOOM
 from mlrsir.web.schemas import ERROR_RESPONSES
 from mlrsir.web.state import WebState, get_state
@@ -25,12 +25,7 @@ from mlrsir.web.state import WebState, get_state
 router = APIRouter()
 
 
-@router.get(
-    "/api/scenes/{scene_id}/quicklook.png",
-    responses=image_responses("image/png"),
-    response_class=Response,
-    summary="PNG quick-look of an indexed scene",
-)
+@image_route(router, "/api/scenes/{scene_id}/quicklook.png", "image/png", "PNG quick-look of an indexed scene")
 async def quicklook(scene_id: str, state: WebState = Depends(get_state)):
     data = await run_in_threadpool(state.service.scenes.quicklook, scene_id)
     return image_response(data, "image/png")
@@ -46,11 +41,11 @@ async def scenes(state: WebState = Depends(get_state)):
     return JSONResponse(body, media_type="application/geo+json")
 
 
-@router.get(
+@image_route(
+    router,
     "/api/scenes/{scene_id}/tiles/{z}/{x}/{y}.png",
-    responses=image_responses("image/png"),
-    response_class=Response,
-    summary="PNG Web Mercator XYZ tile (256 px) of an indexed scene, transparent outside it",
+    "image/png",
+    "PNG Web Mercator XYZ tile (256 px) of an indexed scene, transparent outside it",
 )
 async def map_tile(
     scene_id: str,
