@@ -51,6 +51,7 @@ the first ``k`` when ``k`` is given.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TypeVar
 
 import numpy as np
@@ -519,26 +520,20 @@ def make_backend(name: str, bits: int, n: int | None = None, **options) -> Backe
     return spec.factory(bits, **options)
 
 
-register_backend(
+UNPADDED_FLAT = partial(FaissFlatBackend, padded=False)
+
+#: The built-in back-ends, in the order ``--backend`` help lists them.
+BUILTIN_BACKENDS = (
     BackendSpec(
         "faiss",
-        lambda bits: FaissFlatBackend(bits, padded=True),
+        FaissFlatBackend,  # padded=True
         "exact faiss scan (codes padded to 4/8/16/32/64 bytes)",
         exact=True,
         in_scale_bench=True,
         aliases=("flat",),
-    )
-)
-register_backend(
-    BackendSpec(
-        "faiss-unpadded",
-        lambda bits: FaissFlatBackend(bits, padded=False),
-        "exact faiss scan on ceil(bits/8) bytes",
-        exact=True,
-    )
-)
-register_backend(BackendSpec("numpy", NumpyBackend, "exact numpy oracle (slow)", exact=True, needs_faiss=False))
-register_backend(
+    ),
+    BackendSpec("faiss-unpadded", UNPADDED_FLAT, "exact faiss scan on ceil(bits/8) bytes", exact=True),
+    BackendSpec("numpy", NumpyBackend, "exact numpy oracle (slow)", exact=True, needs_faiss=False),
     BackendSpec(
         "mih",
         FaissHashBackend,
@@ -547,9 +542,7 @@ register_backend(
         in_scale_bench=True,
         options=("b", "nflip"),
         aliases=("hash",),
-    )
-)
-register_backend(
+    ),
     BackendSpec(
         "ivf",
         FaissIVFBackend,
@@ -558,9 +551,7 @@ register_backend(
         saved=True,
         in_scale_bench=True,
         options=("nlist", "nprobe", "train_size", "niter"),
-    )
-)
-register_backend(
+    ),
     BackendSpec(
         "hnsw",
         FaissHNSWBackend,
@@ -568,5 +559,7 @@ register_backend(
         exact=False,
         in_scale_bench=True,
         options=("M", "ef_construction", "ef_search"),
-    )
+    ),
 )
+for _spec in BUILTIN_BACKENDS:
+    register_backend(_spec)
