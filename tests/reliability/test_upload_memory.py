@@ -30,7 +30,11 @@ def test_concurrent_large_uploads_keep_server_memory_bounded(tmp_path):
     encoder = FakeEncoder(run_dir=tmp_path / "run", classes=VOCAB)
     index_path, _ = build_index(make_archive(tmp_path / "archive"), tmp_path / "index", encoder)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "src")])}
-    command = [sys.executable, "-m", "tests.reliability.fake_serve", "serve", "--index", str(index_path)]
+    serve = [sys.executable, "-m", "tests.reliability.fake_serve", "serve", "--index", str(index_path)]
+
+    def command(port: int) -> list[str]:
+        return [*serve, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+
     report = measure(command, uploads=8, size=6000, settle=1.0, env=env, request_timeout=120)
     growth = report["peak_rss_mib"] - report["warm_rss_mib"]
     judge(report, max_peak_mib=report["warm_rss_mib"] + 200, max_after_growth_mib=64)

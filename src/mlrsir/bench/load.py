@@ -26,7 +26,6 @@ import random
 import threading
 import time
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 from mlrsir.bench.process_memory import proc_status_mib, reset_peak, rss_mib
@@ -35,7 +34,7 @@ from mlrsir.bench.server import (
     http_get,
     judged,
     multipart_body,
-    serve_command,
+    served_index,
     started_server,
     wait_for_health,
 )
@@ -291,10 +290,8 @@ def run(args) -> int:
         wait_for_health(url, args.start_timeout)
         result = benchmark(url, server_pid=args.server_pid, plan=LoadPlan.from_args(args))
     else:
-        if not Path(args.index).is_dir():
-            raise ConfigError(f"--index {args.index}: index directory not found")
-        command = serve_command(args.index, args.run_dir, args.runtime)
-        with started_server(command, args.start_timeout) as server:
+        command, env = served_index(args, args.runtime)
+        with started_server(command, args.start_timeout, env=env) as server:
             result = benchmark(server.url, server_pid=server.process.pid, plan=LoadPlan.from_args(args))
     if args.json:
         print(json.dumps(result, indent=2))

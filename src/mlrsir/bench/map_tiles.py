@@ -21,24 +21,19 @@ from __future__ import annotations
 import json
 import math
 import time
-from pathlib import Path
 
 from mlrsir.bench.load import percentile
-from mlrsir.bench.server import http_get, serve_command, started_server
+from mlrsir.bench.server import add_served_index_options, http_get, served_index, started_server
 from mlrsir.errors import ConfigError
 
 
 def register(sub) -> None:
     """Add ``map-tiles`` to the ``mlrsir bench`` sub-commands."""
     p = sub.add_parser("map-tiles", help="map tile and quick-look request latency of a scene against `mlrsir serve`")
-    p.add_argument("--index", type=Path, help="scene index to serve (starts `mlrsir serve` on loopback)")
-    p.add_argument("--run-dir", type=Path, help="passed to `mlrsir serve --run-dir`")
-    p.add_argument("--url", help="base URL of an already running server instead of --index")
+    add_served_index_options(p, url=True)
     p.add_argument("--scene", help="scene id (default: the first of /api/scenes)")
     p.add_argument("--zoom", type=int, default=13, help="zoom level of the tiles (default 13)")
     p.add_argument("--rounds", type=int, default=20, help="warm passes over the tiles and the quick-look")
-    p.add_argument("--start-timeout", type=float, default=180.0, help="seconds to wait for the server to start")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
 
@@ -136,7 +131,8 @@ def run(args) -> int:
     if args.url:
         result = measure(args.url.rstrip("/"), args.zoom, args.rounds, args.scene)
     else:
-        with started_server(serve_command(args.index, args.run_dir), args.start_timeout) as server:
+        command, env = served_index(args)
+        with started_server(command, args.start_timeout, env=env) as server:
             result = measure(server.url, args.zoom, args.rounds, args.scene)
     print(json.dumps(result, indent=2) if args.json else to_markdown(result), end="\n" if args.json else "")
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import subprocess
 import sys
 import time
@@ -73,15 +74,32 @@ def judged(report: dict, problems: list[str]) -> dict:
     return report
 
 
-def add_served_index_options(parser) -> None:
-    """The options of a benchmark that starts ``mlrsir serve`` itself: ``--index``,
-    ``--run-dir``, ``--server-src`` (an older checkout to compare with) and ``--json``."""
-    parser.add_argument("--index", type=Path, required=True, help="index to serve (starts `mlrsir serve` on loopback)")
+def add_served_index_options(parser, *, url: bool = False) -> None:
+    """The options of a benchmark against ``mlrsir serve``: ``--index`` (the benchmark starts
+    the server on loopback), ``--url`` (with ``url``: an already running server instead),
+    ``--run-dir``, ``--server-src`` (an older checkout to compare with), ``--start-timeout``
+    and ``--json``."""
+    index_help = "index to serve (starts `mlrsir serve` on loopback)"
+    parser.add_argument("--index", type=Path, required=not url, help=index_help)
+    if url:
+        parser.add_argument("--url", help="base URL of an already running server instead of --index")
     parser.add_argument("--run-dir", type=Path, help="passed to `mlrsir serve --run-dir`")
     parser.add_argument(
         "--server-src", help="run the server from this source folder (PYTHONPATH), e.g. an older checkout"
     )
+    parser.add_argument("--start-timeout", type=float, default=180.0, help="seconds to wait for the server to start")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def served_index(args, runtime: str | None = None) -> tuple[Callable[[int], list[str]], dict[str, str]]:
+    """``(port -> argv, environment)`` of the server a benchmark starts for the options of
+    :func:`add_served_index_options`; ConfigError when ``--index`` is not an index folder."""
+    if not Path(args.index).is_dir():
+        raise ConfigError(f"--index {args.index}: index directory not found")
+    env = dict(os.environ)
+    if args.server_src:
+        env["PYTHONPATH"] = str(Path(args.server_src).resolve())
+    return serve_command(args.index, args.run_dir, runtime), env
 
 
 def serve_command(

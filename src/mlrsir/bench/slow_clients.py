@@ -17,7 +17,6 @@ older version) to compare. Exit status 0 when every health request answered, 1 o
 from __future__ import annotations
 
 import json
-import os
 import resource
 import socket
 import subprocess
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 
 from mlrsir.bench.load import percentile
-from mlrsir.bench.server import add_served_index_options, http_get, serve_command, started_server
+from mlrsir.bench.server import add_served_index_options, http_get, served_index, started_server
 from mlrsir.errors import ConfigError
 
 PROBE_EVERY_S = 0.5
@@ -42,7 +41,6 @@ def register(sub) -> None:
     p.add_argument("--sockets", type=int, default=2000, help="slow sockets to open")
     p.add_argument("--nofile", type=int, default=1024, help="file descriptor limit of the server process")
     p.add_argument("--hold", type=float, default=20.0, help="seconds to keep the slow sockets open and probe health")
-    p.add_argument("--start-timeout", type=float, default=180.0, help="seconds to wait for the server to start")
     p.set_defaults(func=run)
 
 
@@ -146,12 +144,7 @@ def run(args) -> int:
     """``mlrsir bench slow-clients``: start the server, attack, print; exit status."""
     if args.sockets < 1 or args.nofile < 64 or args.hold <= 0:
         raise ConfigError("--sockets must be >= 1, --nofile >= 64 and --hold > 0")
-    if not Path(args.index).is_dir():
-        raise ConfigError(f"--index {args.index}: index directory not found")
-    command = serve_command(args.index, args.run_dir)
-    env = dict(os.environ)
-    if args.server_src:
-        env["PYTHONPATH"] = str(Path(args.server_src).resolve())
+    command, env = served_index(args)
     nofile = int(args.nofile)
 
     def lower_limit() -> None:

@@ -19,16 +19,14 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import os
-import sys
 import threading
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 
 from mlrsir.bench.process_memory import proc_status_mib, reset_peak
-from mlrsir.bench.server import judged, multipart_body, started_server
+from mlrsir.bench.server import judged, multipart_body, served_index, started_server
 from mlrsir.errors import ConfigError
 
 ACCEPTED_STATUSES = (200, 413, 422)
@@ -96,7 +94,7 @@ def _warm_up(port: int, count: int) -> None:
 
 
 def measure(
-    server_command: list[str],
+    command: Callable[[int], list[str]],
     *,
     uploads: int = 16,
     size: int = 9000,
@@ -105,12 +103,9 @@ def measure(
     request_timeout: float = 600.0,
     env: dict | None = None,
 ) -> dict:
-    """Start the server (``server_command`` + ``--port P``), measure, stop it; the report dict."""
+    """Start the server (``command(port)``, e.g. :func:`mlrsir.bench.server.serve_command`),
+    measure, stop it; the report dict."""
     data = make_large_jpeg(size)
-
-    def command(port: int) -> list[str]:
-        return [*server_command, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-
     with started_server(command, start_timeout, env=env) as server:
         port, pid = server.port, server.process.pid
         _warm_up(port, uploads)
@@ -183,17 +178,11 @@ def print_report(r: dict) -> None:
 
 def run(args) -> int:
     """``mlrsir bench upload-memory``."""
-    if not Path(args.index).is_dir():
-        raise ConfigError(f"--index {args.index}: index directory not found")
     if args.uploads < 1 or args.size < 1:
         raise ConfigError("--uploads and --size must be >= 1")
-    env = dict(os.environ)
-    if args.server_src:
-        env["PYTHONPATH"] = str(Path(args.server_src).resolve())
-    command = [sys.executable, "-m", "mlrsir.cli.main", "serve", "--index", str(args.index)]
-    if args.run_dir is not None:
-        command += ["--run-dir", str(args.run_dir)]
-    report = measure(command, uploads=args.uploads, size=args.size, settle=args.settle, env=env)
+    command, env = served_index(args)
+    options = {"uploads": args.uploads, "size": args.size, "settle": args.settle, "start_timeout": args.start_timeout}
+    report = measure(command, env=env, **options)
     judge(report, args.max_peak_mib, args.max_after_growth_mib)
     if args.json:
         print(json.dumps(report, indent=2))

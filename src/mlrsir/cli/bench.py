@@ -238,10 +238,8 @@ def run_encode(args) -> int:
 
 def _register_load(sub) -> None:
     p = sub.add_parser("load", help="load test: concurrent search requests against `mlrsir serve`")
-    p.add_argument("--index", type=Path, help="index to serve (starts `mlrsir serve` on a free loopback port)")
-    p.add_argument("--url", help="base URL of an already running server instead of --index")
+    add_served_index_options(p, url=True)
     p.add_argument("--server-pid", type=int, help="pid of the --url server, to report its memory")
-    p.add_argument("--run-dir", type=Path, help="passed to `mlrsir serve --run-dir`")
     p.add_argument("--clients", type=int, default=16)
     p.add_argument("--requests", type=int, default=5000, help="total number of search requests")
     p.add_argument("--duration-limit", type=float, default=120.0, help="stop sending after this many seconds")
@@ -261,7 +259,6 @@ def _register_load(sub) -> None:
     p.add_argument(
         "--max-rss-growth-mib", type=float, default=64.0, help="largest accepted growth of the server's resident memory"
     )
-    p.add_argument("--start-timeout", type=float, default=180.0, help="seconds to wait for the server to start")
     p.add_argument(
         "--settle", type=float, default=2.0, help="seconds after the last request before the after-run memory reading"
     )
@@ -274,7 +271,6 @@ def _register_load(sub) -> None:
     )
     p.add_argument("--runtime", choices=RUNTIMES, help="passed to `mlrsir serve --runtime`")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run_load)
 
 
