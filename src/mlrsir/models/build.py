@@ -15,21 +15,16 @@ from mlrsir.models.in_chans import widen_first_conv
 from mlrsir.models.input_spec import input_spec
 from mlrsir.models.mlrsir_net import MLRSIRNet
 
+#: The ``TrainConfig`` fields that shape the network (each an ``MLRSIRNet`` argument of the
+#: same name); the method sets the head's ``out_dim`` and ``activation``.
+NETWORK_FIELDS = ("backbone", "bits", "weights", "multi_level", "use_cbam", "hidden", "pool_size")
+
 
 def build_model(config: Any, method: Any) -> MLRSIRNet:
     """The ``MLRSIRNet`` of a ``TrainConfig`` with the head shaped for ``method``
     (its ``out_dim`` and ``activation``)."""
-    net = MLRSIRNet(
-        backbone=config.backbone,
-        bits=config.bits,
-        weights=config.weights,
-        multi_level=config.multi_level,
-        use_cbam=config.use_cbam,
-        hidden=config.hidden,
-        out_dim=method.out_dim,
-        activation=method.activation,
-        pool_size=config.pool_size,
-    )
+    shape = {name: getattr(config, name) for name in NETWORK_FIELDS}
+    net = MLRSIRNet(**shape, out_dim=method.out_dim, activation=method.activation)
 
     spec = input_spec(config)
     if spec.widened:
