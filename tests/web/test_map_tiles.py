@@ -192,7 +192,11 @@ def test_tiles_are_cached(scene):
 
 def test_index_without_georeferenced_items_has_no_scenes_and_no_place_box(client):
     assert client.get("/api/health").json()["georeferenced"] is False
-    assert client.get("/api/scenes").json() == {"type": "FeatureCollection", "features": []}
+    assert client.get("/api/scenes").json() == {
+        "type": "FeatureCollection",
+        "features": [],
+        "filters": {"datetime": None, "cloud": None, "cloud_known": 0},
+    }
 
 
 FIRST_USE_FROM_THREADS = """

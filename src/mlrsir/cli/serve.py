@@ -78,6 +78,13 @@ def register(subparsers) -> None:
     )
     add_runtime_arguments(parser)
     parser.add_argument(
+        "--basemap",
+        default=None,
+        metavar="URL",
+        help="XYZ tile template (https://host/{z}/{x}/{y}.png) the map view draws under the scenes; "
+        "fetched by the browser, never by the server (default: none)",
+    )
+    parser.add_argument(
         "--max-connections",
         type=int,
         default=None,
@@ -137,6 +144,7 @@ def run(args) -> int:
         max_concurrent_decodes=args.max_concurrent_decodes,
         runtime=args.runtime,
         precision=args.precision,
+        basemap=args.basemap,
     )
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"mlrsir: serving {args.index} at http://{shown}:{args.port}/ (Ctrl+C to stop)", flush=True)

@@ -243,6 +243,7 @@ def search_code(
     bbox: Sequence[float] | None = None,
     query_output: np.ndarray | None = None,
     query_path: str | None = None,
+    allowed: set[int] | None = None,
 ) -> list[dict[str, Any]]:
     """The ``k`` items nearest to ``code`` as result rows (see the module doc).
 
@@ -261,6 +262,8 @@ def search_code(
             distance are broken by the asymmetric score (module doc).
         query_path: the query's file: an indexed item stored under it comes first among
             items with the same distance and score.
+        allowed: keep only these ids (e.g. a time / cloud filter; with ``bbox``: the ids
+            passing both).
 
     Raises:
         ConfigError: the code length differs from the index's.
@@ -269,7 +272,9 @@ def search_code(
     if code.shape[1] != int(index.bits):
         raise ConfigError(f"encoder produced {code.shape[1]}-bit codes but the index stores {index.bits}-bit codes")
     fetch: int | None = int(k) + (1 if exclude_id is not None else 0)
-    allowed = ids_in_bbox(index, bbox) if bbox is not None else None
+    if bbox is not None:
+        in_box = ids_in_bbox(index, bbox)
+        allowed = in_box if allowed is None else in_box & {int(i) for i in allowed}
     if allowed is not None:
         fetch = None  # rank everything, then keep the items in the box
     labels = list(label_filter or []) or None

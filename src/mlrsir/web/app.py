@@ -40,6 +40,7 @@ from mlrsir.index.store import CodeIndex
 from mlrsir.inference.encoder import load_encoder
 from mlrsir.inference.fingerprint import check_encoder_compatible
 from mlrsir.web import imaging, routes_items, routes_labels, routes_scenes, routes_search
+from mlrsir.web.basemap import check_basemap, content_security_policy
 from mlrsir.web.errors import request_validation_handler, status_handler
 from mlrsir.web.hosts import HostCheckMiddleware, allowed_host_names
 from mlrsir.web.limits import BodySizeLimitMiddleware
@@ -106,6 +107,7 @@ def create_app(
     max_concurrent_decodes: int | None = None,
     runtime: str = "auto",
     precision: str = "fp32",
+    basemap: str | None = None,
 ) -> FastAPI:
     """Build the web application.
 
@@ -127,12 +129,15 @@ def create_app(
             :data:`mlrsir.web.imaging.MAX_CONCURRENT_DECODES`); more wait their turn.
         runtime, precision: of the encoder loaded from the run (``--runtime``, ``--precision``;
             :func:`mlrsir.inference.runtimes.resolve_runtime`).
+        basemap: XYZ tile template the map view draws under the scenes (``--basemap``,
+            :mod:`mlrsir.web.basemap`; its origin is added to the page's CSP); None: none.
 
     Raises:
         IndexStoreError, ConfigError: index missing/corrupt, no run directory, or encoder and
         index made by different models.
     """
     index_path = Path(index_path)
+    basemap_origin = check_basemap(basemap) if basemap else None
     runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlrsir-index")
     owns_index = index is None
     if owns_index:
@@ -164,10 +169,15 @@ def create_app(
         max_concurrent=int(max_concurrent_decodes or imaging.MAX_CONCURRENT_DECODES),
     )
     app.state.web = WebState(
-        service=service, max_upload_bytes=int(max_upload_bytes), owns_index=owns_index, decoder=decoder
+        service=service,
+        max_upload_bytes=int(max_upload_bytes),
+        owns_index=owns_index,
+        decoder=decoder,
+        basemap=basemap.strip() if basemap else None,
     )
+    policy = content_security_policy(CONTENT_SECURITY_POLICY, basemap_origin)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=int(max_upload_bytes) + MULTIPART_OVERHEAD_BYTES)
-    app.middleware("http")(_security_headers)
+    app.middleware("http")(_security_headers(policy))
     app.add_middleware(HostCheckMiddleware, allowed=allowed_host_names(allowed_hosts))
     app.add_exception_handler(ItemNotFound, status_handler(404))
     app.add_exception_handler(DataError, status_handler(400))
@@ -192,11 +202,16 @@ async def _lifespan(app: FastAPI):
         state.service.close()
 
 
-async def _security_headers(request: Request, call_next):
-    response = await call_next(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    return response
+def _security_headers(policy: str):
+    """The middleware adding ``nosniff`` and the Content-Security-Policy ``policy``."""
+
+    async def add_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Content-Security-Policy", policy)
+        return response
+
+    return add_headers
 
 
 async def page():

@@ -9,7 +9,7 @@ labels shared with the query and whether each result is relevant (shares >= 1 la
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -54,10 +54,14 @@ def code_text(code: np.ndarray) -> str:
 
 
 def result_rows(
-    rows: list[dict], query_labels: list[str] | None, scene_ref: Callable[[dict | None, str | None], dict | None]
+    rows: list[dict],
+    query_labels: list[str] | None,
+    scene_ref: Callable[[dict | None, str | None], dict | None],
+    clouds: Mapping[int, float | None] | None = None,
 ) -> list[dict]:
     """The ``results`` of a search response (:class:`~mlrsir.web.schemas.ResultItem`);
-    ``scene_ref(geo, path)`` names each scene tile's scene (``relevant`` is filled by :func:`mark_relevant`)."""
+    ``scene_ref(geo, path)`` names each scene tile's scene, ``clouds`` gives the stored
+    cloud fraction of an id (``relevant`` is filled by :func:`mark_relevant`)."""
     query_set = set(query_labels or [])
     results = []
     for row in rows:
@@ -77,6 +81,7 @@ def result_rows(
                 "thumbnail_url": item["thumbnail_url"],
                 "image_url": item["image_url"],
                 "geo": geo,
+                "cloud": (clouds or {}).get(item["id"]),
                 "scene": scene_ref(geo, str(row["path"])) if geo else None,
             }
         )

@@ -31,6 +31,7 @@ def health(state: WebState = Depends(get_state)):
         "georeferenced": service.scenes.has_georeferenced(),
         "version": __version__,
         "max_upload_bytes": state.max_upload_bytes,
+        "basemap": state.basemap,
     }
 
 

@@ -2,7 +2,8 @@
 ``item_id`` of an indexed image (form field, JSON body or query parameter) or by a place
 ``at`` = ``[lon, lat]`` (JSON; ``"lon,lat"`` in a form or query string: the indexed scene
 tile containing it), with ``k``, ``radius``, ``labels`` (repeatable), ``include_self``,
-``attention``, ``bbox`` = ``[lon_min, lat_min, lon_max, lat_max]``.
+``attention``, ``bbox`` = ``[lon_min, lat_min, lon_max, lat_max]``, ``after`` / ``before``
+(ISO dates or datetimes) and ``max_cloud`` (0..1; :class:`~mlrsir.web.schemas.SceneFilters`).
 
 Uploads above the app's ``max_upload_bytes`` get 413, undecodable ones 400 with the
 reason; they are decoded in memory (:func:`mlrsir.web.imaging.decode_upload`).
@@ -43,6 +44,11 @@ SEARCH_OPENAPI = {
                         "labels": {"type": "array", "items": {"type": "string"}},
                         "include_self": {"type": "boolean"},
                         "attention": {"type": "boolean"},
+                        "at": {"type": "string", "description": "lon,lat"},
+                        "bbox": {"type": "string", "description": "lon_min,lat_min,lon_max,lat_max"},
+                        "after": {"type": "string", "description": "ISO date or datetime"},
+                        "before": {"type": "string", "description": "ISO date or datetime"},
+                        "max_cloud": {"type": "number", "minimum": 0, "maximum": 1},
                     },
                 }
             },

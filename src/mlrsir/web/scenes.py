@@ -19,6 +19,7 @@ from mlrsir.geo.archive import parse_tile_id, read_overview, scene_key, selectio
 from mlrsir.geo.geojson import feature
 from mlrsir.geo.radiometry import Radiometry
 from mlrsir.geo.scene import open_scene
+from mlrsir.index.tile_quality import cloud_fractions
 from mlrsir.web import imaging, map_tiles
 from mlrsir.web.cache import BytesLRU
 from mlrsir.web.item_images import ItemNotFound
@@ -40,6 +41,7 @@ class SceneCatalog:
         self._radiometry = radiometry
         self._scenes: dict[str, dict] | None = None
         self._georeferenced: bool | None = None
+        self._clouds: dict[int, float | None] | None = None
         self.quicklooks = BytesLRU()
         self.map_tiles = BytesLRU(max_items=8192, max_bytes=128 * 1024 * 1024)
 
@@ -85,6 +87,24 @@ class SceneCatalog:
                 self._on_index(lambda idx: any(geo.get("lonlat_bounds") for _i, geo in _geo_items(idx)))
             )
         return self._georeferenced
+
+    def clouds(self) -> dict[int, float | None]:
+        """``{item id: stored cloud fraction or None}`` (:mod:`mlrsir.index.tile_quality`;
+        empty when the index stores none; read once, like :meth:`scenes`)."""
+        if self._clouds is None:
+            self._clouds = self._on_index(lambda idx: cloud_fractions(idx) if hasattr(idx, "catalogue") else {})
+        return self._clouds
+
+    def filter_ranges(self) -> dict:
+        """What the page's time and cloud controls can choose from: ``{"datetime": [first,
+        last] or None, "cloud": [lowest, highest] or None, "cloud_known": tiles with a fraction}``."""
+        times = sorted(str(s["datetime"]) for s in self.scenes().values() if s.get("datetime"))
+        fractions = [f for f in self.clouds().values() if f is not None]
+        return {
+            "datetime": [times[0], times[-1]] if times else None,
+            "cloud": [min(fractions), max(fractions)] if fractions else None,
+            "cloud_known": len(fractions),
+        }
 
     def scene_info(self, scene_id: str) -> dict:
         """Scene source, bands and grid size; ItemNotFound for an unknown scene id (a bare
@@ -146,7 +166,8 @@ class SceneCatalog:
         """The indexed scenes as a GeoJSON FeatureCollection (``GET /api/scenes``): one Feature
         per scene, its id the scene id, its geometry the footprint of the scene's grid in
         lon/lat (:func:`mlrsir.geo.geojson.feature`; null when the files cannot be read), its
-        properties ``id, name, datetime, tiles, crs, width, height, quicklook_url, tiles_url``."""
+        properties ``id, name, datetime, tiles, crs, width, height, quicklook_url, tiles_url``;
+        ``filters`` beside the features: :meth:`filter_ranges`."""
         features = []
         for sid in sorted(self.scenes()):
             try:
@@ -169,7 +190,8 @@ class SceneCatalog:
                 features.append(feature({"bounds": info["bounds"], "crs": grid_crs.to_wkt()}, props, sid))
             else:
                 features.append({"type": "Feature", "id": sid, "geometry": None, "properties": props})
-        return {"type": "FeatureCollection", "features": features}
+        # foreign members (RFC 7946 section 6.1): the ranges of the time and cloud filters
+        return {"type": "FeatureCollection", "features": features, "filters": self.filter_ranges()}
 
     def map_tile(self, scene_id: str, z: int, x: int, y: int) -> bytes:
         """PNG of Web Mercator tile ``z/x/y`` of a scene (:mod:`mlrsir.web.map_tiles`); cached.

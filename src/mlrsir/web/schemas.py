@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -12,7 +13,51 @@ MAX_ITEM_ID = 2**63 - 1
 """Largest item id (SQLite's INTEGER range); larger ids are refused with 422, not looked up."""
 
 
-class LikeTheseParams(BaseModel):
+class SceneFilters(BaseModel):
+    """Place, time and cloud filters of scene tiles (search and find all like these)."""
+
+    bbox: list[float] | None = Field(
+        None,
+        min_length=4,
+        max_length=4,
+        description="[lon_min, lat_min, lon_max, lat_max]: keep only results whose footprint intersects it.",
+    )
+    after: str | None = Field(
+        None, description="ISO date or datetime: keep only tiles acquired on/after it (tiles without a time fail)."
+    )
+    before: str | None = Field(
+        None, description="ISO date or datetime: keep only tiles acquired on/before it (tiles without a time fail)."
+    )
+    max_cloud: float | None = Field(
+        None, ge=0.0, le=1.0, description="Keep only tiles whose stored cloud fraction is <= this (0..1; unknown fails)."
+    )
+
+    @field_validator("bbox", mode="before")
+    @classmethod
+    def _comma_bbox(cls, value):
+        """Form fields and query parameters send ``"w,s,e,n"`` as one string."""
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",")]
+        return value
+
+    @field_validator("after", "before")
+    @classmethod
+    def _iso_time(cls, value):
+        """An ISO 8601 date (``2016-01-12``) or datetime; compared on its text (``index.tile_quality``)."""
+        if value is None:
+            return None
+        text = str(value).strip()
+        try:
+            (date.fromisoformat if len(text) == 10 else datetime.fromisoformat)(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not an ISO date (YYYY-MM-DD) or datetime") from None
+        return text
+
+    def has_time_or_cloud(self) -> bool:
+        return self.after is not None or self.before is not None or self.max_cloud is not None
+
+
+class LikeTheseParams(SceneFilters):
     """Find all like these: the items marked ✓ (positives) and ✗ (negatives)."""
 
     positives: list[int] = Field(..., min_length=1, max_length=1000, description="Ids of items like the wanted ones.")
@@ -23,7 +68,7 @@ class LikeTheseParams(BaseModel):
     labels: list[str] = Field(default_factory=list, description="Label filter: results carry ALL these labels.")
 
 
-class SearchParams(BaseModel):
+class SearchParams(SceneFilters):
     """Search options; sent as query parameters, form fields or a JSON body."""
 
     item_id: int | None = Field(
@@ -59,14 +104,8 @@ class SearchParams(BaseModel):
         description="[lon, lat] (degrees, WGS 84): query with the indexed scene tile containing this point "
         "(instead of item_id or an upload); the tile itself is included.",
     )
-    bbox: list[float] | None = Field(
-        None,
-        min_length=4,
-        max_length=4,
-        description="[lon_min, lat_min, lon_max, lat_max]: keep only results whose footprint intersects it.",
-    )
 
-    @field_validator("at", "bbox", mode="before")
+    @field_validator("at", mode="before")
     @classmethod
     def _comma_list(cls, value):
         """Form fields and query parameters send ``"lon,lat"`` as one string."""
@@ -97,6 +136,9 @@ class HealthResponse(BaseModel):
     )
     version: str = Field(description="mlrsir version.")
     max_upload_bytes: int = Field(description="Largest accepted upload in bytes (larger ones get 413).")
+    basemap: str | None = Field(
+        None, description="XYZ tile template the map view draws under the scenes (`mlrsir serve --basemap`)."
+    )
 
 
 class LabelsResponse(BaseModel):
@@ -158,6 +200,7 @@ class ResultItem(BaseModel):
     thumbnail_url: str
     image_url: str
     geo: GeoInfo | None = Field(None, description="Footprint of a scene tile; null for other images.")
+    cloud: float | None = Field(None, description="Stored cloud fraction of a scene tile (0..1); null when unknown.")
     scene: SceneRef | None = Field(None, description="The tile's scene and its quick-look; null for other images.")
 
 

@@ -33,14 +33,22 @@ from mlrsir.errors import ConfigError, DataError
 from mlrsir.geo.radiometry import Radiometry
 from mlrsir.inference.like_these import search_like_these
 from mlrsir.inference.match_map import match_map
-from mlrsir.inference.search import encode_query_with_output, item_at, public_geo, search_code, stored_code
+from mlrsir.index.tile_quality import allowed_ids
+from mlrsir.inference.search import (
+    encode_query_with_output,
+    ids_in_bbox,
+    item_at,
+    public_geo,
+    search_code,
+    stored_code,
+)
 from mlrsir.web.attention import AttentionMaps
 from mlrsir.web.cache import BytesLRU
 from mlrsir.web.item_images import ItemImages, ItemNotFound
 from mlrsir.web.label_vocabulary import LabelVocabulary
 from mlrsir.web.results import code_text, item_json, mark_relevant, result_rows
 from mlrsir.web.scenes import SceneCatalog
-from mlrsir.web.schemas import MAX_ITEM_ID, LikeTheseParams, SearchParams
+from mlrsir.web.schemas import MAX_ITEM_ID, LikeTheseParams, SceneFilters, SearchParams
 
 __all__ = ["ItemNotFound", "RetrievalService"]
 
@@ -131,6 +139,17 @@ class RetrievalService:
         return int(self.on_index(lambda idx: idx.random_id()))
 
     # ------------------------------------------------------------------ search
+    def time_cloud_ids(self, filters: SceneFilters) -> set[int] | None:
+        """Ids passing the ``after`` / ``before`` / ``max_cloud`` filters
+        (:func:`mlrsir.index.tile_quality.allowed_ids`); None when none is given."""
+        if not filters.has_time_or_cloud():
+            return None
+        if not self.scenes.has_georeferenced():
+            raise ConfigError("after/before/max_cloud: this index holds no scene tile, so no time or cloud is stored")
+        return self.on_index(
+            lambda idx: allowed_ids(idx, after=filters.after, before=filters.before, max_cloud=filters.max_cloud)
+        )
+
     def search_at(self, params: SearchParams) -> dict:
         """Search with the indexed tile containing ``params.at`` (lon, lat); the tile itself included."""
         if params.at is None:
@@ -225,12 +244,17 @@ class RetrievalService:
         if set(params.positives) & set(params.negatives):
             raise ConfigError("an item cannot be marked both ✓ and ✗")
 
+        time_cloud = self.time_cloud_ids(params)
+
         def rank(idx):
             allowed = {int(i) for i in idx.ids_with_labels(labels)} if labels else None
+            for subset in (ids_in_bbox(idx, params.bbox) if params.bbox is not None else None, time_cloud):
+                if subset is not None:
+                    allowed = subset if allowed is None else allowed & subset
             return search_like_these(idx, params.positives, params.negatives, k=params.k, allowed=allowed)
 
         rows = self.on_index(rank)
-        results = result_rows(rows, None, self.scenes.scene_ref)
+        results = result_rows(rows, None, self.scenes.scene_ref, self.scenes.clouds())
         return {
             "params": params.model_dump(),
             "results": results,
@@ -251,6 +275,7 @@ class RetrievalService:
         """The search response (:class:`~mlrsir.web.schemas.SearchResponse`) of a query code."""
         query["code"] = code_text(code)
         t_search = time.perf_counter()
+        allowed = self.time_cloud_ids(params)
         rows = self.on_index(
             lambda idx: search_code(
                 idx,
@@ -261,11 +286,12 @@ class RetrievalService:
                 exclude_id=exclude_id,
                 bbox=params.bbox,
                 query_output=query_output,
+                allowed=allowed,
             )
         )
         timing["search_ms"] = (time.perf_counter() - t_search) * 1000
         query_labels = query.get("labels")
-        results = result_rows(rows, query_labels, self.scenes.scene_ref)
+        results = result_rows(rows, query_labels, self.scenes.scene_ref, self.scenes.clouds())
         precision = num_relevant = None
         if self.classes:
             precision, num_relevant = mark_relevant(results, query_labels, self.labels.multi_hot)

@@ -21,12 +21,14 @@ class WebState:
     max_upload_bytes: largest accepted upload; larger ones get HTTP 413.
     owns_index: the app opened the index itself and closes it at shutdown.
     decoder: decodes uploads with a pixel cap and a bound on concurrent decodes.
+    basemap: XYZ tile template of the map view's basemap (``--basemap``), None when none.
     """
 
     service: RetrievalService
     max_upload_bytes: int
     owns_index: bool
     decoder: UploadDecoder = field(default_factory=UploadDecoder)
+    basemap: str | None = None
 
 
 def get_state(request: Request) -> WebState:
