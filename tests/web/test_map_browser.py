@@ -61,4 +61,5 @@ def test_ucm_like_index_shows_no_map_and_no_place_box(app):
     with serving(app) as url, browser_page(url) as page:
         page.wait_for_function("() => document.getElementById('status').textContent.includes('images')")
         assert not page.is_visible("#map-card") and not page.is_visible("#at-form")
+        assert not page.is_visible("#geo-filters")
         assert page.evaluate("() => typeof window.maplibregl") == "undefined"

@@ -1,4 +1,7 @@
-// mlrsir web page: query by upload / drag-and-drop / random archive image, show ranked results.
+// mlrsir web page: query by upload / drag-and-drop / random archive image / place, show ranked
+// results; mark results ✓/✗ and "find all like these" (POST /api/like-these, rounds of marks
+// refine it); "where is the match" heat maps of hits (GET /api/items/{id}/match) on the card
+// and on the map; box, time and cloud filters of scene tiles.
 // Plain JavaScript, no dependencies; everything comes from this server's /api.
 "use strict";
 
@@ -13,6 +16,9 @@
     errorText: $("error-text"), errorClose: $("error-close"), stats: $("stats"), loading: $("loading"),
     legend: $("legend"), empty: $("empty"), emptyTitle: $("empty-title"), emptyText: $("empty-text"), grid: $("grid"),
     atForm: $("at-form"), mapCard: $("map-card"), map: $("map"), atLon: $("at-lon"), atLat: $("at-lat"), scenes: $("scenes"),
+    geoFilters: $("geo-filters"), after: $("after-input"), before: $("before-input"), maxCloud: $("cloud-input"),
+    cloudRow: $("cloud-row"), bboxText: $("bbox-text"), bboxClear: $("bbox-clear"), likeBar: $("like-bar"),
+    likeBtn: $("like-btn"), likeClear: $("like-clear"), likeStatus: $("like-status"),
   };
 
   const state = {
@@ -20,6 +26,11 @@
     selected: new Set(),  // label filter
     requestSeq: 0,
     objectUrl: null,
+    marks: new Map(),     // find all like these: id -> true (✓) | false (✗), kept across rounds
+    round: 0,             // rounds of find all like these run with the current marks
+    bbox: null,           // [w, s, e, n] drawn on the map (shift-drag)
+    byId: new Map(),      // the shown results by id (the map's hit popups)
+    queryItem: null,      // id of the indexed query item (match heat maps need one)
   };
 
   function make(tag, className, text) {
@@ -79,11 +90,52 @@
       el.status.title = JSON.stringify(h.fingerprint);
       el.uploadHint.textContent = `JPEG, PNG, TIFF… up to ${formatBytes(h.max_upload_bytes)}`;
       el.atForm.hidden = !h.georeferenced; // a place search needs georeferenced items
-      if (h.georeferenced && window.mlrsirMap) window.mlrsirMap.init(el.map, el.mapCard, searchAt);
+      if (h.georeferenced) loadFilters();
+      if (h.georeferenced && window.mlrsirMap) {
+        window.mlrsirMap.init(el.map, el.mapCard, {
+          onClick: searchAt, onHit: searchItem, onBox: setBbox, lookup: (id) => state.byId.get(id), basemap: h.basemap,
+        });
+      }
     } catch (err) {
       el.status.textContent = "server unavailable";
       el.status.classList.add("error");
     }
+  }
+
+  // The time and cloud controls, bounded by the stored acquisition times and cloud fractions.
+  async function loadFilters() {
+    let data;
+    try { data = await getJSON("/api/scenes"); } catch (_) { return; }
+    const f = data.filters || {};
+    if (f.datetime) {
+      for (const input of [el.after, el.before]) {
+        input.min = f.datetime[0].slice(0, 10);
+        input.max = f.datetime[1].slice(0, 10);
+      }
+      el.after.title = el.before.title = `tiles acquired ${f.datetime[0]} .. ${f.datetime[1]}`;
+    }
+    el.cloudRow.hidden = !f.cloud;
+    if (f.cloud) el.maxCloud.title = `stored cloud fractions ${(100 * f.cloud[0]).toFixed(1)} .. ${(100 * f.cloud[1]).toFixed(1)} % (${f.cloud_known} tiles)`;
+    el.geoFilters.hidden = false;
+  }
+
+  // The place / time / cloud filters as request fields ({} when none is set).
+  function filterFields() {
+    const out = {};
+    if (state.bbox) out.bbox = state.bbox;
+    if (el.after.value) out.after = el.after.value;
+    if (el.before.value) out.before = el.before.value;
+    const cloud = parseFloat(el.maxCloud.value);
+    if (!el.cloudRow.hidden && Number.isFinite(cloud)) out.max_cloud = Math.min(1, Math.max(0, cloud / 100));
+    return out;
+  }
+
+  function setBbox(bbox) {
+    state.bbox = bbox;
+    el.bboxText.textContent = bbox ? bbox.map((v) => v.toFixed(4)).join(", ") : "none (shift-drag on the map)";
+    el.bboxClear.hidden = !bbox;
+    if (window.mlrsirMap) window.mlrsirMap.showBox(bbox);
+    rerun();
   }
 
   async function loadLabels() {
@@ -131,7 +183,10 @@
     }
   }
 
-  function rerun() { if (state.query) search(); }
+  function rerun() {
+    if (state.query && state.query.like) likeThese();
+    else if (state.query) search();
+  }
 
   async function search() {
     const seq = ++state.requestSeq;
@@ -144,10 +199,12 @@
     if (Number.isFinite(k)) form.append("k", String(Math.min(500, Math.max(1, k))));
     if (el.radius.value.trim() !== "") form.append("radius", el.radius.value.trim());
     for (const label of state.selected) form.append("labels", label);
+    for (const [key, value] of Object.entries(filterFields())) form.append(key, Array.isArray(value) ? value.join(",") : String(value));
     setLoading(true);
     try {
       const data = await getJSON("/api/search", { method: "POST", body: form });
       if (seq !== state.requestSeq) return;  // a newer query is running
+      state.queryItem = data.query.item_id ?? null;
       renderQuery(data);
       renderResults(data);
       loadAttention(data, seq);  // after the results are shown: the search itself stays fast
@@ -156,6 +213,107 @@
       showError(err.message);
     } finally {
       if (seq === state.requestSeq) setLoading(false);
+    }
+  }
+
+  // ---------------------------------------------------------------- find all like these
+  function markedIds(value) { return [...state.marks].filter(([, v]) => v === value).map(([id]) => id); }
+
+  function updateLikeBar() {
+    const pos = markedIds(true).length, neg = markedIds(false).length;
+    el.likeBtn.disabled = pos === 0;
+    el.likeBtn.textContent = `Find all like these (${pos} ✓, ${neg} ✗)`;
+    el.likeClear.hidden = state.marks.size === 0;
+    el.likeStatus.textContent = state.round ? `round ${state.round} · marked items are left out of the results` : "";
+  }
+
+  // Rank the whole index by a classifier fitted to the marks (POST /api/like-these).
+  async function likeThese() {
+    const seq = ++state.requestSeq;
+    clearError();
+    const k = parseInt(el.k.value, 10);
+    const body = {
+      positives: markedIds(true), negatives: markedIds(false),
+      k: Number.isFinite(k) ? Math.min(500, Math.max(1, k)) : 24, labels: [...state.selected], ...filterFields(),
+    };
+    setLoading(true);
+    try {
+      const data = await getJSON("/api/like-these", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+      });
+      if (seq !== state.requestSeq) return;
+      state.query = { like: true };
+      state.queryItem = null;
+      state.round += 1;
+      el.queryCard.hidden = true;
+      renderResults({ ...data, query: null, precision: null });
+      updateLikeBar();
+    } catch (err) {
+      if (seq === state.requestSeq) showError(err.message);
+    } finally {
+      if (seq === state.requestSeq) setLoading(false);
+    }
+  }
+
+  function markButtons(r, card) {
+    const box = make("div", "marks");
+    for (const [text, value, title] of [["✓", true, "like the wanted ones"], ["✗", false, "not like them"]]) {
+      const b = make("button", "mark " + (value ? "pos" : "neg"), text);
+      b.type = "button";
+      b.title = `mark ${title} (find all like these)`;
+      b.setAttribute("aria-pressed", String(state.marks.get(r.id) === value));
+      b.addEventListener("click", () => {
+        if (state.marks.get(r.id) === value) state.marks.delete(r.id); else state.marks.set(r.id, value);
+        for (const other of box.querySelectorAll(".mark")) {
+          other.setAttribute("aria-pressed", String(state.marks.get(r.id) === other.classList.contains("pos")));
+        }
+        card.classList.toggle("marked-pos", state.marks.get(r.id) === true);
+        card.classList.toggle("marked-neg", state.marks.get(r.id) === false);
+        updateLikeBar();
+      });
+      box.append(b);
+    }
+    return box;
+  }
+
+  // ---------------------------------------------------------------- where is the match
+  // A grid x grid map in [0, 1] as a canvas (one pixel per cell, transparent where 0).
+  function heatCanvas(grid) {
+    const n = grid.length;
+    const canvas = document.createElement("canvas");
+    canvas.width = canvas.height = n;
+    const ctx = canvas.getContext("2d");
+    const image = ctx.createImageData(n, n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      const v = Math.max(0, Math.min(1, grid[i][j])), o = 4 * (i * n + j);
+      image.data[o] = 255; image.data[o + 1] = Math.round(220 * (1 - v)); image.data[o + 2] = 0;
+      image.data[o + 3] = Math.round(200 * v);
+    }
+    ctx.putImageData(image, 0, 0);
+    return canvas;
+  }
+
+  async function showMatch(r, card, button) {
+    if (state.queryItem === null) return;
+    button.disabled = true;
+    button.textContent = "…";
+    try {
+      const data = await getJSON(`/api/items/${r.id}/match?query_id=${state.queryItem}`);
+      const overlay = heatCanvas(data.map);
+      overlay.className = "match-overlay";
+      overlay.title = `occlusion map: red = hiding this part lowers the similarity most (${data.forward_passes} model passes, ${Math.round(data.ms)} ms)`;
+      const thumb = card.querySelector(".thumb");
+      const old = thumb.querySelector(".match-overlay");
+      if (old) old.remove();
+      thumb.append(overlay);
+      card.classList.add("has-match");
+      if (r.geo && window.mlrsirMap) window.mlrsirMap.showMatch(r.geo.lonlat_bounds, heatCanvas(data.map));
+      button.textContent = "where? ✓";
+    } catch (err) {
+      showError(err.message);
+      button.textContent = "where?";
+    } finally {
+      button.disabled = false;
     }
   }
 
@@ -275,7 +433,7 @@
       });
     }
     const q = data.query;
-    if (q.geo && byScene.has(q.geo.scene)) {
+    if (q && q.geo && byScene.has(q.geo.scene)) {
       byScene.get(q.geo.scene).boxes.unshift({ window: q.geo.window, query: true, title: "query tile" });
     }
     for (const { scene, boxes } of byScene.values()) {
@@ -290,6 +448,7 @@
 
   function renderResults(data) {
     renderScenes(data);
+    state.byId = new Map(data.results.map((r) => [r.id, r]));
     if (window.mlrsirMap) window.mlrsirMap.showHits(data.results);
     el.grid.replaceChildren();
     el.stats.replaceChildren();
@@ -309,8 +468,10 @@
         showEmpty(`No results within radius ${p.radius}`,
           "No indexed image has a code within this Hamming distance of the query" +
           (p.labels.length ? " and all the selected labels" : "") + ". Increase or clear the radius.");
-      } else if (p.labels.length) {
+      } else if (p.labels && p.labels.length) {
         showEmpty("No images carry all selected labels", "Remove some labels from the filter.");
+      } else if (p.bbox || p.after || p.before || (p.max_cloud !== null && p.max_cloud !== undefined)) {
+        showEmpty("No tiles pass the box, time and cloud filters", "Clear the box or widen the dates or the cloud limit.");
       } else {
         showEmpty("No results", "The index returned nothing for this query.");
       }
@@ -335,8 +496,9 @@
     img.loading = "lazy";
     img.alt = r.path;
     img.src = r.thumbnail_url;
-    thumb.append(img, make("span", "rank", `#${r.rank}`), make("span", "dist", `d = ${r.distance}`));
-    thumb.querySelector(".dist").title = "Hamming distance to the query code";
+    const liked = r.score !== undefined && r.score !== null;
+    thumb.append(img, make("span", "rank", `#${r.rank}`), make("span", "dist", liked ? `s = ${r.score.toFixed(2)}` : `d = ${r.distance}`));
+    thumb.querySelector(".dist").title = liked ? "classifier score (higher: more like the ✓ items)" : "Hamming distance to the query code";
     thumb.addEventListener("click", () => searchItem(r.id));
 
     const body = make("div", "result-body");
@@ -358,6 +520,18 @@
       chips.append(chip);
     }
     body.append(chips);
+    const actions = make("div", "result-actions");
+    actions.append(markButtons(r, card));
+    if (state.queryItem !== null && state.queryItem !== r.id) {
+      const where = make("button", "link-btn where", "where?");
+      where.type = "button";
+      where.title = "where is the match: occlusion heat map of what makes this hit similar to the query";
+      where.addEventListener("click", () => showMatch(r, card, where));
+      actions.append(where);
+    }
+    body.append(actions);
+    if (state.marks.has(r.id)) card.classList.add(state.marks.get(r.id) ? "marked-pos" : "marked-neg");
+    if (r.geo) card.dataset.bounds = r.geo.lonlat_bounds.join(",");
     card.append(thumb, body);
     return card;
   }
@@ -404,6 +578,16 @@
     rerun();
   });
   el.errorClose.addEventListener("click", clearError);
+  el.likeBtn.addEventListener("click", likeThese);
+  el.likeClear.addEventListener("click", () => {
+    state.marks.clear();
+    state.round = 0;
+    for (const card of el.grid.querySelectorAll(".result")) card.classList.remove("marked-pos", "marked-neg");
+    for (const b of el.grid.querySelectorAll(".mark")) b.setAttribute("aria-pressed", "false");
+    updateLikeBar();
+  });
+  el.bboxClear.addEventListener("click", () => setBbox(null));
+  for (const input of [el.after, el.before, el.maxCloud]) input.addEventListener("change", rerun);
   el.queryImg.addEventListener("error", () => { el.queryImg.hidden = true; });  // e.g. a TIFF upload
 
   loadStatus();
