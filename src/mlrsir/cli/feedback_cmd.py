@@ -34,6 +34,10 @@ def register(subparsers) -> None:
     like.add_argument("--trials", type=int, default=10, help="searches per class (default 10)")
     like.add_argument("--l2", type=float, help="classifier l2 (default: chosen on the validation split)")
     like.add_argument("--seed", type=int, default=0)
+    like.add_argument(
+        "--classes",
+        help="comma-separated: the held classes the simulated users look for (default: every class), e.g. ship",
+    )
     like.add_argument("--out", required=True, help="report folder")
     like.set_defaults(func=run_like_these)
 
@@ -72,6 +76,7 @@ def run_simulate(args) -> int:
 def run_like_these(args) -> int:
     from mlrsir.errors import ConfigError
     from mlrsir.io_atomic import write_text_atomic
+    from mlrsir.inference.label_prediction import run_codes
     from mlrsir.report.like_these import choose_l2, markdown, simulate_like_these
 
     if min(args.positives, args.rounds, args.mark, args.k, args.trials) < 1 or args.negatives < 0:
@@ -85,6 +90,13 @@ def run_like_these(args) -> int:
         "trials": args.trials,
         "seed": args.seed,
     }
+    if args.classes:
+        names = [c.strip() for c in args.classes.split(",") if c.strip()]
+        known = [str(c) for c in run_codes(args.run)["classes"]]
+        unknown = [c for c in names if c not in known]
+        if not names or unknown:
+            raise ConfigError(f"--classes {args.classes!r}: unknown class {unknown[:1] or names} (known: {', '.join(known)})")
+        options["classes"] = names
     chosen = None
     l2 = args.l2
     if l2 is None:

@@ -121,6 +121,7 @@ def simulate_like_these(
             "trials": trials,
             "l2": l2,
             "seed": seed,
+            "classes": None if classes is None else list(classes),
         },
         "searches": len(searched),
         "classes": len(per_class),
@@ -152,7 +153,8 @@ def markdown(result: dict[str, Any], chosen: list[dict[str, Any]] | None = None)
         f"({result['archive_size']} images). Each search: {s['positives']} ✓ of one class and "
         f"{s['negatives']} ✗ drawn at random, then each round the top {s['mark']} results marked from ground "
         f"truth; {result['searches']} searches ({result['classes']} classes x {s['trials']} trials, seed {s['seed']}). "
-        f"Precision@{s['k']} is tie-aware, marked items left out. Classifier l2 = {s['l2']}.",
+        f"Precision@{s['k']} is tie-aware, marked items left out. Classifier l2 = {s['l2']}."
+        + (f" Held classes (the only ones searched): {', '.join(s['classes'])}." if s.get("classes") else ""),
         "",
         f"| round | classifier P@{s['k']} | Rocchio P@{s['k']} | difference | 95 % interval |",
         "|---:|---:|---:|---:|---|",
