@@ -58,9 +58,10 @@ def test_cli_held_class_searches_only_that_class(fake_run, tmp_path, capsys):
                  "--k", "5", "--mark", "5", "--l2", "10", "--classes", "b", "--out", str(out)]) == 0  # fmt: skip
     data = json.loads((out / "like_these.json").read_text())
     assert data["classes"] == 1 and data["searches"] == 4 and list(data["per_class"]) == ["b"]
-    assert data["settings"]["classes"] == ["b"] and "Held classes (the only ones searched): b." in (
-        out / "like_these.md"
-    ).read_text()
+    assert (
+        data["settings"]["classes"] == ["b"]
+        and "Held classes (the only ones searched): b." in (out / "like_these.md").read_text()
+    )
     capsys.readouterr()
     assert main(["feedback", "like-these", "--run", str(fake_run), "--classes", "ship", "--out", str(out)]) != 0
     assert "--classes 'ship': unknown class ['ship'] (known: a, b)" in capsys.readouterr().err

@@ -12,6 +12,7 @@ offset / 2000 (0 .. 0.9).
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import numpy as np
@@ -117,6 +118,35 @@ def test_time_filter_on_an_index_without_scenes_is_refused(client):
     r = client.post("/api/search", json={"item_id": 1, "after": "2016-01-01"})
     assert r.status_code == 400 and "after/before/max_cloud" in r.json()["detail"]
     assert client.post("/api/search", json={"item_id": 1}).status_code == 200
+
+
+def test_basemap_template_is_checked_served_and_allowed_by_the_csp(archive, encoder, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from mlrsir.errors import ConfigError
+    from mlrsir.web.app import create_app
+    from tests.web.conftest import build_index
+
+    index_path, index = build_index(archive, tmp_path / "index", encoder)
+    for bad, why in [
+        ("ftp://tiles.example.org/{z}/{x}/{y}.png", "expected an http"),
+        ("https://tiles.example.org/{z}/{x}.png", "lacks {y}"),
+        ("tiles/{z}/{x}/{y}.png", "expected an http"),
+    ]:
+        with pytest.raises(ConfigError, match=f"--basemap '{re.escape(bad)}': .*{re.escape(why)}"):
+            create_app(index_path, encoder=encoder, index=index, basemap=bad)
+    url = "https://tiles.example.org:8443/base/{z}/{x}/{y}.png"
+    app = create_app(index_path, encoder=encoder, index=index, basemap=url)
+    with TestClient(app, base_url="http://localhost") as c:
+        r = c.get("/api/health")
+        assert r.json()["basemap"] == url
+        policy = dict(d.strip().split(" ", 1) for d in r.headers["content-security-policy"].split(";"))
+        assert policy["img-src"] == "'self' data: blob: https://tiles.example.org:8443"
+        assert policy["connect-src"] == "'self' https://tiles.example.org:8443" and policy["script-src"] == "'self'"
+    plain = create_app(index_path, encoder=encoder, index=index)
+    with TestClient(plain, base_url="http://localhost") as c:
+        r = c.get("/api/health")
+        assert r.json()["basemap"] is None and "example" not in r.headers["content-security-policy"]
 
 
 # ---------------------------------------------------------------------------- browser

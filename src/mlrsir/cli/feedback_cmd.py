@@ -75,8 +75,8 @@ def run_simulate(args) -> int:
 
 def run_like_these(args) -> int:
     from mlrsir.errors import ConfigError
-    from mlrsir.io_atomic import write_text_atomic
     from mlrsir.inference.label_prediction import run_codes
+    from mlrsir.io_atomic import write_text_atomic
     from mlrsir.report.like_these import choose_l2, markdown, simulate_like_these
 
     if min(args.positives, args.rounds, args.mark, args.k, args.trials) < 1 or args.negatives < 0:
@@ -95,7 +95,9 @@ def run_like_these(args) -> int:
         known = [str(c) for c in run_codes(args.run)["classes"]]
         unknown = [c for c in names if c not in known]
         if not names or unknown:
-            raise ConfigError(f"--classes {args.classes!r}: unknown class {unknown[:1] or names} (known: {', '.join(known)})")
+            raise ConfigError(
+                f"--classes {args.classes!r}: unknown class {unknown[:1] or names} (known: {', '.join(known)})"
+            )
         options["classes"] = names
     chosen = None
     l2 = args.l2

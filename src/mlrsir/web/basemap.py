@@ -23,10 +23,14 @@ def check_basemap(url: str) -> str:
     text = str(url).strip()
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"--basemap {url!r}: expected an http(s) URL template, e.g. https://host/{{z}}/{{x}}/{{y}}.png")
+        raise ConfigError(
+            f"--basemap {url!r}: expected an http(s) URL template, e.g. https://host/{{z}}/{{x}}/{{y}}.png"
+        )
     missing = [p for p in PLACEHOLDERS if p not in text]
     if missing:
-        raise ConfigError(f"--basemap {url!r}: the template lacks {', '.join(missing)} (XYZ tiles need {{z}}, {{x}}, {{y}})")
+        raise ConfigError(
+            f"--basemap {url!r}: the template lacks {', '.join(missing)} (XYZ tiles need {{z}}, {{x}}, {{y}})"
+        )
     if any(c in parts.netloc for c in "{}; '\""):
         raise ConfigError(f"--basemap {url!r}: the host part may not contain placeholders, spaces or quotes")
     return f"{parts.scheme}://{parts.netloc}"

@@ -29,7 +29,10 @@ class SceneFilters(BaseModel):
         None, description="ISO date or datetime: keep only tiles acquired on/before it (tiles without a time fail)."
     )
     max_cloud: float | None = Field(
-        None, ge=0.0, le=1.0, description="Keep only tiles whose stored cloud fraction is <= this (0..1; unknown fails)."
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Keep only tiles whose stored cloud fraction is <= this (0..1; unknown fails).",
     )
 
     @field_validator("bbox", mode="before")

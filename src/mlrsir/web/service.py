@@ -31,9 +31,9 @@ from PIL import Image
 
 from mlrsir.errors import ConfigError, DataError
 from mlrsir.geo.radiometry import Radiometry
+from mlrsir.index.tile_quality import allowed_ids
 from mlrsir.inference.like_these import search_like_these
 from mlrsir.inference.match_map import match_map
-from mlrsir.index.tile_quality import allowed_ids
 from mlrsir.inference.search import (
     encode_query_with_output,
     ids_in_bbox,
