@@ -287,7 +287,7 @@
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
       const v = Math.max(0, Math.min(1, grid[i][j])), o = 4 * (i * n + j);
       image.data[o] = 255; image.data[o + 1] = Math.round(220 * (1 - v)); image.data[o + 2] = 0;
-      image.data[o + 3] = Math.round(200 * v);
+      image.data[o + 3] = Math.round(170 * v);
     }
     ctx.putImageData(image, 0, 0);
     return canvas;
