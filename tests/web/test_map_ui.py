@@ -202,11 +202,20 @@ def test_click_returns_the_tile_under_it_first_and_a_hit_popup(page, s2):
     # hits carry their rank on the map; hovering a hit shows its popup
     page.wait_for_selector(".rank-marker")
     assert len(page.query_selector_all(".rank-marker")) == len(_grid_ids(page))
-    marker = page.locator(".rank-marker", has_text="2").first.bounding_box()
+    marker = page.locator(".rank-marker", has_text=re.compile("^2$")).bounding_box()
     page.mouse.move(marker["x"] + marker["width"] + 12, marker["y"] + marker["height"] + 12)
     page.wait_for_selector(".hit-popup", timeout=10_000)
     text = page.inner_text(".hit-popup")
     assert "acquired 2016-01-12" in text and "cloud" in text and "%" in text
+    # clicking a hit searches from that tile
+    second = _grid_ids(page)[1]
+    page.locator(".rank-marker", has_text=re.compile("^2$")).click()
+    c, r, w, h = geo[second]["window"]
+    page.wait_for_function(
+        "t => document.getElementById('query-name').textContent.includes(t)", arg=f"#{c},{r},{w},{h}"
+    )
+    page.wait_for_function("() => document.body.getAttribute('aria-busy') === 'false'")
+    assert second not in _grid_ids(page)
 
 
 @pytest.mark.browser
