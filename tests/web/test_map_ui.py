@@ -278,3 +278,29 @@ def test_match_heat_map_on_the_card_and_over_the_hit_on_the_map(page, s2):
     page.wait_for_function("() => mlrsirMap.layerIds().includes('match')")
     layers = page.evaluate("() => mlrsirMap.layerIds()")
     assert layers.index("match") < layers.index("footprints")
+
+
+@pytest.mark.browser
+def test_cloud_and_date_controls_filter_the_search(page, s2):
+    _app, geo = s2
+    assert page.is_visible("#cloud-row")  # cloud fractions are stored
+    assert page.get_attribute("#after-input", "min") == "2016-01-12"
+    _search_at_centre(page)
+    page.wait_for_function("() => document.body.getAttribute('aria-busy') === 'false'")
+    before = _grid_ids(page)
+    assert any(_cloud(geo[i]) > 0.3 for i in before)
+    page.fill("#cloud-input", "30")
+    page.dispatch_event("#cloud-input", "change")
+    page.wait_for_function(
+        "before => document.body.getAttribute('aria-busy') === 'false' &&"
+        " [...document.querySelectorAll('#grid .result')].map(e => +e.dataset.id).join() !== before.join()",
+        arg=before,
+    )
+    after = _grid_ids(page)
+    assert after and all(_cloud(geo[i]) <= 0.3 for i in after)
+    page.fill("#cloud-input", "")
+    page.fill("#before-input", "2016-01-11")  # the scene was acquired the day after
+    page.dispatch_event("#before-input", "change")
+    page.wait_for_selector("#empty:not([hidden])")
+    assert "No tiles pass the box, time and cloud filters" in page.inner_text("#empty-title")
+    page.fill("#before-input", "")
