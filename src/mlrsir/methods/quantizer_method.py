@@ -94,7 +94,8 @@ class QuantizationMethod(Method):
 
     def with_quantization(self, out: torch.Tensor, term: str, value: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """The training loss ``value + quant_weight * quantization_loss(out)`` (DQN Eq. 5;
-        DTQ's total, see :mod:`mlrsir.methods.dtq`) and its logged parts ``{term, "quantization", "total"}`` (floats)."""
+        DTQ's total, see :mod:`mlrsir.methods.dtq`) and its logged parts
+        ``{term, "quantization", "total"}`` (floats)."""
         quant = self.quantization_loss(out)
         total = value + float(self.hparams["quant_weight"]) * quant
         parts = {term: float(value.detach()), "quantization": float(quant.detach()), "total": float(total.detach())}
