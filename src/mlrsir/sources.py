@@ -15,13 +15,14 @@ empty tile, counted); ``iter_images()`` gives training the same items as arrays.
   and skipped (``strict``: raised).
 
 Remote rasters (``https://``, ``s3://`` URLs, :mod:`mlrsir.geo.remote`) are scenes of
-:class:`SceneTileSource`, read in place; their tile ids start with the URL. A STAC API
-source plugs in with the same three methods.
+:class:`SceneTileSource`, read in place; their tile ids start with the URL. STAC Items found
+by a STAC API search or a static catalogue walk (:class:`mlrsir.geo.stac_search.StacScenes`)
+are scenes of it too, streamed: their tile ids start with the Item's href.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,8 +217,9 @@ def default_radiometry_rule(requested=None):
     return rule
 
 
-def stored_geo(info, scene_id: str, datetime: str | None) -> dict:
-    """The ``geo`` stored for a tile: its georef dict (or a null-georeference one) + bands."""
+def stored_geo(info, scene_id: str, datetime: str | None, provenance: dict | None = None) -> dict:
+    """The ``geo`` stored for a tile: its georef dict (or a null-georeference one) + bands, and
+    ``stac``: the STAC provenance of its scene (:func:`mlrsir.geo.scene.stac_provenance`) when known."""
     geo = (
         dict(info.geo)
         if info.geo is not None
@@ -231,6 +233,8 @@ def stored_geo(info, scene_id: str, datetime: str | None) -> dict:
         }
     )
     geo["bands"] = list(info.bands)
+    if provenance:
+        geo["stac"] = dict(provenance)
     return geo
 
 
@@ -239,7 +243,10 @@ class SceneTileSource:
 
     Args:
         scenes: scene paths (raster files, band folders, STAC Item ``.json``) and remote raster
-            URLs (strings, :mod:`mlrsir.geo.remote`: their tile ids start with the URL).
+            URLs (strings, :mod:`mlrsir.geo.remote`: their tile ids start with the URL), or a
+            stream of scene entries with an ``open_scene() -> Scene`` method (e.g.
+            :class:`~mlrsir.geo.stac_search.StacScenes`, iterated once, lazily; a DataError
+            raised by the stream itself is reported under its ``url`` and ends it).
         options: :class:`TileOptions`.
         radiometry_for: ``(scene, band tokens) -> Radiometry`` (an index's fixed rule:
             :func:`mlrsir.index.scenes.index_radiometry`; else :func:`default_radiometry_rule`).
@@ -250,10 +257,10 @@ class SceneTileSource:
     kind = "scenes"
 
     def __init__(
-        self, scenes: Sequence[Path | str], options: TileOptions, radiometry_for=None, *, strict=False, log=print
+        self, scenes: Iterable[Any], options: TileOptions, radiometry_for=None, *, strict=False, log=print
     ):
         options.check()
-        self.scenes = [s if is_remote_url(s) else Path(s) for s in scenes]
+        self.scenes = scenes if hasattr(scenes, "url") else [s if is_remote_url(s) else Path(s) for s in scenes]
         self.options = options
         self.radiometry_for = radiometry_for or default_radiometry_rule()
         self.strict = strict
@@ -265,7 +272,15 @@ class SceneTileSource:
         """Tile ids of every tile that may hold data (sparse blocks skipped), at most ``size``
         at a time, scene after scene; a batch never spans two scenes, and its tiles are
         loadable (:meth:`load`) until the next batch is asked for."""
-        for scene_path in self.scenes:
+        scenes = iter(self.scenes)
+        while True:
+            try:
+                scene_path = next(scenes)
+            except StopIteration:
+                break
+            except DataError as exc:  # the listing itself failed (a STAC page): named, the walk ends
+                self._fail(str(getattr(self.scenes, "url", "scenes")), exc)
+                break
             try:
                 yield from self._scene_batches(scene_path, size)
             except DataError as exc:
@@ -275,7 +290,7 @@ class SceneTileSource:
 
     def _scene_batches(self, scene_path: Path | str, size: int) -> Iterator[list[str]]:
 
-        scene = open_scene(scene_path)
+        scene = scene_path.open_scene() if hasattr(scene_path, "open_scene") else open_scene(scene_path)
         chosen = selection(scene, self.options.bands)
         try:
             tiler = SceneTiler(scene, chosen, tile=self.options.tile, stride=self.options.stride)
@@ -332,7 +347,8 @@ class SceneTileSource:
         if arr is None:
             return None
         info = tiler.tile_info(index, window)
-        geo = stored_geo(info, current["scene"].scene_id, current["scene"].datetime)
+        scene = current["scene"]
+        geo = stored_geo(info, scene.scene_id, scene.datetime, scene.provenance)
         _c, _r, w, h = info.window
         record = {"path": path, "width": w, "height": h, "labels": None, "geo": geo}
         return SourceItem(path, record, image=to_rgb(arr, current["rule"]))

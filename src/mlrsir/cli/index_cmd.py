@@ -47,6 +47,7 @@ from mlrsir.text import printable
 
 def register(subparsers) -> None:
     from mlrsir.cli.ingest_options import add_engine_arguments  # light: Ray imported only when used
+    from mlrsir.cli.stac_options import add_stac_arguments  # --stac URL (pystac-client imported when used)
 
     parser = subparsers.add_parser("index", help="build and manage a persistent code index")
     sub = parser.add_subparsers(dest="index_command", metavar="ACTION", required=True)
@@ -58,7 +59,6 @@ def register(subparsers) -> None:
     add_runtime_arguments(build)
     build.add_argument(
         "--images",
-        required=True,
         nargs="+",
         help="folders (searched recursively), image files, rasters, band folders, STAC Item .json files, "
         "or remote rasters: https://.../x.tif, s3://bucket/key.tif, s3://bucket/prefix/ (read in place)",
@@ -70,6 +70,7 @@ def register(subparsers) -> None:
     build.add_argument("--overwrite", action="store_true", help="replace an existing index at --index")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     _scene_options(build)
+    add_stac_arguments(build)
     add_engine_arguments(build)
     build.set_defaults(func=run_build)
 
@@ -82,13 +83,14 @@ def register(subparsers) -> None:
     )
     add_runtime_arguments(add)
     add.add_argument(
-        "--images", required=True, nargs="+", help="as for build: folders, files, scenes, https:// or s3:// rasters"
+        "--images", nargs="+", help="as for build: folders, files, scenes, https:// or s3:// rasters"
     )
     add.add_argument("--labels", help="label file, rows matched by file stem")
     add.add_argument("--batch-size", type=int, default=64)
     add.add_argument("--strict", action="store_true", help="stop at the first unreadable image or scene")
     add.add_argument("--quiet", action="store_true")
     _scene_options(add)
+    add_stac_arguments(add)
     add_engine_arguments(add)
     add.set_defaults(func=run_add)
 
@@ -179,7 +181,8 @@ def _fill(index, encoder, paths, args, scenes=()) -> int:
 
     failed: list[tuple[str, str]] = []
     succeeded = 0
-    if scenes:
+    stac = getattr(args, "stac_scenes", None)  # --stac: a stream of STAC Items (cli.stac_options)
+    for group in ([list(scenes)] if scenes else []) + ([stac] if stac is not None else []):
         from mlrsir.geo.archive import parse_radiometry
         from mlrsir.geo.hrefs import HrefPolicy
         from mlrsir.geo.scene import set_href_policy
@@ -192,7 +195,7 @@ def _fill(index, encoder, paths, args, scenes=()) -> int:
         geo = encode_scenes_into_index(
             index,
             encoder,
-            list(scenes),
+            group,
             tile=args.tile,
             stride=args.stride,
             bands=args.bands,
@@ -206,10 +209,12 @@ def _fill(index, encoder, paths, args, scenes=()) -> int:
             f"{geo['not_georeferenced']} tiles without georeference (geo = null); "
             f"{len(geo['failed'])} scene(s) failed; {geo['tiles_per_s']:.1f} tiles/s"
         )
+        if group is stac and stac.skipped_note():
+            print(printable(stac.skipped_note()))
         failed += geo["failed"]
         succeeded += geo["scenes"] + geo["tiles_added"] + geo["already_present"]
-        if not paths:
-            return _exit_status(succeeded, failed)
+    if (scenes or stac is not None) and not paths:
+        return _exit_status(succeeded, failed)
     by_name = read_labels(args.labels)[1] if args.labels else None
     if args.engine == "ray":  # Ray Data pipeline, merged into the index here
         from mlrsir.cli.ingest_options import ray_options
@@ -269,9 +274,12 @@ def run_build(args) -> int:
     from mlrsir.index.ingest import list_images, load_hashing_encoder, read_labels
     from mlrsir.index.store import CodeIndex
 
+    from mlrsir.cli.stac_options import open_stac_scenes
+
     _check_batch_size(args.batch_size)
-    paths, scenes = _inputs(args.images, list_images)
-    if not paths and not scenes:
+    stac = open_stac_scenes(args)  # the landing page is read (and checked) before the index is made
+    paths, scenes = _inputs(args.images or [], list_images)
+    if not paths and not scenes and stac is None:
         raise DataError(f"{' '.join(args.images)}: no .jpg/.jpeg/.png/.tif/.tiff images or raster scenes found")
     classes = read_labels(args.labels)[0] if args.labels else None  # read early: fail before encoding
     encoder = load_hashing_encoder(
@@ -283,15 +291,18 @@ def run_build(args) -> int:
         fingerprint={**encoder.fingerprint, **getattr(encoder, "encoding", {})},  # + runtime, precision
         run_dir=str(Path(encoder.run_dir).resolve()),
         classes=classes if classes is not None else getattr(encoder, "classes", None),
-        images_root=_images_root(args.images[0]),
+        images_root=_images_root((args.images or [args.stac])[0]),
         overwrite=args.overwrite,
     )
     with index:
         what = f"{len(paths)} images" + (f" and {len(scenes)} scene(s)" if scenes else "")
-        print(
-            f"encoding {what} from {printable(' '.join(args.images))} with run {printable(args.run)} "
-            f"({encoder.bits} bits)"
-        )
+        if args.images:
+            print(
+                f"encoding {what} from {printable(' '.join(args.images))} with run {printable(args.run)} "
+                f"({encoder.bits} bits)"
+            )
+        if stac is not None:
+            print(f"encoding the items of {printable(stac.describe())} with run {printable(args.run)}")
         status = _fill(index, encoder, paths, args, scenes)
         from mlrsir.cli.index_extras import after_fill  # clouds, predicted labels
 
@@ -388,9 +399,14 @@ def run_add(args) -> int:
     from mlrsir.index.store import CodeIndex
     from mlrsir.inference.fingerprint import check_encoder_compatible
 
+    from mlrsir.cli.stac_options import open_stac_scenes
+
     _check_batch_size(args.batch_size)
-    paths, scenes = _inputs(args.images, None, expand_inputs)
+    stac = open_stac_scenes(args)
+    paths, scenes = _inputs(args.images or [], None, expand_inputs)
     with CodeIndex.open(args.index) as index:
+        if stac is not None:
+            print(f"encoding the items of {printable(stac.describe())}")
         encoder = load_hashing_encoder(
             run_for_index(index, args.run),
             runtime=getattr(args, "runtime", "auto"),

@@ -74,7 +74,10 @@ def after_fill(index, args, log=print) -> None:
         from mlrsir.index.tile_quality import remove_cloudy, update_cloud_fractions
 
         summary = update_cloud_fractions(index)
-        log(f"cloud fraction stored for {summary['computed']} tiles ({summary['no_band']} without a quality band)")
+        stac = f", {summary['from_stac']} of them from their STAC Item's eo:cloud_cover" if summary.get("from_stac") else ""
+        log(
+            f"cloud fraction stored for {summary['computed']} tiles ({summary['no_band']} without a quality band{stac})"
+        )
         max_cloud = getattr(args, "max_cloud", None)
         if max_cloud is not None:
             removed = remove_cloudy(index, max_cloud)

@@ -83,7 +83,7 @@ def _ids(text: str | None, option: str) -> list[int]:
 
 def write_results_geojson(path, rows) -> int:
     """Write the georeferenced ``rows`` as a FeatureCollection; returns the feature count."""
-    from mlrsir.geo.geojson import write_geojson
+    from mlrsir.geo.geojson import stac_properties, write_geojson
 
     items = [
         (
@@ -94,6 +94,7 @@ def write_results_geojson(path, rows) -> int:
                 "distance": row["distance"],
                 "path": row["path"],
                 "labels": row["labels"],
+                **stac_properties(row["geo"]),
             },
         )
         for row in rows

@@ -6,7 +6,8 @@ oriented counter-clockwise (RFC 7946 section 3.1.6). The footprint is the tile's
 native-CRS corners transformed with pyproj (:func:`footprint_rings`), or the lon/lat
 bounding box when only ``lonlat_bounds`` is known. A footprint crossing the antimeridian
 is cut there into a MultiPolygon of two parts (RFC 7946 section 3.1.9,
-:mod:`mlrsir.geo.antimeridian`).
+:mod:`mlrsir.geo.antimeridian`). A tile of a STAC Item carries its provenance as properties
+(:func:`stac_properties`).
 """
 
 from __future__ import annotations
@@ -67,6 +68,23 @@ def geometry(geo: dict) -> dict:
     if len(rings) == 1:
         return {"type": "Polygon", "coordinates": [rings[0]]}
     return {"type": "MultiPolygon", "coordinates": [[ring] for ring in rings]}
+
+
+def stac_properties(geo: dict | None) -> dict:
+    """The STAC provenance of a tile (``geo["stac"]``, :func:`mlrsir.geo.scene.stac_provenance`) as
+    flat properties: ``stac_item``, ``stac_collection``, ``stac_href``, ``stac_assets`` ({key: href}),
+    ``datetime``, ``eo:cloud_cover`` (percent); ``{}`` for other tiles."""
+    stac = (geo or {}).get("stac")
+    if not stac:
+        return {}
+    return {
+        "stac_item": stac.get("item"),
+        "stac_collection": stac.get("collection"),
+        "stac_href": stac.get("href"),
+        "stac_assets": dict(stac.get("assets") or {}),
+        "datetime": stac.get("datetime"),
+        "eo:cloud_cover": stac.get("cloud_cover"),
+    }
 
 
 def feature(geo: dict, properties: dict | None = None, feature_id=None) -> dict:

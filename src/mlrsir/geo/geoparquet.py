@@ -2,6 +2,9 @@
 
 Columns: ``id`` string, ``path`` string, ``code`` binary (packed hash code bytes),
 ``labels`` list<string>, ``scene`` string (nullable), ``datetime`` string (nullable),
+``stac_item``, ``stac_collection``, ``stac_href`` string, ``stac_assets`` map<string, string>
+(asset key -> href), ``eo:cloud_cover`` double (percent) - the STAC provenance of a tile of a
+STAC Item, null for other items (:func:`mlrsir.geo.geojson.stac_properties`),
 ``geometry`` binary = footprint Polygon (MultiPolygon across the antimeridian) as
 little-endian ISO WKB in lon/lat. File
 metadata ``geo`` (GeoParquet 1.0.0): primary column ``geometry``, encoding ``WKB``,
@@ -16,7 +19,7 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 
-from mlrsir.geo.geojson import footprint_rings
+from mlrsir.geo.geojson import footprint_rings, stac_properties
 
 GEOPARQUET_VERSION = "1.0.0"
 
@@ -51,7 +54,8 @@ def write_geoparquet(path: str | Path, items: Iterable[dict]) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    cols = {k: [] for k in ("id", "path", "code", "labels", "scene", "datetime", "geometry")}
+    stac_cols = ("stac_item", "stac_collection", "stac_href", "stac_assets", "eo:cloud_cover")
+    cols: dict[str, list] = {k: [] for k in ("id", "path", "code", "labels", "scene", "datetime", *stac_cols, "geometry")}
     bbox = [180.0, 90.0, -180.0, -90.0]
     any_geometry = False
     types: set[str] = set()
@@ -69,6 +73,10 @@ def write_geoparquet(path: str | Path, items: Iterable[dict]) -> Path:
         cols["labels"].append([str(x) for x in item.get("labels", [])])
         cols["scene"].append(item.get("scene", geo.get("scene")))
         cols["datetime"].append(item.get("datetime", geo.get("datetime")))
+        stac = stac_properties(geo)
+        for key in stac_cols:
+            value = stac.get(key)
+            cols[key].append(list(value.items()) if key == "stac_assets" and value is not None else value)
         cols["geometry"].append(None if rings is None else footprint_wkb(rings))
     schema = pa.schema(
         [
@@ -78,6 +86,11 @@ def write_geoparquet(path: str | Path, items: Iterable[dict]) -> Path:
             ("labels", pa.list_(pa.string())),
             ("scene", pa.string()),
             ("datetime", pa.string()),
+            ("stac_item", pa.string()),
+            ("stac_collection", pa.string()),
+            ("stac_href", pa.string()),
+            ("stac_assets", pa.map_(pa.string(), pa.string())),
+            ("eo:cloud_cover", pa.float64()),
             ("geometry", pa.binary()),
         ]
     )

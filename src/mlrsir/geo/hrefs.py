@@ -60,8 +60,9 @@ class HrefPolicy:
             return unquote(urlparse(str(href)).path)
         return str(href)
 
-    def refusal(self, href: str, item_folder: Path) -> str | None:
-        """Why ``href`` is refused (None: allowed). ``item_folder``: the Item JSON's folder."""
+    def refusal(self, href: str, item_folder: Path | None) -> str | None:
+        """Why ``href`` is refused (None: allowed). ``item_folder``: the Item JSON's folder, or
+        None for an Item read over the network (whose local hrefs are all refused)."""
         text = str(href)
         if is_remote(text):
             scheme = urlparse(text).scheme.lower() if "://" in text else "vsi"
@@ -70,6 +71,8 @@ class HrefPolicy:
             if not self.allow_remote:
                 return "remote href of a local STAC Item; pass --allow-remote-hrefs to follow it"
             return None
+        if item_folder is None:
+            return "local href of a STAC Item read over the network (only http(s)/s3 hrefs are followed)"
         target = Path(self.local_path(text)).resolve()
         for root in (Path(item_folder).resolve(), *(Path(r).resolve() for r in self.roots)):
             if target == root or root in target.parents:

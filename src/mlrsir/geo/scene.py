@@ -11,6 +11,9 @@
   B10, ...); two files for one band are an error;
 * a remote raster URL (``https://``, ``s3://``; :mod:`mlrsir.geo.remote`), read in place, or
   an ``s3://bucket/folder/`` of per-band files (named as above, direct children only);
+* a STAC Item URL (``http(s)://`` without a raster suffix, e.g. a STAC API's
+  ``.../collections/C/items/ID``, or ``.../item.json``; :func:`is_stac_item_url`), its remote
+  asset hrefs followed;
 * a local STAC Item JSON (pystac): every raster asset (not a thumbnail/overview) is a
   band, named by its ``eo:bands`` (or STAC 1.1 ``bands``) entry's ``name``, else by
   the asset key; the asset key and ``common_name`` are accepted as aliases.
@@ -50,6 +53,8 @@ class Scene:
         bands: all bands, in selection-index order.
         datetime: acquisition datetime (ISO string, see :mod:`mlrsir.geo.acquisition`) or None.
         kind: ``"raster"``, ``"folder"`` or ``"stac"``.
+        provenance: a STAC Item's id, collection, asset hrefs, datetime and ``eo:cloud_cover``
+            (:func:`stac_provenance`; stored in each tile's ``geo["stac"]``), else None.
     """
 
     scene_id: str
@@ -57,6 +62,7 @@ class Scene:
     bands: list[BandSource]
     datetime: str | None
     kind: str
+    provenance: dict | None = None
 
     @property
     def band_names(self) -> list[str]:
@@ -93,6 +99,8 @@ def open_scene(path: str | Path) -> Scene:
     """Open a raster file, a band folder, a STAC Item JSON or a remote raster URL
     (``http(s)://``, ``s3://``: :mod:`mlrsir.geo.remote`; its source is the URL) as a :class:`Scene`."""
     if is_remote_url(path):
+        if is_stac_item_url(str(path)):
+            return _remote_item_scene(str(path))
         return _remote_scene(str(path))
     path = Path(path)
     if path.is_dir():
@@ -111,6 +119,14 @@ def open_scene(path: str | Path) -> Scene:
     mtl = acquisition.find_mtl(path.parent)
     dt = (acquisition.from_landsat_mtl(mtl) if mtl else None) or acquisition.from_name(path.stem, path.parent.name)
     return Scene(path.stem, path, bands, dt, "raster")
+
+
+def is_stac_item_url(url: str) -> bool:
+    """True for an ``http(s)://`` URL that names no raster file or folder: a STAC Item (its JSON)."""
+    if not url.lower().startswith(("http://", "https://")):
+        return False
+    path = urlparse(url).path
+    return bool(path) and not path.endswith("/") and PurePosixPath(path).suffix.lower() not in RASTER_SUFFIXES
 
 
 def _remote_scene(url: str) -> Scene:
@@ -217,7 +233,7 @@ def set_href_policy(policy: HrefPolicy) -> None:
 
 
 def _stac_scene(path: Path) -> Scene:
-    import pystac
+    import pystac  # noqa: PLC0415 (pystac only for STAC Items)
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -230,16 +246,39 @@ def _stac_scene(path: Path) -> Scene:
         item = pystac.Item.from_file(str(path))
     except (KeyError, ValueError, TypeError, AttributeError, pystac.STACError, pystac.STACTypeError) as exc:
         raise DataError(f"{path}: not a readable STAC Item ({type(exc).__name__}: {exc})") from exc
-    policy = _HREF_POLICY
+    return item_scene(item, path, path.resolve().parent, _HREF_POLICY)
+
+
+def _remote_item_scene(url: str) -> Scene:
+    """A STAC Item at an ``http(s)://`` URL (e.g. ``.../collections/C/items/ID`` of a STAC API):
+    read with a timeout, its remote asset hrefs followed, local ones refused."""
+    from mlrsir.geo.stac_io import read_item  # noqa: PLC0415 (pystac only for STAC Items)
+
+    return item_scene(read_item(url), url, None, HrefPolicy(allow_remote=True))
+
+
+def item_scene(item, source: Path | str, item_folder: Path | None, policy: HrefPolicy) -> Scene:
+    """The :class:`Scene` of a pystac Item (module doc): its raster data assets as bands.
+
+    Args:
+        item: a ``pystac.Item`` (asset hrefs made absolute through its self href).
+        source: the scene's source: the Item's JSON file or URL (the prefix of its tile ids).
+        item_folder: the local folder of the Item's JSON (the root its local hrefs must stay
+            in), or None for an Item read over the network (local hrefs refused).
+        policy: which hrefs are followed (:class:`~mlrsir.geo.hrefs.HrefPolicy`).
+
+    The scene's ``provenance`` (:func:`stac_provenance`) names the Item and its band assets.
+    """
     refused: list[str] = []
     bands: list[BandSource] = []
+    used: dict[str, str] = {}
     for key, asset in item.assets.items():
         roles = set(asset.roles or [])
         href = asset.get_absolute_href() or asset.href
-        why = policy.refusal(href, path.resolve().parent)
+        why = policy.refusal(href, item_folder)
         if why:
             refused.append(f"asset {key!r} ({asset.href}): {why}")
-            print(printable(f"mlrsir: {path}: skipped asset {key!r} ({asset.href}): {why}"), file=sys.stderr)
+            print(printable(f"mlrsir: {source}: skipped asset {key!r} ({asset.href}): {why}"), file=sys.stderr)
             continue
         href = policy.local_path(href)
         media = (asset.media_type or "").lower()
@@ -247,28 +286,53 @@ def _stac_scene(path: Path) -> Scene:
         if not is_raster or (roles & _SKIP_ROLES and "data" not in roles):
             continue
         if "://" not in href and not Path(href).is_file():
-            raise DataError(f"{path}: band file of asset {key!r} not found: {href}")
-        entries = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []
-        with_names = [e for e in entries if isinstance(e, dict)]
-        if len(with_names) > 1:
-            names = [str(e.get("name") or f"{key}_{i}") for i, e in enumerate(with_names, 1)]
-            aliases = [tuple(a for a in (e.get("common_name"),) if a) for e in with_names]
-        else:
-            e = with_names[0] if with_names else {}
-            names = [str(e.get("name") or key)]
-            common = e.get("common_name") or (key if canonical(key).lower() in COMMON_NAMES else None)
-            aliases = [tuple(dict.fromkeys(a for a in (key, common) if a and a != names[0]))]
-        if len(with_names) > 1:
-            srcs = band_sources(href, names, aliases)
-        else:
-            srcs = band_sources(href)
-            if len(srcs) == 1:
-                srcs = [replace(srcs[0], name=names[0], aliases=aliases[0])]
-            else:
-                srcs = [replace(s, name=f"{names[0]}_{s.index}", aliases=()) for s in srcs]
-        bands.extend(srcs)
+            raise DataError(f"{source}: band file of asset {key!r} not found: {href}")
+        bands.extend(_asset_bands(key, asset, href))
+        used[key] = href
     if not bands:
         detail = f" (refused: {'; '.join(refused)})" if refused else ""
-        raise DataError(f"{path}: STAC Item {item.id!r} has no raster (GeoTIFF / JP2) data assets{detail}")
+        raise DataError(f"{source}: STAC Item {item.id!r} has no raster (GeoTIFF / JP2) data assets{detail}")
     dt = acquisition.from_stac_item(item)
-    return Scene(item.id, path, bands, dt, "stac")
+    return Scene(item.id, source, bands, dt, "stac", stac_provenance(item, used, dt))
+
+
+def _asset_bands(key: str, asset, href: str) -> list[BandSource]:
+    """The bands of one asset: named by its ``eo:bands`` (or STAC 1.1 ``bands``) entries, else (one
+    band) by the asset key, else (several bands) by the raster's band descriptions or ``KEY_i``."""
+    entries = asset.extra_fields.get("eo:bands") or asset.extra_fields.get("bands") or []
+    with_names = [e for e in entries if isinstance(e, dict)]
+    if len(with_names) > 1:
+        names = [str(e.get("name") or f"{key}_{i}") for i, e in enumerate(with_names, 1)]
+        aliases = [tuple(a for a in (e.get("common_name"),) if a) for e in with_names]
+        return band_sources(href, names, aliases)
+    e = with_names[0] if with_names else {}
+    name = str(e.get("name") or key)
+    common = e.get("common_name") or (key if canonical(key).lower() in COMMON_NAMES else None)
+    srcs = band_sources(href)
+    if len(srcs) == 1:
+        return [replace(srcs[0], name=name, aliases=tuple(dict.fromkeys(a for a in (key, common) if a and a != name)))]
+    out = []
+    for s in srcs:  # a multi-band COG without eo:bands: the raster's band descriptions, else KEY_i
+        numbered = f"{name}_{s.index}"
+        described = not s.name.isdigit()
+        out.append(replace(s, name=s.name if described else numbered, aliases=(numbered,) if described else ()))
+    return out
+
+
+def stac_provenance(item, assets: dict[str, str], dt: str | None) -> dict:
+    """What a tile keeps of its STAC Item: ``{"item": id, "collection": id or None, "href": the
+    Item's self href or None, "assets": {asset key: href read}, "datetime": ISO or None,
+    "cloud_cover": eo:cloud_cover (percent 0..100) or None}``."""
+    cover = item.properties.get("eo:cloud_cover")
+    try:
+        cloud = None if cover is None else float(cover)
+    except (TypeError, ValueError):
+        cloud = None
+    return {
+        "item": item.id,
+        "collection": item.collection_id,
+        "href": item.get_self_href(),
+        "assets": dict(assets),
+        "datetime": dt,
+        "cloud_cover": cloud,
+    }

@@ -60,7 +60,7 @@ def index_radiometry(index, scene=None, bands=None, requested=None):
 def encode_scenes_into_index(
     index,
     encoder,
-    scenes: list[Path],
+    scenes,
     *,
     tile: int = 256,
     stride: int | None = None,
@@ -72,7 +72,8 @@ def encode_scenes_into_index(
     log=print,
 ) -> dict:
     """Tile, encode and add every scene (module doc): the fill loop of :mod:`mlrsir.ingest`
-    with a :class:`~mlrsir.sources.SceneTileSource` and the in-process engine.
+    with a :class:`~mlrsir.sources.SceneTileSource` and the in-process engine. ``scenes``: scene
+    paths / URLs, or a stream of STAC Items (:class:`mlrsir.geo.stac_search.StacScenes`).
 
     Returns:
         ``{"scenes", "tiles_added", "already_present", "skipped_empty", "not_georeferenced",

@@ -9,7 +9,9 @@ tile's scene quality band (a file named ``*BQA*``, ``*QA_PIXEL*`` or ``*SCL*`` i
 folder, or beside the raster) and stores the cloud fraction of the tile's footprint
 (:func:`mlrsir.geo.clouds.window_cloud_fraction`; layouts and bits documented there). The
 tile's window is mapped onto the quality band's grid through the tile's native-CRS bounds
-when georeferenced, else used as is. ``--max-cloud F`` then removes the tiles with a
+when georeferenced, else used as is. A tile of a STAC Item without a quality band gets its
+Item's ``eo:cloud_cover`` / 100 (``geo["stac"]["cloud_cover"]``, percent; the scene's
+fraction, the same for all its tiles). ``--max-cloud F`` then removes the tiles with a
 fraction above F (counted; they were encoded, not kept). The acquisition time is the
 ``datetime`` of the tile's ``geo`` (stored by the scene ingest).
 
@@ -65,10 +67,11 @@ def cloud_fractions(index) -> dict[int, float | None]:
 
 
 def update_cloud_fractions(index) -> dict:
-    """Store the cloud fraction of every geo item without an entry; ``{"computed", "no_band"}``."""
+    """Store the cloud fraction of every geo item without an entry; ``{"computed", "no_band",
+    "from_stac"}`` (``from_stac``: of the ``no_band`` tiles, those given their Item's cloud cover)."""
 
     done = cloud_fractions(index)
-    rows, bands, no_band = [], {}, 0
+    rows, bands, no_band, from_stac = [], {}, 0, 0
     for item_id, geo in index.geo_items():
         if item_id in done:
             continue
@@ -79,12 +82,16 @@ def update_cloud_fractions(index) -> dict:
         qa = bands[scene]
         fraction = None if qa is None else window_cloud_fraction(qa, _qa_window(qa, geo))
         no_band += qa is None
+        cover = (geo.get("stac") or {}).get("cloud_cover")
+        if qa is None and isinstance(cover, (int, float)):
+            fraction = min(1.0, max(0.0, float(cover) / 100.0))
+            from_stac += 1
         rows.append((item_id, fraction))
     if rows:
         with index.catalogue.transaction() as conn:
             conn.execute(_DDL)
             conn.executemany("INSERT OR REPLACE INTO tile_quality VALUES (?, ?)", rows)
-    return {"computed": len(rows) - no_band, "no_band": no_band}
+    return {"computed": len(rows) - no_band, "no_band": no_band, "from_stac": from_stac}
 
 
 def remove_cloudy(index, max_cloud: float) -> int:

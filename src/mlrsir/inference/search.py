@@ -10,7 +10,9 @@ index) and returns one row per hit::
 ``geo`` is null for plain images and for tiles of rasters without georeference; for a
 tile of a georeferenced scene it is ``{"scene", "window": [col, row, width, height],
 "crs": "EPSG:32618", "bounds": [xmin, ymin, xmax, ymax] (native CRS), "lonlat_bounds":
-[lon_min, lat_min, lon_max, lat_max], "datetime": str | None}`` (:func:`public_geo`).
+[lon_min, lat_min, lon_max, lat_max], "datetime": str | None}`` (:func:`public_geo`), plus
+``"stac": {"item", "collection", "href", "assets", "datetime", "cloud_cover"}`` for a tile of a
+STAC Item (:func:`mlrsir.geo.scene.stac_provenance`).
 
 Places: :func:`item_at` finds the indexed tile containing a lon/lat point (the query of
 ``mlrsir search --at`` and ``POST /api/search {"at": [lon, lat]}``); ``bbox`` (lon/lat)
@@ -60,7 +62,10 @@ def public_geo(geo: dict | None) -> dict | None:
     """The search contract's ``geo`` from a stored one (None without georeference)."""
     if not geo or not geo.get("crs"):
         return None
-    return {k: geo.get(k) for k in GEO_KEYS}
+    out = {k: geo.get(k) for k in GEO_KEYS}
+    if geo.get("stac"):  # a STAC Item's tile: its provenance (mlrsir.geo.scene.stac_provenance)
+        out["stac"] = geo["stac"]
+    return out
 
 
 def check_bbox(bbox) -> list[float]:

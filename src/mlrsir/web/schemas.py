@@ -163,6 +163,15 @@ class RandomResponse(BaseModel):
     id: int = Field(description="A random indexed image id.")
 
 
+class StacInfo(BaseModel):
+    item: str = Field(description="STAC Item id.")
+    collection: str | None = Field(None, description="Collection id of the Item.")
+    href: str | None = Field(None, description="The Item's own href (STAC API item URL or catalogue JSON).")
+    assets: dict[str, str] = Field(default_factory=dict, description="Asset key -> href of the assets read.")
+    datetime: str | None = Field(None, description="The Item's datetime (ISO 8601).")
+    cloud_cover: float | None = Field(None, description="The Item's eo:cloud_cover, percent 0..100.")
+
+
 class GeoInfo(BaseModel):
     scene: str = Field(description="Scene id.")
     window: list[int] = Field(description="[col, row, width, height] in pixels of the scene's finest band.")
@@ -170,6 +179,7 @@ class GeoInfo(BaseModel):
     bounds: list[float] = Field(description="[xmin, ymin, xmax, ymax] in the native CRS.")
     lonlat_bounds: list[float] = Field(description="[lon_min, lat_min, lon_max, lat_max], WGS 84 degrees.")
     datetime: str | None = Field(None, description="Acquisition date/time (ISO 8601) when known.")
+    stac: StacInfo | None = Field(None, description="STAC provenance of a tile of a STAC Item; else null.")
 
 
 class SceneRef(BaseModel):
