@@ -256,9 +256,7 @@ class SceneTileSource:
 
     kind = "scenes"
 
-    def __init__(
-        self, scenes: Iterable[Any], options: TileOptions, radiometry_for=None, *, strict=False, log=print
-    ):
+    def __init__(self, scenes: Iterable[Any], options: TileOptions, radiometry_for=None, *, strict=False, log=print):
         options.check()
         self.scenes = scenes if hasattr(scenes, "url") else [s if is_remote_url(s) else Path(s) for s in scenes]
         self.options = options

@@ -82,9 +82,7 @@ def register(subparsers) -> None:
         "its model fingerprint must match the index)",
     )
     add_runtime_arguments(add)
-    add.add_argument(
-        "--images", nargs="+", help="as for build: folders, files, scenes, https:// or s3:// rasters"
-    )
+    add.add_argument("--images", nargs="+", help="as for build: folders, files, scenes, https:// or s3:// rasters")
     add.add_argument("--labels", help="label file, rows matched by file stem")
     add.add_argument("--batch-size", type=int, default=64)
     add.add_argument("--strict", action="store_true", help="stop at the first unreadable image or scene")
@@ -270,11 +268,10 @@ def _exit_status(succeeded: int, failed: list[tuple[str, str]]) -> int:
 
 
 def run_build(args) -> int:
+    from mlrsir.cli.stac_options import open_stac_scenes
     from mlrsir.errors import DataError
     from mlrsir.index.ingest import list_images, load_hashing_encoder, read_labels
     from mlrsir.index.store import CodeIndex
-
-    from mlrsir.cli.stac_options import open_stac_scenes
 
     _check_batch_size(args.batch_size)
     stac = open_stac_scenes(args)  # the landing page is read (and checked) before the index is made
@@ -395,11 +392,10 @@ def run_for_index(index, run: str | None) -> str:
 
 
 def run_add(args) -> int:
+    from mlrsir.cli.stac_options import open_stac_scenes
     from mlrsir.index.ingest import expand_inputs, load_hashing_encoder
     from mlrsir.index.store import CodeIndex
     from mlrsir.inference.fingerprint import check_encoder_compatible
-
-    from mlrsir.cli.stac_options import open_stac_scenes
 
     _check_batch_size(args.batch_size)
     stac = open_stac_scenes(args)

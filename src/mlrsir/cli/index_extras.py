@@ -74,7 +74,11 @@ def after_fill(index, args, log=print) -> None:
         from mlrsir.index.tile_quality import remove_cloudy, update_cloud_fractions
 
         summary = update_cloud_fractions(index)
-        stac = f", {summary['from_stac']} of them from their STAC Item's eo:cloud_cover" if summary.get("from_stac") else ""
+        stac = (
+            f", {summary['from_stac']} of them from their STAC Item's eo:cloud_cover"
+            if summary.get("from_stac")
+            else ""
+        )
         log(
             f"cloud fraction stored for {summary['computed']} tiles ({summary['no_band']} without a quality band{stac})"
         )

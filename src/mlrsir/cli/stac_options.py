@@ -36,7 +36,11 @@ def open_stac_scenes(args):
     url = getattr(args, "stac", None)
     args.stac_scenes = None
     if not url:
-        given = [f"--{k.replace('_', '-')}" for k in ("collections", "bbox", "datetime", "max_items") if getattr(args, k, None)]
+        given = [
+            f"--{k.replace('_', '-')}"
+            for k in ("collections", "bbox", "datetime", "max_items")
+            if getattr(args, k, None)
+        ]
         if given:
             raise ConfigError(f"{', '.join(given)}: only with --stac URL")
         if not getattr(args, "images", None):

@@ -55,7 +55,9 @@ def write_geoparquet(path: str | Path, items: Iterable[dict]) -> Path:
     import pyarrow.parquet as pq
 
     stac_cols = ("stac_item", "stac_collection", "stac_href", "stac_assets", "eo:cloud_cover")
-    cols: dict[str, list] = {k: [] for k in ("id", "path", "code", "labels", "scene", "datetime", *stac_cols, "geometry")}
+    cols: dict[str, list] = {
+        k: [] for k in ("id", "path", "code", "labels", "scene", "datetime", *stac_cols, "geometry")
+    }
     bbox = [180.0, 90.0, -180.0, -90.0]
     any_geometry = False
     types: set[str] = set()

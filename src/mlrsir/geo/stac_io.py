@@ -23,8 +23,11 @@ MAX_RETRIES = 2
 
 
 def stac_io():
-    """A pystac-client ``StacApiIO`` with the timeouts and retries of this module."""
-    from pystac_client.stac_api_io import StacApiIO  # noqa: PLC0415 (pystac-client: the stac extra)
+    """A pystac-client ``StacApiIO`` with the timeouts and retries of this module (DataError without it)."""
+    try:
+        from pystac_client.stac_api_io import StacApiIO  # noqa: PLC0415 (pystac-client: the stac extra)
+    except ImportError:
+        raise DataError("--stac needs pystac-client (pip install 'mlrsir[stac]')") from None
 
     return StacApiIO(timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), max_retries=MAX_RETRIES)
 

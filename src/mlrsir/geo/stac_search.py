@@ -143,9 +143,7 @@ def _boxes(bbox) -> list[tuple[float, float, float, float]]:
 
 
 def _intersects(a, b) -> bool:
-    return any(
-        x[0] <= y[2] and y[0] <= x[2] and x[1] <= y[3] and y[1] <= x[3] for x in _boxes(a) for y in _boxes(b)
-    )
+    return any(x[0] <= y[2] and y[0] <= x[2] and x[1] <= y[3] and y[1] <= x[3] for x in _boxes(a) for y in _boxes(b))
 
 
 def refusal(item, query: StacQuery) -> str | None:
@@ -224,9 +222,7 @@ class StacScenes:
             return "api"
         if kind in ("Catalog", "Collection", "FeatureCollection", "Feature"):
             return str(kind)
-        raise DataError(
-            f"{self.url}: not a STAC API, catalogue, collection, ItemCollection or Item (type {kind!r})"
-        )
+        raise DataError(f"{self.url}: not a STAC API, catalogue, collection, ItemCollection or Item (type {kind!r})")
 
     def __str__(self) -> str:
         return self.url

@@ -24,8 +24,6 @@ added stay.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from mlrsir.errors import ConfigError
 from mlrsir.geo.archive import default_radiometry
 from mlrsir.geo.radiometry import Radiometry
