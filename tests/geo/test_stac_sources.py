@@ -238,6 +238,18 @@ def test_api_search_multiband_cogs_provenance_and_rerun(cogs, hash_run, tmp_path
             assert main([*cmd, "--after", "2020-01-02"]) == 0
             assert {h["geo"]["stac"]["item"] for h in json.loads(capsys.readouterr().out)} == {"it2"}
 
+            # /api/search: the results' geo carries the provenance too
+            from fastapi.testclient import TestClient
+
+            from mlrsir.web.app import create_app
+
+            with TestClient(create_app(ix, encoder=PixelHashEncoder(hash_run)), base_url="http://localhost") as client:
+                answer = client.post("/api/search", json={"item_id": hits[0]["id"], "k": 50, "attention": False})
+                assert answer.status_code == 200, answer.text
+                body = answer.json()
+            web = {r["geo"]["stac"]["item"]: r["geo"]["stac"] for r in body["results"]}
+            assert web["it2"] == it2 and body["query"]["geo"]["stac"]["item"] == hits[0]["geo"]["stac"]["item"]
+
             # GeoParquet keeps the provenance columns
             pq = pytest.importorskip("pyarrow.parquet")
             out_file = tmp_path / "ix.parquet"

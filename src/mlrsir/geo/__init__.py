@@ -8,7 +8,9 @@ optional extra ``geo`` (rasterio, pyproj, pystac, pyarrow). Modules:
 * :mod:`~mlrsir.geo.remote`: ``https://`` / ``s3://`` rasters read in place (GDAL paths, COG
   settings, ``s3://`` prefix listing); :mod:`~mlrsir.geo.hrefs`: which STAC hrefs are followed.
 * :mod:`~mlrsir.geo.scene`: a scene from one raster, a folder of per-band files or a
-  STAC Item.
+  STAC Item (with its provenance).
+* :mod:`~mlrsir.geo.stac_search`: the Items of a STAC API search or a static catalogue walk,
+  streamed as scenes (``--stac``); :mod:`~mlrsir.geo.stac_io`: STAC JSON reads with timeouts.
 * :mod:`~mlrsir.geo.acquisition`: acquisition datetime from metadata or names.
 * :mod:`~mlrsir.geo.tiling`: tiles on the finest band's grid, read window by window.
 * :mod:`~mlrsir.geo.tile_check`: the one check of the tile / stride options.
