@@ -18,6 +18,7 @@ import threading
 import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ import rasterio
 from affine import Affine
 
 from mlrsir.cli.main import main
+from mlrsir.errors import DataError
 from mlrsir.geo.stac_search import StacQuery, StacScenes, refusal, time_range
 from mlrsir.index.store import CodeIndex
 from tests.fakes.range_server import RangeServer
@@ -344,8 +346,9 @@ def test_static_catalogue_local_and_over_http(cogs, hash_run, tmp_path, capsys):
 class _BrokenApi:
     """A tiny STAC API whose first search page holds 1 Item and links a second page that is not JSON."""
 
-    def __init__(self, item: dict, landing_ok: bool = True):
-        self.item, self.landing_ok = item, landing_ok
+    def __init__(self, item: dict, landing_ok: bool = True, conforms: tuple[str, ...] = ()):
+        self.item, self.landing_ok, self.conforms = item, landing_ok, list(conforms)
+        self.requests: list[tuple[str, str]] = []  # (path with query string, body)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -374,7 +377,8 @@ class _BrokenApi:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self):
+            def do_GET(self, body: str = ""):
+                api.requests.append((self.path, body))
                 if self.path.startswith("/page2"):
                     return self._send("<html>502 Bad Gateway</html> {not json")
                 if self.path == "/":
@@ -382,7 +386,8 @@ class _BrokenApi:
                         return self._send('{"type": "Catalog", "links": ')
                     return self._send(json.dumps({
                         "type": "Catalog", "id": "broken", "stac_version": "1.0.0", "description": "d",
-                        "conformsTo": ["https://api.stacspec.org/v1.0.0/core", "https://api.stacspec.org/v1.0.0/item-search"],
+                        "conformsTo": ["https://api.stacspec.org/v1.0.0/core",
+                                       "https://api.stacspec.org/v1.0.0/item-search", *api.conforms],
                         "links": [{"rel": "search", "href": f"{api.url}/search", "method": "GET",
                                    "type": "application/geo+json"},
                                   {"rel": "self", "href": f"{api.url}/"}],
@@ -393,8 +398,7 @@ class _BrokenApi:
                 }))  # fmt: skip
 
             def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                self.do_GET()
+                self.do_GET(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
 
         return Handler
 
@@ -423,6 +427,39 @@ def test_malformed_page_is_named_and_nothing_stored_is_lost(cogs, hash_run, tmp_
             assert not (tmp_path / "new").exists()  # refused before an index is made
     assert main(["index", "add", "--index", str(ix), "--collections", "s2", "--images", str(cogs / "scene3.tif")]) == 2
     assert "--collections: only with --stac URL" in capsys.readouterr().err
+
+
+def test_cloud_filter_is_sent_where_the_api_conforms(tmp_path):
+    """An API conforming to the Query extension gets ``eo:cloud_cover <= 100 F`` in the search; one
+    conforming to Filter gets it as CQL2; the Items are checked on the client all the same."""
+    cloudy = item_dict(0, {}, cloud=80.0)  # the fake ignores the filter: the client drops the Item
+    query_ext = "https://api.stacspec.org/v1.0.0/item-search#query"
+    filter_ext = "https://api.stacspec.org/v1.0.0/item-search#filter"
+    for conforms, expected in ((query_ext, '"lte":30.0'), (filter_ext, "<=")):
+        with _BrokenApi(cloudy, conforms=(conforms,)) as api:
+            scenes = StacScenes(StacQuery(api.url, max_cloud=0.3), log=lambda m: None)
+            with pytest.raises(DataError, match=r"/page2\?token=x: STAC API page is not JSON"):
+                list(scenes)
+            search = [(unquote(p) + b).replace(" ", "") for p, b in api.requests if p.startswith("/search")]
+            assert search and expected in search[0] and "eo:cloud_cover" in search[0], search
+            assert scenes.counts.skipped == {"cloud": 1} and scenes.counts.yielded == 0
+    with _BrokenApi(cloudy) as api:  # no extension: nothing sent, still checked
+        scenes = StacScenes(StacQuery(api.url, max_cloud=0.3), log=lambda m: None)
+        with pytest.raises(DataError):
+            list(scenes)
+        assert all("cloud" not in unquote(p) + b for p, b in api.requests) and scenes.counts.skipped == {"cloud": 1}
+
+
+def test_multiband_asset_without_eo_bands_takes_the_band_descriptions(cogs):
+    """One COG asset without ``eo:bands``: its bands are named by the raster's descriptions (B04 ...),
+    ``cog_1`` ... as aliases, so ``--bands B04,B03,B02`` and ``cog_1,cog_2,cog_3`` pick the same."""
+    item = item_dict(0, {"cog": {"href": "./scene0.tif", "type": "image/tiff; application=geotiff"}})
+    (cogs / "it0.json").write_text(json.dumps(item))
+    entries = list(StacScenes(StacQuery(str(cogs / "it0.json")), log=lambda m: None))
+    scene = entries[0].open_scene()
+    assert scene.band_names == ["B04", "B03", "B02"] and [b.aliases for b in scene.bands][0] == ("cog_1",)
+    assert [b.index for b in scene.select("cog_3,cog_2,cog_1")] == [3, 2, 1]
+    assert scene.provenance["assets"] == {"cog": str(cogs / "scene0.tif")} and scene.provenance["cloud_cover"] == 10
 
 
 # ---------------------------------------------------------------------------- many Items, bounded memory

@@ -284,7 +284,12 @@ class StacScenes:
                 elif _conforms(self.landing, _FILTER):
                     extra["filter"] = {"op": "<=", "args": [{"property": "eo:cloud_cover"}, pct]}
                     extra["filter_lang"] = "cql2-json"
+            posts = any(
+                isinstance(ln, dict) and ln.get("rel") == "search" and str(ln.get("method", "GET")).upper() == "POST"
+                for ln in self.landing.get("links") or []
+            )
             search = client.search(
+                method="POST" if posts else "GET",
                 collections=list(q.collections) if q.collections else None,
                 bbox=list(q.bbox) if q.bbox else None,
                 datetime=q.datetime or None,
