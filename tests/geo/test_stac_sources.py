@@ -10,6 +10,7 @@ mean equal pixels: tiles read through a STAC Item equal those of the same COG in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -52,6 +53,21 @@ def hash_run(monkeypatch, tmp_path):
 def need_rustac() -> None:
     if rustac_executable() is None:
         pytest.skip("rustac (the STAC API server of the stac/test extra) is not installed")
+
+
+@contextlib.contextmanager
+def stac_api(folder: Path, collections: list[dict], items: list[dict]):
+    """rustac's STAC API serving ``items``; the test is skipped (with the server's log) when it cannot start."""
+    need_rustac()
+    server = StacApiServer(folder, collections, items)
+    try:
+        server.__enter__()
+    except RuntimeError as exc:
+        pytest.skip(f"the STAC API server could not start: {exc}")
+    try:
+        yield server
+    finally:
+        server.__exit__()
 
 
 def write_cog(path: Path, data: np.ndarray, transform, names=None) -> Path:
@@ -181,7 +197,7 @@ def test_api_search_multiband_cogs_provenance_and_rerun(cogs, hash_run, tmp_path
     with RangeServer(cogs) as files:
         covers = [5.0, 50.0, 20.0, None]
         items = [item_dict(n, multiband_asset(files.url(f"scene{n}.tif")), cloud=c) for n, c in enumerate(covers)]
-        with StacApiServer(tmp_path / "api", [collection_dict("s2")], items) as api:
+        with stac_api(tmp_path / "api", [collection_dict("s2")], items) as api:
             ix = tmp_path / "ix"
             assert stac_build(hash_run, api.url, ix, "--collections", "s2", "--max-cloud", "0.3") == 0
             out = capsys.readouterr().out
@@ -271,7 +287,7 @@ def test_api_per_band_assets_bbox_datetime_max_items(cogs, hash_run, tmp_path, c
         items = [item_dict(n, per_band_assets(hrefs), day=n + 1) for n in range(5)]
         items.append(item_dict(5, per_band_assets(hrefs), lon=10.0))  # elsewhere: outside the bbox
         items.append(item_dict(6, per_band_assets(hrefs), collection="l8"))
-        with StacApiServer(tmp_path / "api", [collection_dict("s2"), collection_dict("l8")], items) as api:
+        with stac_api(tmp_path / "api", [collection_dict("s2"), collection_dict("l8")], items) as api:
             ix = tmp_path / "ix"
             extra = ["--collections", "s2", "--bbox", "-76,37,-74,39", "--datetime", "2020-01-02/2020-01-31"]
             assert stac_build(hash_run, api.url, ix, *extra, "--bands", "red,green,blue", "--max-items", "3") == 0
@@ -499,7 +515,7 @@ def test_many_items_stream_with_bounded_memory(hash_run, tmp_path, capsys):
     ctx = multiprocessing.get_context("fork")
     with RangeServer(folder) as files:
         items = [item_dict(n, multiband_asset(files.url(f"m{n}.tif")), day=1 + n % 28) for n in range(60)]
-        with StacApiServer(tmp_path / "api", [collection_dict("s2")], items) as api:
+        with stac_api(tmp_path / "api", [collection_dict("s2")], items) as api:
             for count in (10, 60):
                 ix = tmp_path / f"ix{count}"
                 parent, child = ctx.Pipe(duplex=False)

@@ -19,6 +19,10 @@
   ``SCENE_PATH#col,row,width,height`` with its ``geo``; empty tiles are skipped and counted.
   Remote rasters (``https://host/x.tif``, ``s3://bucket/key.tif``, ``s3://bucket/prefix/``)
   are read in place through GDAL (:mod:`mlrsir.geo.remote`); their SCENE_PATH is the URL.
+* ``--stac URL`` (both commands, beside or instead of ``--images``): the Items of a STAC API
+  search or a static catalogue walk are scenes, streamed (:mod:`mlrsir.cli.stac_options`,
+  :mod:`mlrsir.geo.stac_search`); their SCENE_PATH is the Item's href, and each tile's ``geo``
+  keeps the Item's provenance (``geo["stac"]``).
 * ``export --index PATH --out FILE.parquet|FILE.npz``: GeoParquet (id, path, code bytes,
   labels, scene, datetime, footprint geometry; null for items without georeference) or
   npz (``ids``, ``paths``, ``codes`` uint8 (n, bits) in {0, 1}, ``labels`` JSON strings).

@@ -25,7 +25,7 @@ def register_duplicates(sub) -> None:
                 "--max-cloud",
                 type=float,
                 help="scene tiles: drop tiles whose cloud fraction (from the scene's BQA / QA_PIXEL / SCL band) "
-                "exceeds this (0..1), counted",
+                "exceeds this (0..1), counted; with --stac also skip Items whose eo:cloud_cover exceeds 100x this",
             )
     dup = sub.add_parser("duplicates", help="list groups of near-duplicate items (Hamming radius)")
     dup.add_argument("--index", required=True)
