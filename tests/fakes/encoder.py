@@ -76,7 +76,8 @@ def make_run(run_dir: Path, weights: str = "aaaa", retrieval: str = "hamming", c
 
 class FakeEncoder:
     """Encoder double (see the module doc): ``encode_images``, ``encode_paths``,
-    ``spatial_attention``, ``bits``, ``fingerprint``, ``retrieval``, ``classes``, ``run_dir``."""
+    ``spatial_attention`` (and its gate: ``encode_images_with_attention``,
+    ``attention_from_gate``), ``bits``, ``fingerprint``, ``retrieval``, ``classes``, ``run_dir``."""
 
     def __init__(
         self, run_dir: Path | str | None = None, classes: list[str] | None = None, attention_fails: bool = False
@@ -134,6 +135,20 @@ class FakeEncoder:
         if self.attention_fails:
             raise NotImplementedError("this model has no CBAM")
         return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+    def encode_images_with_attention(self, images):
+        """``encode_images`` plus one "gate" per image: its grey level ``(1, H, W)`` (the
+        real encoder's is ``(1, P, P)``); the code counts as one model call."""
+        codes, outputs = self.encode_images(images)
+        gates = [np.asarray(im.convert("L"), dtype=np.float32)[None] / 255.0 for im in images]
+        self.gates_made = getattr(self, "gates_made", 0) + len(images)
+        return codes, outputs, gates
+
+    def attention_from_gate(self, gate, width, height):
+        if self.attention_fails:
+            raise NotImplementedError("this model has no CBAM")
+        grey = Image.fromarray(np.asarray(gate, dtype=np.float32).reshape(np.shape(gate)[-2:]))
+        return np.asarray(grey.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
 def write_image(path: Path, quadrant_colours, size=(32, 24), fmt=None) -> Path:

@@ -262,16 +262,47 @@ class Encoder:
         return np.concatenate(codes), np.concatenate(outs), ok, errors
 
     @torch.no_grad()
+    def encode_uint8_with_attention(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`encode_uint8` and, from the same forward pass, each image's CBAM spatial gate.
+
+        Returns ``(codes, outputs, gates)``: codes and outputs equal :meth:`encode_uint8`'s;
+        ``gates`` ``float32 (B, 1, P, P)`` in (0, 1) (``P`` = the fusion's pool size; all
+        ones for a model without CBAM). :meth:`attention_from_gate` turns one into a map.
+        """
+        if self.onnx is not None:
+            out, att = self.onnx.run(np.asarray(batch))  # the export's second output: the gate
+            return self.codes_from_outputs(out), out, np.asarray(att, np.float32)
+        if self.inputs.multispectral:
+            self.encode_uint8(batch)  # the ConfigError naming the run
+        model = self.fast_model
+        out_t = model(to_float_normalized(batch).to(self.device))  # forward runs CBAM: it keeps its gate
+        if model.cbam is None:
+            p = model.pool_size
+            gate = torch.ones(len(batch), 1, p, p)
+        else:
+            gate = model.cbam.last_spatial_gate
+        out = out_t.float().cpu().numpy()
+        return self.codes_from_outputs(out), out, gate.float().cpu().contiguous().numpy()
+
+    def encode_images_with_attention(self, images: Sequence[Image.Image]):
+        """:meth:`encode_images` plus the gates of :meth:`encode_uint8_with_attention`."""
+        return self.encode_uint8_with_attention(self._prepare(images))
+
+    def attention_from_gate(self, gate: np.ndarray, width: int, height: int) -> np.ndarray:
+        """One gate of :meth:`encode_uint8_with_attention` (``(1, P, P)`` or ``(P, P)``) as
+        the ``(height, width)`` float32 map in [0, 1] of :meth:`spatial_attention`: upsampled
+        bilinearly to the input size ``S`` (as the model's own ``spatial_attention``), then to
+        the image's size."""
+        g = torch.from_numpy(np.ascontiguousarray(gate, dtype=np.float32)).reshape(1, 1, *np.shape(gate)[-2:])
+        size = (self.image_size, self.image_size)
+        g = F.interpolate(g, size=size, mode="bilinear", align_corners=False)
+        g = F.interpolate(g, size=(int(height), int(width)), mode="bilinear", align_corners=False)
+        return g[0, 0].clamp(0, 1).numpy().astype(np.float32)
+
     def spatial_attention(self, image: Image.Image) -> np.ndarray:
         """CBAM spatial gate of one image, upsampled to the image size: ``(H, W)`` float32 in [0, 1]."""
-        batch = self._prepare([image])
-        if self.onnx is not None:
-            _h, att = self.onnx.run(batch.numpy())  # (1, 1, P, P): upsampled like the model's own
-            gate = F.interpolate(torch.from_numpy(att), size=batch.shape[-2:], mode="bilinear", align_corners=False)
-        else:
-            gate = self.fast_model.spatial_attention(to_float_normalized(batch).to(self.device))  # (1, 1, S, S)
-        gate = F.interpolate(gate.float(), size=(image.height, image.width), mode="bilinear", align_corners=False)
-        return gate[0, 0].clamp(0, 1).cpu().numpy().astype(np.float32)
+        _codes, _out, gates = self.encode_images_with_attention([image])
+        return self.attention_from_gate(gates[0], image.width, image.height)
 
 
 def load_encoder(run_dir: str | Path, device: str = "cpu", runtime: str = "auto", precision: str = "fp32") -> Encoder:

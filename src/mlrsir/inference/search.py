@@ -194,7 +194,11 @@ def encode_query(encoder, image) -> np.ndarray:
 def encode_query_with_output(encoder, image) -> tuple[np.ndarray, np.ndarray | None]:
     """``(code (1, bits) uint8, h (bits,) float32 or None)`` of one RGB PIL image; ``h`` is
     the real-valued output behind the code (None when it is not one value per bit)."""
-    codes, outputs = encoder.encode_images([image])
+    return query_code_and_output(*encoder.encode_images([image]))
+
+
+def query_code_and_output(codes, outputs) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`encode_query_with_output`'s result from one image's ``encode_images`` answer."""
     code = np.asarray(codes, dtype=np.uint8).reshape(1, -1)
     h = None if outputs is None else np.asarray(outputs, dtype=np.float32).reshape(-1)
     return code, (h if h is not None and h.shape[0] == code.shape[1] else None)

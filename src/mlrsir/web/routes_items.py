@@ -69,7 +69,7 @@ def thumbnail(item_id: int, state: WebState = Depends(get_state)):
     "PNG: the CBAM spatial attention map of the item blended over its image",
 )
 def attention(item_id: int, state: WebState = Depends(get_state)):
-    return image_response(state.service.attention.png(state.service.images.read(item_id)), "image/png")
+    return image_response(state.service.item_attention_png(item_id), "image/png")
 
 
 @router.get(

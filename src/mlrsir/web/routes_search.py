@@ -23,6 +23,7 @@ from starlette.formparsers import parse_options_header
 from mlrsir.data.images import ImageTooLargeError
 from mlrsir.errors import DataError
 from mlrsir.web import imaging
+from mlrsir.web.attention import upload_key
 from mlrsir.web.errors import error_response, validation_message
 from mlrsir.web.image_responses import image_response, image_responses
 from mlrsir.web.schemas import ERROR_RESPONSES, ErrorResponse, LikeTheseParams, SearchParams, SearchResponse
@@ -113,10 +114,12 @@ async def search(request: Request, state: WebState = Depends(get_state)):
                 400, "send an image file (multipart field 'image') or the item_id of an indexed image"
             )
         return await run_in_threadpool(service.search_item, params)
-    image = await read_upload_image(state, upload)
+    data = await read_upload_bytes(state, upload)
+    image = await run_in_threadpool(decode_upload, state, data, upload.filename)
     decode_ms = (time.perf_counter() - t0) * 1000
     try:
-        return await run_in_threadpool(service.search_upload, image, upload.filename or "upload", params, decode_ms)
+        name = upload.filename or "upload"
+        return await run_in_threadpool(service.search_upload, image, name, params, decode_ms, upload_key(data))
     finally:
         image.close()
         del image
@@ -136,19 +139,22 @@ async def attention(request: Request, state: WebState = Depends(get_state)):
     _values, upload = await read_search_request(request)
     if upload is None:
         return error_response(400, "send an image file (multipart field 'image')")
-    image = await read_upload_image(state, upload)
-    png = await run_in_threadpool(state.service.attention.png, image)
+    data = await read_upload_bytes(state, upload)
+    # cached per upload (SHA-256 of the bytes); the search of the same bytes kept its gate;
+    # decoding and rendering run in the thread pool, only when not cached
+    png = await run_in_threadpool(
+        state.service.upload_attention_png, upload_key(data), lambda: decode_upload(state, data, upload.filename)
+    )
     return image_response(png, "image/png", cacheable=False)
 
 
-async def read_upload_image(state: WebState, upload: UploadFile):
-    """The upload read (at most the server's limit: ImageTooLargeError, 413, beyond it) and
-    decoded in the thread pool (:func:`decode_upload`)."""
+async def read_upload_bytes(state: WebState, upload: UploadFile) -> bytes:
+    """The upload's bytes, at most the server's limit (ImageTooLargeError, 413, beyond it)."""
     limit = state.max_upload_bytes
     data = await upload.read(limit + 1)
     if len(data) > limit:
         raise ImageTooLargeError(f"{upload.filename or 'upload'}: file too large, the limit is {limit} bytes")
-    return await run_in_threadpool(decode_upload, state, data, upload.filename)
+    return data
 
 
 def decode_upload(state: WebState, data: bytes, filename: str | None):

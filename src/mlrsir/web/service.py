@@ -35,10 +35,10 @@ from mlrsir.index.tile_quality import allowed_ids
 from mlrsir.inference.like_these import search_like_these
 from mlrsir.inference.match_map import match_map
 from mlrsir.inference.search import (
-    encode_query_with_output,
     ids_in_bbox,
     item_at,
     public_geo,
+    query_code_and_output,
     search_code,
     stored_code,
 )
@@ -160,12 +160,17 @@ class RetrievalService:
         item_id = self.on_index(lambda idx: item_at(idx, lon, lat))
         return self.search_item(params.model_copy(update={"item_id": int(item_id), "include_self": True}))
 
-    def search_upload(self, image: Image.Image, name: str, params: SearchParams, decode_ms: float = 0.0) -> dict:
-        """Encode an uploaded image and search the index with its code."""
+    def search_upload(
+        self, image: Image.Image, name: str, params: SearchParams, decode_ms: float = 0.0, upload: str | None = None
+    ) -> dict:
+        """Encode an uploaded image and search the index with its code; ``upload``: the
+        upload's cache key (:func:`mlrsir.web.attention.upload_key`), under which the CBAM
+        gate of the same forward pass is kept for its attention map."""
         t0 = time.perf_counter()
         params = params.model_copy(update={"labels": self.labels.check(params.labels)})
         with self._encoder_slot:
-            code, query_output = encode_query_with_output(self.encoder, image)  # h: re-ranks Hamming ties
+            # h: re-ranks Hamming ties
+            code, query_output = query_code_and_output(*self.attention.encode_query(image, upload))
         encode_ms = (time.perf_counter() - t0) * 1000
         width, height = image.info.get("original_size", image.size)
         query = {
@@ -210,6 +215,17 @@ class RetrievalService:
             query["width"], query["height"] = image.size if image is not None else (0, 0)
         exclude = None if params.include_self else int(params.item_id)
         return self._search(code, query, image, params, exclude, {}, t0)
+
+    def item_attention_png(self, item_id: int) -> bytes:
+        """PNG of the attention map of an indexed item, cached per item (and its stored path)."""
+        record = self.record(item_id)  # 404 for an unknown item
+        key = ("item", int(item_id), str(record.get("path")))
+        return self.attention.cached_png(key, lambda: self.images.read(item_id))
+
+    def upload_attention_png(self, key: str, decode: Callable[[], Image.Image]) -> bytes:
+        """PNG of the attention map of an upload (``key``: its SHA-256), cached; ``decode()``
+        is called only when it is not, and the gate kept by its search is used when present."""
+        return self.attention.cached_png(("upload", key), decode)
 
     def match(self, hit_id: int, query_id: int, grid: int) -> dict:
         """Where is the match (:func:`mlrsir.inference.match_map.match_map`) of indexed item
