@@ -55,7 +55,14 @@ def test_bench_encode_rows_name_runtime_and_precision(tmp_path, capsys):
         Image.fromarray(rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)).save(images / f"{i}.png")
     argv = ["bench", "encode", "--run", str(run), "--images", str(images), "--batch-size", "4", "--budget", "0.01"]
     assert main([*argv, "--runtime", "onnx", "--runtime", "openvino", "--precision", "fp32", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)["rows"]
+    result = json.loads(capsys.readouterr().out)
+    rows = result["rows"]
     assert [(r["runtime"], r["precision"]) for r in rows] == [("onnx", "fp32"), ("openvino", "fp32")]
+    # decode alone, sequential and overlapped files -> codes, and where the time goes, in the same run
+    assert result["decode"]["exact_1thread"] > 0 and result["decode"]["draft_pool"] > 0
+    assert result["decode"]["draft_bits_agree"] == 1.0  # PNG files: draft mode does not apply
+    assert all(r["sequential_b4"] > 0 and r["end_to_end_b4"] > 0 for r in rows)
+    assert [w["config"] for w in result["where_time_goes"]] == [r["config"] for r in rows]
+    assert all(w["model_ms"] > 0 and w["decode_ms"] > 0 for w in result["where_time_goes"])
     assert [(r["bits_agree"], r["codes_identical"]) for r in rows] == [(1.0, 1.0), (1.0, 1.0)]
     assert all(r["model_b4"] > 0 and r["end_to_end_b4"] > 0 for r in rows)

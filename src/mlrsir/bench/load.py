@@ -13,6 +13,10 @@ body) and, for ``--upload-fraction`` of them, a multipart upload of one item's t
 run (``VmHWM``, reset after the warm-up) and the level after the run (``VmRSS``, read
 ``--settle`` seconds after the last request).
 
+``--baseline-src DIR`` first runs the same plan against a server started from the source
+folder ``DIR`` (``PYTHONPATH``, e.g. ``/path/to/older-checkout/src``), so a change is measured
+beside its baseline in one run (report key ``baseline``; the exit status is this checkout's).
+
 Exit status: 0 when there were no errors, every request was sent and the memory growth
 stayed within ``--max-rss-growth-mib``; 1 otherwise (the report says which).
 """
@@ -26,6 +30,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from mlrsir.bench.process_memory import proc_status_mib, reset_peak, rss_mib
@@ -291,10 +296,22 @@ def run(args) -> int:
         result = benchmark(url, server_pid=args.server_pid, plan=LoadPlan.from_args(args))
     else:
         command, env = served_index(args, args.runtime)
+        baseline = None
+        if getattr(args, "baseline_src", None):  # the same plan against an older checkout's server first
+            old_env = dict(env, PYTHONPATH=str(Path(args.baseline_src).resolve()))
+            with started_server(command, args.start_timeout, env=old_env) as server:
+                baseline = benchmark(server.url, server_pid=server.process.pid, plan=LoadPlan.from_args(args))
+            baseline["server_src"] = str(Path(args.baseline_src).resolve())
         with started_server(command, args.start_timeout, env=env) as server:
             result = benchmark(server.url, server_pid=server.process.pid, plan=LoadPlan.from_args(args))
+        if baseline is not None:
+            result["baseline"] = baseline
     if args.json:
         print(json.dumps(result, indent=2))
     else:
+        if result.get("baseline"):
+            print(f"baseline: the server of {result['baseline']['server_src']}")
+            print_report(result["baseline"])
+            print("\nthis checkout:")
         print_report(result)
     return 0 if result["passed"] else 1

@@ -193,12 +193,17 @@ def _register_encode(sub) -> None:
         help="local (in-process) and/or ray (Ray Data pipeline, one row per --workers value; "
         "pip install 'mlrsir[ray]'); default local. With --engine and no --runtime: torch only",
     )
+    p.add_argument(
+        "--scene",
+        help="a GeoTIFF scene (file or band folder) whose 256 px windows are decoded for the decode ceiling, "
+        "e.g. ../shared/data/geo/sentinel2-l1c-T18SVG-20160112",
+    )
     p.set_defaults(func=run_encode)
     ray = sub.add_parser(
         "ray", help="encoding throughput on Ray (= bench encode --engine ray; pip install 'mlrsir[ray]')"
     )
     _encode_options(ray)
-    ray.set_defaults(func=run_encode, runtime=None, engine=["ray"])
+    ray.set_defaults(func=run_encode, runtime=None, engine=["ray"], scene=None)
 
 
 def _register_scene_rss(sub) -> None:
@@ -230,6 +235,7 @@ def run_encode(args) -> int:
         max_images=args.max_images,
         batch_sizes=tuple(args.batch_size),
         budget_s=args.budget,
+        scene=args.scene,
         log=lambda m: print(m, file=sys.stderr, flush=True),
     )
     print(json.dumps(result, indent=2) if args.json else to_markdown(result), end="\n" if args.json else "")
@@ -270,6 +276,10 @@ def _register_load(sub) -> None:
         "or POST /api/attention); both: measure both, side by side",
     )
     p.add_argument("--runtime", choices=RUNTIMES, help="passed to `mlrsir serve --runtime`")
+    p.add_argument(
+        "--baseline-src",
+        help="first measure a server run from this source folder (e.g. an older checkout's src), same plan",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run_load)
 

@@ -193,12 +193,17 @@ class Encoder:
         on_error: str = "skip",
         workers: int = 4,
         sizes: list | None = None,
+        overlap: bool = True,
+        ahead: int = 2,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[str, str]]]:
         """Encode image files in batches; decoding runs in a thread pool, overlapped with inference.
 
-        The images of the next batches are decoded (and resized) while the current batch is
-        encoded (up to two batches ahead). JPEGs far larger than the input size are decoded
-        at reduced scale (:func:`~mlrsir.data.images.read_rgb` ``target_size``).
+        The images of the next ``ahead`` batches are decoded (and resized) by ``workers``
+        threads while the current batch is encoded, so at most ``(ahead + 1) * batch_size``
+        decoded images (``3 S^2`` bytes each) are held. ``overlap=False`` decodes each batch
+        in the calling thread, then encodes it (the sequential baseline of ``mlrsir bench
+        encode``; same codes). JPEGs far larger than the input size are decoded at reduced
+        scale (:func:`~mlrsir.data.images.read_rgb` ``target_size``).
 
         Returns ``(codes, outputs, ok_mask (N,) bool, errors [(path, message)])``; codes and
         outputs have one row per readable file (in input order). With ``on_error="raise"``
@@ -223,19 +228,23 @@ class Encoder:
         starts = list(range(0, len(paths), batch_size))
         bar = tqdm(total=len(paths), desc="encode", unit="img", disable=not progress, dynamic_ncols=True)
         try:
-            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-                pending = {}
+            with ThreadPoolExecutor(max_workers=max(1, workers) if overlap else 1) as pool:
+                pending: dict[int, list] = {}
 
                 def submit(i: int) -> None:
                     if i < len(starts) and i not in pending:
                         pending[i] = [pool.submit(load, p) for p in paths[starts[i] : starts[i] + batch_size]]
 
+                def decoded(i: int) -> list:
+                    if not overlap:
+                        return [load(p) for p in paths[starts[i] : starts[i] + batch_size]]
+                    for later in range(i, i + 1 + max(0, ahead)):  # this batch and the next ones decode meanwhile
+                        submit(later)
+                    return [future.result() for future in pending.pop(i)]
+
                 for i, start in enumerate(starts):
-                    for ahead in range(i, i + 3):  # this batch and the next two decode meanwhile
-                        submit(ahead)
                     arrays = []
-                    for offset, future in enumerate(pending.pop(i)):
-                        array, found, error = future.result()
+                    for offset, (array, found, error) in enumerate(decoded(i)):
                         if error is not None:
                             if on_error == "raise":
                                 for futures in pending.values():
