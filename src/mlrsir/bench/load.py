@@ -201,10 +201,17 @@ def benchmark(url: str, *, server_pid: int | None, plan: LoadPlan) -> dict:
     ids = collect_ids(url)
     status, thumb = http_get(url, f"/api/items/{ids[0]}/thumbnail")
     upload = thumb if status == 200 and plan.upload_fraction > 0 else None
-    # warm up with the same concurrency as the measured run: per-thread allocator arenas and
-    # the server's bounded caches fill here, so "before" is the steady state, not a cold start
+    # warm up with the same concurrency and requests as the measured run (with the attention
+    # maps under --attention on): per-thread allocator arenas and the server's bounded caches
+    # (thumbnails, attention PNGs) fill here, so "before" is the steady state, not a cold start
     warm = plan.load(
-        url, ids, upload, requests=min(plan.warmup_requests, plan.requests), duration_limit=60.0, seed=plan.seed + 1
+        url,
+        ids,
+        upload,
+        requests=min(plan.warmup_requests, plan.requests),
+        duration_limit=60.0,
+        seed=plan.seed + 1,
+        attention=plan.attention == "on",
     )
 
     rss_before = rss_mib(server_pid)  # the warm level

@@ -302,7 +302,7 @@ class Encoder:
         the ``(height, width)`` float32 map in [0, 1] of :meth:`spatial_attention`: upsampled
         bilinearly to the input size ``S`` (as the model's own ``spatial_attention``), then to
         the image's size."""
-        g = torch.from_numpy(np.ascontiguousarray(gate, dtype=np.float32)).reshape(1, 1, *np.shape(gate)[-2:])
+        g = torch.from_numpy(np.array(gate, dtype=np.float32)).reshape(1, 1, *np.shape(gate)[-2:])
         size = (self.image_size, self.image_size)
         g = F.interpolate(g, size=size, mode="bilinear", align_corners=False)
         g = F.interpolate(g, size=(int(height), int(width)), mode="bilinear", align_corners=False)
