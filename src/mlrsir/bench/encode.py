@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from mlrsir.bench.machine import load_average, load_sentence
 from mlrsir.bench.ray import bench_session, ray_rate
 from mlrsir.data.images import read_rgb, rgb_to_uint8_array
 from mlrsir.errors import ConfigError
@@ -264,6 +265,7 @@ def run_encode_bench(
     ``max_images`` images of the folder (``scene``: a GeoTIFF scene for the window decode)."""
     import torch  # noqa: PLC0415 (torch only on this path)
 
+    load_start = load_average()
     paths = list_images(image_folder)[:max_images]
     size = load_encoder(run_dir, runtime="torch").image_size
     images = np.stack([rgb_to_uint8_array(read_rgb(p), size) for p in paths])
@@ -299,6 +301,8 @@ def run_encode_bench(
         "image_size": size,
         "torch_threads": torch.get_num_threads(),
         "batch_sizes": list(batch_sizes),
+        "load_average_start": load_start,
+        "load_average_end": load_average(),
         "decode": decode,
         "rows": rows,
         "where_time_goes": [
@@ -324,6 +328,11 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"{result['torch_threads']} threads; x = ratio to the first row; bits / codes equal: "
         "against the first fp32 row)",
         "",
+        *(
+            [load_sentence(result["load_average_start"], result.get("load_average_end")) + ".", ""]
+            if result.get("load_average_start")
+            else []
+        ),
         "| runtime | precision | engine | " + " | ".join(heads) + " | bits equal | codes equal |",
         "|---|---|---|" + "---:|" * (len(heads) + 2),
     ]

@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from mlrsir.bench.machine import load_average, load_sentence
 from mlrsir.bench.process_memory import proc_status_mib, reset_peak, rss_mib
 from mlrsir.bench.server import (
     connect,
@@ -198,6 +199,7 @@ class LoadPlan:
 
 def benchmark(url: str, *, server_pid: int | None, plan: LoadPlan) -> dict:
     """Warm up, measure memory, run the load, measure memory again."""
+    load_start = load_average()
     ids = collect_ids(url)
     status, thumb = http_get(url, f"/api/items/{ids[0]}/thumbnail")
     upload = thumb if status == 200 and plan.upload_fraction > 0 else None
@@ -241,6 +243,8 @@ def benchmark(url: str, *, server_pid: int | None, plan: LoadPlan) -> dict:
             "after_rss_mib": rss_after,
             "after_growth_mib": growth,
             "max_rss_growth_mib": plan.max_rss_growth_mib,
+            "load_average_start": load_start,
+            "load_average_end": load_average(),
         }
     )
     problems = []
@@ -266,6 +270,8 @@ def print_report(r: dict) -> None:
         f"load test of {r['url']}: {r['clients']} clients, {r['requests_sent']} of {r['requests_planned']} "
         f"search requests ({r['uploads']} uploads) in {r['seconds']:.1f} s"
     )
+    if r.get("load_average_start"):
+        print(f"machine      {load_sentence(r['load_average_start'], r.get('load_average_end'))}")
     print(f"throughput   {r['throughput_rps']:.1f} requests/s")
     print(f"latency      p50 {ms(r['p50_ms'])}, p99 {ms(r['p99_ms'])}, max {ms(r['max_ms'])}")
     print(f"errors       {r['errors']} (warm-up: {r['warmup_errors']})")
