@@ -5,12 +5,24 @@ Python's ``http.server`` ignores ``Range``; GDAL's ``/vsicurl/`` needs it to rea
 port), answers one range with 206 (several ranges: each sent as its own 206 is not supported,
 the first range is sent), a missing file with 404, a path listed in ``forbidden`` with 403,
 and waits ``stall[name]`` seconds before answering a request for ``name`` (a stalled server).
-``bytes_sent`` counts body bytes, ``requests`` the requests (both reset by :meth:`reset`).
+``bytes_sent`` counts body bytes, ``requests`` the requests (both reset by :meth:`reset`);
+``by_name`` counts the requests (HEAD included) per file name.
+
+Fault modes (for the network fault tests):
+
+* :meth:`fail_next` ``(name, count, status=503)``: the next ``count`` GETs of ``name`` answer
+  ``status`` (a burst of 503, or 500/429);
+* ``truncate[name] = n``: the file is served as if only its first ``n`` bytes existed (a
+  truncated upload: the TIFF header promises blocks the server does not have);
+* ``kill_after = k``: after ``k`` answered GETs the server dies (:meth:`kill`: later requests on
+  open connections are dropped unanswered, new connections are refused); a new
+  ``RangeServer(root, port=old.port)`` serves the same URLs again.
 """
 
 from __future__ import annotations
 
 import re
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,15 +35,30 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)")
 class RangeServer:
     """``with RangeServer(folder) as server: server.url("scene.tif")`` (module doc)."""
 
-    def __init__(self, root: Path, forbidden: tuple[str, ...] = (), stall: dict[str, float] | None = None):
+    def __init__(
+        self,
+        root: Path,
+        forbidden: tuple[str, ...] = (),
+        stall: dict[str, float] | None = None,
+        *,
+        port: int = 0,
+        kill_after: int | None = None,
+    ):
         self.root = Path(root).resolve()
         self.forbidden = set(forbidden)
         self.stall = dict(stall or {})
+        self.truncate: dict[str, int] = {}
+        self.kill_after = kill_after
+        self.dead = False
         self.bytes_sent = 0
         self.requests = 0
+        self.gets = 0
+        self.by_name: dict[str, int] = {}
         self.ranges: list[tuple[str, int, int]] = []
+        self._failures: dict[str, list[int]] = {}
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._stopped = False
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -46,15 +73,33 @@ class RangeServer:
         with self._lock:
             self.bytes_sent = 0
             self.requests = 0
+            self.by_name.clear()
             self.ranges.clear()
+
+    def fail_next(self, name: str, count: int, status: int = 503) -> None:
+        """The next ``count`` GETs of ``name`` answer ``status`` (module doc)."""
+        with self._lock:
+            self._failures.setdefault(name, []).extend([int(status)] * int(count))
+
+    def kill(self) -> None:
+        """Die now: open connections get no answer, new ones are refused (module doc)."""
+        self.dead = True
+        self._stop()
+
+    def _stop(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._httpd.shutdown()
+        self._httpd.server_close()
 
     def __enter__(self) -> RangeServer:
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._stop()
         self._thread.join(timeout=10)
 
     def _count(self, name: str, start: int, length: int) -> None:
@@ -80,6 +125,26 @@ class RangeServer:
 
             def _serve(self, body: bool) -> None:
                 name = unquote(urlparse(self.path).path).lstrip("/")
+                with server._lock:
+                    server.by_name[name] = server.by_name.get(name, 0) + 1
+                    failures = server._failures.get(name) if body else None
+                    status = failures.pop(0) if failures else None
+                    if body and status is None:
+                        server.gets += 1
+                    dying = server.kill_after is not None and server.gets > server.kill_after
+                if server.dead or dying:
+                    if not server.dead:
+                        server.dead = True
+                        threading.Thread(target=server._stop, daemon=True).start()
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)  # no answer: the client sees it drop
+                    except OSError:
+                        pass
+                    return None
+                if status is not None:
+                    self.close_connection = True
+                    return self._error(status, "Injected failure")
                 if name in server.stall:
                     time.sleep(server.stall[name])
                 target = (server.root / name).resolve()
@@ -87,7 +152,7 @@ class RangeServer:
                     return self._error(403, "Forbidden")
                 if server.root not in target.parents or not target.is_file():
                     return self._error(404, "Not Found")
-                size = target.stat().st_size
+                size = min(target.stat().st_size, server.truncate.get(name, target.stat().st_size))
                 start, stop, status = 0, size, 200
                 match = _RANGE.match(self.headers.get("Range", ""))
                 if match and (match.group(1) or match.group(2)):

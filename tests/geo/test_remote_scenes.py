@@ -254,6 +254,7 @@ def test_http_stalled_server_times_out(monkeypatch, tmp_path, capsys):
     cog = synthetic_cog(folder)
     monkeypatch.setenv("GDAL_HTTP_TIMEOUT", "1")
     monkeypatch.setenv("GDAL_HTTP_MAX_RETRY", "0")
+    monkeypatch.setenv("MLRSIR_REMOTE_ATTEMPTS", "1")  # mlrsir's own retries off too
     from mlrsir.geo.scene import open_scene
 
     with RangeServer(folder, stall={cog.name: 4.0}) as server:

@@ -28,6 +28,7 @@ from mlrsir.geo.remote import (
     read_error_message,
     remote_options,
 )
+from mlrsir.geo.retry import permanent, with_retries
 from mlrsir.paths import not_found_message
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt", ".img", ".png")
@@ -87,10 +88,16 @@ def open_raster(path: str | Path):
     if not is_url and not Path(text).is_file():
         raise DataError(not_found_message(text, "raster file not found"))
     options = apply_remote_defaults() if is_url else http_options()
-    try:
+
+    def attempt():
         with warnings.catch_warnings(), rasterio.Env(**options):
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             return rasterio.open(gdal_path(text))
+
+    try:
+        if not is_url:
+            return attempt()
+        return with_retries(attempt, (RasterioError,), retry_if=lambda exc: not permanent(str(exc)))
     except RasterioError as exc:
         if is_url:
             raise DataError(read_error_message(text, str(exc), options)) from exc
@@ -134,9 +141,14 @@ def band_sources(path: str | Path, names: list[str] | None = None, aliases=None)
 
 
 def check_readable(ds, path) -> None:
-    """Read the last pixel of every band: a truncated GeoTIFF fails here (DataError)."""
+    """Read the last pixel of every band: a truncated GeoTIFF fails here (DataError; a remote
+    file's read is retried first, :mod:`mlrsir.geo.retry`)."""
+
+    def call():
+        return ds.read(window=Window(ds.width - 1, ds.height - 1, 1, 1))
+
     try:
-        ds.read(window=Window(ds.width - 1, ds.height - 1, 1, 1))
+        with_retries(call, (RasterioError,)) if is_remote_url(str(path)) else call()
     except RasterioError as exc:
         raise DataError(f"{path}: cannot read the last block - truncated or corrupt raster ({exc})") from exc
 
@@ -144,10 +156,16 @@ def check_readable(ds, path) -> None:
 def read_band(ds, band: BandSource, window: Window, out_shape: tuple[int, int], resampling) -> np.ndarray:
     """``(out_h, out_w)`` array of ``band.dtype`` read from ``window`` (may be fractional).
 
-    Raises DataError naming the file, band and window when GDAL cannot decode it.
+    A remote band's failed read is retried (bounded backoff, :mod:`mlrsir.geo.retry`), so a
+    transient failure of one tile does not lose its scene. Raises DataError naming the file,
+    band and window when GDAL cannot decode it (after the retries).
     """
-    try:
+
+    def call():
         return ds.read(band.index, window=window, out_shape=out_shape, resampling=resampling)
+
+    try:
+        return with_retries(call, (RasterioError,)) if is_remote_url(str(band.path)) else call()
     except RasterioError as exc:
         where = (
             f"cannot read band {band.index} ({band.name}) window "
