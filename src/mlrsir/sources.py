@@ -68,6 +68,8 @@ class SourceCounts:
     scenes: int = 0
     skipped_empty: int = 0
     radiometry: dict | None = None
+    complete_scenes: int = 0
+    complete_tiles: int = 0
 
 
 def log_skip(log: Callable[[str], None], path: str, message: str) -> None:
@@ -252,19 +254,42 @@ class SceneTileSource:
             :func:`mlrsir.index.scenes.index_radiometry`; else :func:`default_radiometry_rule`).
         strict: raise on the first bad scene instead of skipping it.
         log: message sink (scene lines, ``skipped ...``).
+        complete: ``(scene source) -> tiles or None``: the tiles of a scene the destination
+            already holds completely (such a scene is skipped unopened, its tiles counted as
+            already present); None: every scene is opened.
+
+    Scenes whose tiles were all loaded (or found present) without a failure are listed by
+    :meth:`take_finished` (their sources: URL or resolved path), so the caller can record them
+    complete once their last tiles are stored.
     """
 
     kind = "scenes"
 
-    def __init__(self, scenes: Iterable[Any], options: TileOptions, radiometry_for=None, *, strict=False, log=print):
+    def __init__(
+        self,
+        scenes: Iterable[Any],
+        options: TileOptions,
+        radiometry_for=None,
+        *,
+        strict=False,
+        log=print,
+        complete: Callable[[str], int | None] | None = None,
+    ):
         options.check()
         self.scenes = scenes if hasattr(scenes, "url") else [s if is_remote_url(s) else Path(s) for s in scenes]
         self.options = options
         self.radiometry_for = radiometry_for or default_radiometry_rule()
         self.strict = strict
         self.log = log
+        self.complete = complete
         self.counts = SourceCounts()
         self._current: dict[str, Any] = {}
+        self._finished: list[str] = []
+
+    def take_finished(self) -> list[str]:
+        """Sources of the scenes finished since the last call (class doc)."""
+        done, self._finished = self._finished, []
+        return done
 
     def candidate_batches(self, size: int) -> Iterator[list[str]]:
         """Tile ids of every tile that may hold data (sparse blocks skipped), at most ``size``
@@ -279,12 +304,27 @@ class SceneTileSource:
             except DataError as exc:  # the listing itself failed (a STAC page): named, the walk ends
                 self._fail(str(getattr(self.scenes, "url", "scenes")), exc)
                 break
+            if self._already_complete(scene_path):
+                continue
             try:
                 yield from self._scene_batches(scene_path, size)
             except DataError as exc:
                 self._fail(scene_path, exc)
                 self._current = {}
             self._end_scene()
+
+    def _already_complete(self, scene_path: Path | str) -> bool:
+        """True (counted, logged) when ``complete`` says the destination holds the whole scene."""
+        if self.complete is None:
+            return False
+        tiles = self.complete(scene_source(str(scene_path)))  # a STAC entry's str() is its href
+        if tiles is None:
+            return False
+        self.counts.scenes += 1
+        self.counts.complete_scenes += 1
+        self.counts.complete_tiles += tiles
+        self.log(f"scene {printable(str(scene_path))}: complete in the index ({tiles} tiles), not read again")
+        return True
 
     def _scene_batches(self, scene_path: Path | str, size: int) -> Iterator[list[str]]:
 
@@ -312,6 +352,7 @@ class SceneTileSource:
                 "datasets": datasets,
                 "windows": {},
                 "failed": False,
+                "source": source,
             }
             windows = self._current["windows"]
             batch: list[str] = []
@@ -357,6 +398,7 @@ class SceneTileSource:
             return
         tiler = current["tiler"]
         self.counts.scenes += 1
+        self._finished.append(current["source"])
         self.counts.skipped_empty += tiler.skipped
         if tiler.skipped:
             self.log(
@@ -386,7 +428,8 @@ class SceneTileSource:
         return {
             "scenes": self.counts.scenes,
             "tiles_added": report.added,
-            "already_present": report.already_present,
+            "already_present": report.already_present + self.counts.complete_tiles,
+            "complete_scenes": self.counts.complete_scenes,
             "skipped_empty": self.counts.skipped_empty,
             "not_georeferenced": report.not_georeferenced,
             "failed": list(self.counts.failed),
@@ -394,6 +437,11 @@ class SceneTileSource:
             "seconds": report.seconds,
             "tiles_per_s": report.added / report.seconds if report.seconds > 0 and report.added else 0.0,
         }
+
+
+def scene_source(scene_path: Path | str) -> str:
+    """The source a scene's tile ids start with: a remote URL as given, a local path resolved."""
+    return str(scene_path) if is_remote_url(scene_path) else str(Path(scene_path).resolve())
 
 
 def input_sources(

@@ -286,15 +286,21 @@ def run_build(args) -> int:
     encoder = load_hashing_encoder(
         args.run, runtime=getattr(args, "runtime", "auto"), precision=getattr(args, "precision", "fp32")
     )
-    index = CodeIndex.create(
-        args.index,
-        bits=encoder.bits,
-        fingerprint={**encoder.fingerprint, **getattr(encoder, "encoding", {})},  # + runtime, precision
-        run_dir=str(Path(encoder.run_dir).resolve()),
-        classes=classes if classes is not None else getattr(encoder, "classes", None),
-        images_root=_images_root((args.images or [args.stac])[0]),
-        overwrite=args.overwrite,
-    )
+    from mlrsir.index import ingest_log
+
+    command = _build_command(args, encoder)
+    index = _resumed_build(args, encoder, command)
+    if index is None:
+        index = CodeIndex.create(
+            args.index,
+            bits=encoder.bits,
+            fingerprint={**encoder.fingerprint, **getattr(encoder, "encoding", {})},  # + runtime, precision
+            run_dir=str(Path(encoder.run_dir).resolve()),
+            classes=classes if classes is not None else getattr(encoder, "classes", None),
+            images_root=_images_root((args.images or [args.stac])[0]),
+            overwrite=args.overwrite,
+        )
+        ingest_log.begin_build(index, command)
     with index:
         what = f"{len(paths)} images" + (f" and {len(scenes)} scene(s)" if scenes else "")
         if args.images:
@@ -309,7 +315,58 @@ def run_build(args) -> int:
 
         after_fill(index, args)
         refresh_search_structure(index)
+        ingest_log.end_build(index)
         return status
+
+
+def _build_command(args, encoder) -> dict:
+    """What makes two ``index build`` commands the same build (:mod:`mlrsir.index.ingest_log`)."""
+    from mlrsir.geo.remote import is_remote_url
+
+    stac_options = ("stac", "collections", "bbox", "datetime", "max_cloud", "max_items")
+    return {
+        "images": [i if is_remote_url(i) else str(Path(i).resolve()) for i in (args.images or [])],
+        "stac": {name: str(getattr(args, name, None)) for name in stac_options},
+        "run": str(Path(encoder.run_dir).resolve()),
+        "labels": str(Path(args.labels).resolve()) if args.labels else None,
+        "tile": args.tile,
+        "stride": args.stride,
+        "bands": args.bands,
+        "radiometry": args.radiometry,
+    }
+
+
+def _resumed_build(args, encoder, command: dict):
+    """The open index of an interrupted ``index build`` with the same command at ``--index``
+    (it continues there: tiles and scenes already stored are skipped), else None (a new index
+    is created; an existing finished or different one is refused by the creation)."""
+    from mlrsir.errors import IndexStoreError
+    from mlrsir.index import ingest_log
+    from mlrsir.index.catalogue import DB_NAME
+    from mlrsir.index.store import CodeIndex
+    from mlrsir.inference.fingerprint import check_encoder_compatible
+
+    if args.overwrite or not (Path(args.index) / DB_NAME).is_file():
+        return None
+    index = CodeIndex.open(args.index)
+    try:
+        if not ingest_log.resumable(index, command):
+            found = ingest_log.build_record(index)
+            if found is not None and found.get("state") == "running":
+                raise IndexStoreError(
+                    f"{args.index}: holds an interrupted build of other inputs or options ({found['command']}); "
+                    "continue it with that command (or `mlrsir index add`), or replace it with --overwrite"
+                )
+            index.close()
+            return None
+        check_encoder_compatible(encoder, index)
+        if ingest_log.build_record(index) is None:
+            ingest_log.begin_build(index, command)
+    except BaseException:
+        index.close()
+        raise
+    print(f"continuing the interrupted build of {printable(args.index)} ({len(index)} items stored)")
+    return index
 
 
 def refresh_search_structure(index, nlist: int | None = None, force: bool = False, log=print) -> None:

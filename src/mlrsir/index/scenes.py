@@ -9,7 +9,8 @@ map each tile through the index's fixed radiometry to 8-bit RGB, encode in batch
 add each chunk atomically with its ``geo`` (the :mod:`mlrsir.geo.georef` dict plus the
 band names; ``crs``/``bounds``/``lonlat_bounds`` null without georeference). Item paths
 are tile ids ``SCENE_PATH#col,row,width,height``; tiles already in the index are skipped
-before they are read (an interrupted build resumes with ``index add``). Windows are
+before they are read, and scenes recorded complete are not even opened
+(:mod:`mlrsir.index.ingest_log`; an interrupted build resumes with the same command). Windows are
 streamed in bounded batches and blocks a sparse GeoTIFF never wrote are skipped unread
 (:mod:`mlrsir.geo.tiling`), so memory does not depend on the size a scene declares.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 from mlrsir.errors import ConfigError
 from mlrsir.geo.archive import default_radiometry
 from mlrsir.geo.radiometry import Radiometry
+from mlrsir.index import ingest_log
 from mlrsir.inference.search import public_geo  # noqa: F401  (re-exported)
 from mlrsir.ingest.engines import LocalEngine
 from mlrsir.ingest.fill import fill_index
@@ -68,27 +70,43 @@ def encode_scenes_into_index(
     strict: bool = False,
     progress: bool = True,
     log=print,
+    skip_complete: bool = True,
 ) -> dict:
     """Tile, encode and add every scene (module doc): the fill loop of :mod:`mlrsir.ingest`
     with a :class:`~mlrsir.sources.SceneTileSource` and the in-process engine. ``scenes``: scene
     paths / URLs, or a stream of STAC Items (:class:`mlrsir.geo.stac_search.StacScenes`).
 
+    Scenes the index holds completely with this tiling (:mod:`mlrsir.index.ingest_log`) are
+    skipped unopened (``skip_complete`` False: opened, their tiles skipped one by one), and
+    every scene whose tiles are all stored is recorded complete.
+
     Returns:
-        ``{"scenes", "tiles_added", "already_present", "skipped_empty", "not_georeferenced",
-        "failed": [(path, message)], "seconds", "tiles_per_s", "radiometry"}``.
+        ``{"scenes", "tiles_added", "already_present", "complete_scenes", "skipped_empty",
+        "not_georeferenced", "failed": [(path, message)], "seconds", "tiles_per_s", "radiometry"}``.
     """
 
     options = TileOptions(tile=tile, stride=stride, bands=bands)
     options.check()
     if radiometry is not None and index.radiometry is not None:
         index_radiometry(index, requested=radiometry)  # a different rule than the stored one: refuse first
+    tiling = ingest_log.tiling_key(tile, stride, bands)
     source = SceneTileSource(
         scenes,
         options,
         lambda scene, chosen: index_radiometry(index, scene, chosen, radiometry),
         strict=strict,
         log=log,
+        complete=(lambda src: ingest_log.complete_tiles(index, src, tiling)) if skip_complete else None,
     )
     engine = LocalEngine(encoder, batch_size=batch_size, strict=strict)
-    report = fill_index(index, source, engine, batch_size=batch_size, strict=strict, progress=progress, log=log)
+    report = fill_index(
+        index,
+        source,
+        engine,
+        batch_size=batch_size,
+        strict=strict,
+        progress=progress,
+        log=log,
+        on_settled=None if index.readonly else (lambda done: ingest_log.mark_complete(index, done, tiling)),
+    )
     return source.summary(report)

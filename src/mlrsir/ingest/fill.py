@@ -13,6 +13,10 @@ Rules (the same for every source and engine):
   before: ``added``/``already_present``/``failed``/``unlabelled``/``seconds``/
   ``images_per_s`` for images, ``scenes``/``tiles_added``/... for scenes).
 
+* **settle rule**: a source with ``take_finished()`` (scenes) lists the units it finished;
+  each is passed to ``on_settled`` once the transaction holding its last items has
+  committed (so a scene is recorded complete only when all its tiles are stored).
+
 Unreadable items are logged ``skipped PATH: message`` and listed in ``failed``.
 """
 
@@ -102,17 +106,26 @@ def fill_index(
     strict: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    on_settled: Callable[[list[str]], None] | None = None,
 ) -> FillReport:
     """Encode the items of ``source`` that ``index`` does not hold with ``engine`` and add
     them, chunk by chunk (module doc). Returns the :class:`FillReport`; the source's
-    ``summary(report)`` gives the command's summary dict."""
+    ``summary(report)`` gives the command's summary dict. ``on_settled``: the settle rule."""
 
     report = FillReport()
     labelled = getattr(source, "labels_by_name", None) is not None
     start = time.perf_counter()
     bar = tqdm(total=getattr(source, "__len__", None) and len(source), unit="item", disable=not progress)
+    finished = getattr(source, "take_finished", None) if on_settled is not None else None
+    settles: dict[int, list[str]] = {}
+
+    def tagged(chunks: Iterator[list[SourceItem]]) -> Iterator[list[SourceItem]]:
+        for chunk in chunks:  # units finished before this chunk was full have all their items in it or before
+            settles[id(chunk)] = finished() if finished is not None else []
+            yield chunk
+
     try:
-        chunks = _chunks(_pending(index, source, report), max(1, 4 * int(batch_size)))
+        chunks = tagged(_chunks(_pending(index, source, report), max(1, 4 * int(batch_size))))
         for chunk, encoded in engine.encode_chunks(chunks):
             for path, message in encoded.errors:
                 if strict:
@@ -144,6 +157,13 @@ def fill_index(
                     1 for r in added if r.get("geo") is not None and r["geo"].get("crs") is None
                 )
             bar.update(len(chunk))
+            done = settles.pop(id(chunk), [])
+            if done and on_settled is not None:
+                on_settled(done)
+        if finished is not None and on_settled is not None:
+            done = finished()  # units finished after the last chunk (all their items already stored)
+            if done:
+                on_settled(done)
     finally:
         bar.close()
     report.engine = engine.extra_summary()
