@@ -22,7 +22,13 @@ are scenes of it too, streamed: their tile ids start with the Item's href.
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +39,7 @@ from mlrsir.data.images import read_rgb
 from mlrsir.data.labels import read_label_file
 from mlrsir.errors import ConfigError, DataError
 from mlrsir.geo.archive import default_radiometry, selection, tile_id, to_rgb, walk_inputs
+from mlrsir.geo.raster import open_raster
 from mlrsir.geo.remote import is_remote_url
 from mlrsir.geo.scene import crs_label, open_scene
 from mlrsir.geo.tile_check import check_tile_stride
@@ -257,6 +264,11 @@ class SceneTileSource:
         complete: ``(scene source) -> tiles or None``: the tiles of a scene the destination
             already holds completely (such a scene is skipped unopened, its tiles counted as
             already present); None: every scene is opened.
+        io_workers: tiles read at the same time by :meth:`load_many` (threads, each with its
+            own open datasets; results kept in order, at most ``2 * io_workers`` tiles held);
+            0: read one by one in the calling thread.
+        progress: sink of the per-scene progress lines (tiles read, MB of pixels decoded, rate,
+            retries; at most one a second and one at the scene's end), e.g. stderr; None: none.
 
     Scenes whose tiles were all loaded (or found present) without a failure are listed by
     :meth:`take_finished` (their sources: URL or resolved path), so the caller can record them
@@ -274,8 +286,14 @@ class SceneTileSource:
         strict=False,
         log=print,
         complete: Callable[[str], int | None] | None = None,
+        io_workers: int = 0,
+        progress: Callable[[str], None] | None = None,
     ):
         options.check()
+        if int(io_workers) < 0:
+            raise ConfigError(f"--io-workers {io_workers}: must be >= 0 (0: read in the encoding thread)")
+        self.io_workers = int(io_workers)
+        self.progress = progress
         self.scenes = scenes if hasattr(scenes, "url") else [s if is_remote_url(s) else Path(s) for s in scenes]
         self.options = options
         self.radiometry_for = radiometry_for or default_radiometry_rule()
@@ -285,6 +303,9 @@ class SceneTileSource:
         self.counts = SourceCounts()
         self._current: dict[str, Any] = {}
         self._finished: list[str] = []
+        self._thread_local = threading.local()
+        self._datasets_lock = threading.Lock()
+        self._thread_datasets: list[dict] = []
 
     def take_finished(self) -> list[str]:
         """Sources of the scenes finished since the last call (class doc)."""
@@ -343,7 +364,11 @@ class SceneTileSource:
         self.log(
             f"scene {printable(scene.scene_id)}: {len(tiler)} tiles of {self.options.tile} px, bands {names}, {crs}"
         )
-        with tiler.open_datasets() as datasets:
+        with tiler.open_datasets() as datasets, ExitStack() as stack:
+            pool = None
+            if self.io_workers > 0:
+                stack.callback(self._close_thread_datasets)  # after the pool's shutdown (LIFO)
+                pool = stack.enter_context(ThreadPoolExecutor(self.io_workers, thread_name_prefix="mlrsir-read"))
             self._current = {
                 "scene_path": scene_path,
                 "scene": scene,
@@ -353,6 +378,8 @@ class SceneTileSource:
                 "windows": {},
                 "failed": False,
                 "source": source,
+                "pool": pool,
+                "meter": _SceneMeter(scene.scene_id, len(tiler), self.progress),
             }
             windows = self._current["windows"]
             batch: list[str] = []
@@ -376,15 +403,80 @@ class SceneTileSource:
         if current.get("failed") or path not in current.get("windows", {}):
             return None
         index, window = current["windows"].pop(path)
-        tiler = current["tiler"]
+        return self._item(current, path, index, window, self._read(current, window, current["datasets"]))
+
+    def load_many(self, paths: list[str]) -> Iterator[SourceItem | None]:
+        """:meth:`load` of each path, in order; with ``io_workers`` the reads run in that many
+        threads at once, at most ``2 * io_workers`` tiles ahead of the consumer."""
+        current = self._current
+        pool = current.get("pool")
+        if pool is None:
+            for path in paths:
+                yield self.load(path)
+            return
+        ahead: deque = deque()
+        todo = iter(paths)
+
+        def submit() -> bool:
+            for path in todo:
+                if current.get("failed") or path not in current["windows"]:
+                    ahead.append((path, None, None))
+                    return True
+                index, window = current["windows"].pop(path)
+                ahead.append((path, (index, window), pool.submit(self._read_in_thread, current, window)))
+                return True
+            return False
+
+        while len(ahead) < 2 * self.io_workers and submit():
+            pass
+        while ahead:
+            path, where, future = ahead.popleft()
+            submit()
+            if future is None or current.get("failed"):
+                if future is not None:
+                    future.cancel()
+                yield None
+                continue
+            yield self._item(current, path, *where, future.result())
+
+    def _read_in_thread(self, current: dict, window):
+        """:meth:`_read` with this worker thread's own datasets of the current scene."""
+        local = self._thread_local
+        if getattr(local, "scene", None) is not current:
+            local.scene, local.datasets = current, {}
+            with self._datasets_lock:
+                self._thread_datasets.append(local.datasets)
+        for band in current["tiler"].bands:
+            if band.path not in local.datasets:
+                local.datasets[band.path] = open_raster(band.path)
+        return self._read(current, window, local.datasets)
+
+    def _close_thread_datasets(self) -> None:
+        with self._datasets_lock:
+            opened, self._thread_datasets = self._thread_datasets, []
+        for datasets in opened:
+            for ds in datasets.values():
+                ds.close()
+
+    @staticmethod
+    def _read(current: dict, window, datasets):
+        """``(array or None, None)`` of a tile, or ``(None, DataError)`` when it cannot be read."""
         try:
-            arr = tiler.read_tile(current["datasets"], window)
+            return current["tiler"].read_tile(datasets, window), None
         except DataError as exc:
-            self._fail(current["scene_path"], exc)
-            current["failed"] = True
+            return None, exc
+
+    def _item(self, current: dict, path: str, index: int, window, read) -> SourceItem | None:
+        arr, error = read
+        if error is not None:
+            if not current.get("failed"):
+                current["failed"] = True
+                self._fail(current["scene_path"], error)
             return None
+        current["meter"].tile(arr)
         if arr is None:
             return None
+        tiler = current["tiler"]
         info = tiler.tile_info(index, window)
         scene = current["scene"]
         geo = stored_geo(info, scene.scene_id, scene.datetime, scene.provenance)
@@ -397,6 +489,7 @@ class SceneTileSource:
         if not current or current.get("failed"):
             return
         tiler = current["tiler"]
+        current["meter"].end()
         self.counts.scenes += 1
         self._finished.append(current["source"])
         self.counts.skipped_empty += tiler.skipped
@@ -437,6 +530,44 @@ class SceneTileSource:
             "seconds": report.seconds,
             "tiles_per_s": report.added / report.seconds if report.seconds > 0 and report.added else 0.0,
         }
+
+
+class _SceneMeter:
+    """Per-scene progress: tiles read, MB of pixels decoded, tiles/s, retries (:mod:`mlrsir.geo.retry`);
+    a line to ``sink`` at most once a second and one at the end."""
+
+    def __init__(self, name: str, total: int, sink: Callable[[str], None] | None):
+        from mlrsir.geo.retry import STATS  # noqa: PLC0415 (geo below sources; light)
+
+        self.name, self.total, self.sink, self.stats = name, total, sink, STATS
+        self.start = self.last = time.perf_counter()
+        self.tiles = 0
+        self.bytes = 0
+        self.retries0 = STATS.retries
+
+    def tile(self, arr) -> None:
+        self.tiles += 1
+        self.bytes += 0 if arr is None else int(arr.nbytes)
+        now = time.perf_counter()
+        if self.sink is not None and now - self.last >= 1.0:
+            self.last = now
+            self.sink(self.line(now, "reading"))
+
+    def line(self, now: float, what: str) -> str:
+        seconds = max(now - self.start, 1e-9)
+        return (
+            f"scene {printable(self.name)}: {what} {self.tiles}/{self.total} tiles, {self.bytes / 1e6:.1f} MB of pixels, "
+            f"{self.tiles / seconds:.1f} tiles/s, {self.stats.retries - self.retries0} retries"
+        )
+
+    def end(self) -> None:
+        if self.sink is not None and self.tiles:
+            self.sink(self.line(time.perf_counter(), "read"))
+
+
+def stderr_lines(text: str) -> None:
+    """A progress line on stderr."""
+    print(text, file=sys.stderr, flush=True)
 
 
 def scene_source(scene_path: Path | str) -> str:

@@ -181,10 +181,17 @@ def test_http_codes_equal_local_and_rerun_skips(cog, hash_run, tmp_path, capsys)
     size = cog.stat().st_size
     with RangeServer(cog.parent) as server:
         url = server.url(cog.name)
-        assert build(hash_run, [url], tmp_path / "http", "--tile", TILE) == 0
+        assert build(hash_run, [url], tmp_path / "http", "--tile", TILE, "--io-workers", 0) == 0
         fetched = server.bytes_sent
         over_http = codes_by_window(tmp_path / "http")
         assert {w: c for w, (_s, c) in over_http.items()} == {w: c for w, (_s, c) in local.items()}
+        # 4 concurrent readers (the default): the same codes; a block may be fetched twice by two threads
+        server.reset()  # another URL of the same file (the query is ignored by the server): not in GDAL's cache
+        assert build(hash_run, [url + "?w=4"], tmp_path / "http4", "--tile", TILE, "--io-workers", 4) == 0
+        assert {w: c for w, (_s, c) in codes_by_window(tmp_path / "http4").items()} == {
+            w: c for w, (_s, c) in over_http.items()
+        }
+        assert server.bytes_sent <= 1.1 * size, (server.bytes_sent, size)
         local_geo = {w: g for w, (_s, _c, g) in items_by_window(tmp_path / "local").items()}
         assert {w: g for w, (_s, _c, g) in items_by_window(tmp_path / "http").items()} == local_geo
         assert {s for s, _c in over_http.values()} == {url}  # the stored scene path is the URL

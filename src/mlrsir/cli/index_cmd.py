@@ -154,6 +154,14 @@ def _scene_options(parser) -> None:
     group.add_argument(
         "--allow-remote-hrefs", action="store_true", help="follow http(s)/s3 asset hrefs of local STAC Items"
     )
+    group.add_argument(
+        "--io-workers",
+        type=int,
+        default=4,
+        metavar="N",
+        help="tiles read at once (threads, overlapping the encoding; memory: 2 chunks + 2N tiles); "
+        "0: read in the encoding thread (default 4)",
+    )
 
 
 def _item_id(text: str) -> int:
@@ -203,6 +211,7 @@ def _fill(index, encoder, paths, args, scenes=()) -> int:
             bands=args.bands,
             radiometry=parse_radiometry(args.radiometry),
             batch_size=args.batch_size,
+            io_workers=getattr(args, "io_workers", 0),
             **_run_options(args),
         )
         print(

@@ -45,6 +45,7 @@ dtype (``uint16`` for Sentinel-2/Landsat DNs; a new array per tile).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -182,6 +183,7 @@ class SceneTiler:
         self.dtype = np.result_type(*[np.dtype(b.dtype) for b in self.bands])
         self.yielded = 0
         self.skipped = 0
+        self._count_lock = threading.Lock()  # read_tile may run in several threads (own datasets each)
 
     def __len__(self) -> int:
         """Tiles in the grid (before empty tiles are skipped)."""
@@ -243,7 +245,8 @@ class SceneTiler:
 
     def read_tile(self, datasets: dict, window: Window) -> np.ndarray | None:
         """``(bands, tile, tile)`` of ``window`` (non-finite values set to 0), or None when
-        the tile is empty and ``skip_empty`` (counted in ``skipped``)."""
+        the tile is empty and ``skip_empty`` (counted in ``skipped``). Thread-safe when each
+        thread passes datasets of its own (:meth:`open_datasets`): GDAL handles are not shared."""
         arr = np.empty((len(self.bands), self.tile, self.tile), dtype=self.dtype)
         empty = True
         for i, band in enumerate(self.bands):
@@ -251,7 +254,8 @@ class SceneTiler:
             if empty and not _is_empty(arr[i], band.nodata):
                 empty = False
         if empty and self.skip_empty:
-            self.skipped += 1
+            with self._count_lock:
+                self.skipped += 1
             return None
         return arr
 

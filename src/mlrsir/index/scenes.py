@@ -32,7 +32,7 @@ from mlrsir.index import ingest_log
 from mlrsir.inference.search import public_geo  # noqa: F401  (re-exported)
 from mlrsir.ingest.engines import LocalEngine
 from mlrsir.ingest.fill import fill_index
-from mlrsir.sources import SceneTileSource, TileOptions
+from mlrsir.sources import SceneTileSource, TileOptions, stderr_lines
 
 
 def index_radiometry(index, scene=None, bands=None, requested=None):
@@ -71,6 +71,7 @@ def encode_scenes_into_index(
     progress: bool = True,
     log=print,
     skip_complete: bool = True,
+    io_workers: int = 0,
 ) -> dict:
     """Tile, encode and add every scene (module doc): the fill loop of :mod:`mlrsir.ingest`
     with a :class:`~mlrsir.sources.SceneTileSource` and the in-process engine. ``scenes``: scene
@@ -78,7 +79,9 @@ def encode_scenes_into_index(
 
     Scenes the index holds completely with this tiling (:mod:`mlrsir.index.ingest_log`) are
     skipped unopened (``skip_complete`` False: opened, their tiles skipped one by one), and
-    every scene whose tiles are all stored is recorded complete.
+    every scene whose tiles are all stored is recorded complete. ``io_workers`` > 0: tiles are
+    read in that many threads, overlapping the encoding (:mod:`mlrsir.ingest.fill`); with
+    ``progress``, one line per scene (tiles, MB of pixels, tiles/s, retries) goes to stderr.
 
     Returns:
         ``{"scenes", "tiles_added", "already_present", "complete_scenes", "skipped_empty",
@@ -97,6 +100,8 @@ def encode_scenes_into_index(
         strict=strict,
         log=log,
         complete=(lambda src: ingest_log.complete_tiles(index, src, tiling)) if skip_complete else None,
+        io_workers=io_workers,
+        progress=stderr_lines if progress else None,
     )
     engine = LocalEngine(encoder, batch_size=batch_size, strict=strict)
     report = fill_index(

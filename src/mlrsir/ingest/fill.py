@@ -13,6 +13,10 @@ Rules (the same for every source and engine):
   before: ``added``/``already_present``/``failed``/``unlabelled``/``seconds``/
   ``images_per_s`` for images, ``scenes``/``tiles_added``/... for scenes).
 
+* **overlap**: a source with ``io_workers > 0`` (scenes) reads its tiles in that many threads
+  (``load_many``) and the next chunk is read in a background thread while the engine encodes
+  the current one (:func:`mlrsir.ingest.prefetch.prefetched`): pixels held are at most two
+  chunks plus ``2 * io_workers`` tiles.
 * **settle rule**: a source with ``take_finished()`` (scenes) lists the units it finished;
   each is passed to ``on_settled`` once the transaction holding its last items has
   committed (so a scene is recorded complete only when all its tiles are stored).
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from mlrsir.errors import DataError, IndexStoreError
+from mlrsir.ingest.prefetch import prefetched
 from mlrsir.sources import SourceItem, image_size, log_skip
 from mlrsir.text import printable
 
@@ -74,13 +79,13 @@ def add_new(index, records: list[dict], codes) -> list[dict]:
 
 def _pending(index, source, report: FillReport) -> Iterator[SourceItem]:
     """The source's items not yet in ``index`` (skip rule), loaded one by one."""
+    load_many = getattr(source, "load_many", None)
     for batch in source.candidate_batches(CHECK_BATCH):
         present = index.ids_for_paths(batch)
-        for path in batch:
-            if path in present:
-                report.already_present += 1
-                continue
-            item = source.load(path)
+        todo = [path for path in batch if path not in present]
+        report.already_present += len(batch) - len(todo)
+        loaded = load_many(todo) if load_many is not None else (source.load(path) for path in todo)
+        for item in loaded:
             if item is not None:
                 report.attempted += 1
                 yield item
@@ -126,6 +131,8 @@ def fill_index(
 
     try:
         chunks = tagged(_chunks(_pending(index, source, report), max(1, 4 * int(batch_size))))
+        if getattr(source, "io_workers", 0) > 0:
+            chunks = prefetched(chunks, depth=1)  # the next chunk is read while this one is encoded
         for chunk, encoded in engine.encode_chunks(chunks):
             for path, message in encoded.errors:
                 if strict:
