@@ -384,15 +384,16 @@ class SceneTileSource:
             windows = self._current["windows"]
             batch: list[str] = []
             for index, window in tiler.iter_windows():
-                path = tile_id(source, (window.col_off, window.row_off, window.width, window.height))
-                windows[path] = (index, window)
-                batch.append(path)
-                if len(batch) >= size:
+                if len(batch) >= size:  # yielded once another window follows: the last batch is known as such
                     yield batch  # loaded (or found present) before the next is asked for
                     if self._current["failed"]:
                         return
                     batch = []
                     windows.clear()  # bounded memory: one batch of windows at a time
+                path = tile_id(source, (window.col_off, window.row_off, window.width, window.height))
+                windows[path] = (index, window)
+                batch.append(path)
+            self._current["final"] = True
             if batch:
                 yield batch
 
@@ -411,8 +412,11 @@ class SceneTileSource:
         current = self._current
         pool = current.get("pool")
         if pool is None:
-            for path in paths:
-                yield self.load(path)
+            for i, path in enumerate(paths):
+                item = self.load(path)
+                if i == len(paths) - 1 and current.get("final"):
+                    self._mark_finished(current)
+                yield item
             return
         ahead: deque = deque()
         todo = iter(paths)
@@ -437,7 +441,16 @@ class SceneTileSource:
                     future.cancel()
                 yield None
                 continue
-            yield self._item(current, path, *where, future.result())
+            item = self._item(current, path, *where, future.result())
+            if not ahead and current.get("final"):
+                self._mark_finished(current)  # before its last item: it travels in the same chunk
+            yield item
+
+    def _mark_finished(self, current: dict) -> None:
+        """List the current scene as finished once (not when it failed)."""
+        if not current.get("failed") and not current.get("marked"):
+            current["marked"] = True
+            self._finished.append(current["source"])
 
     def _read_in_thread(self, current: dict, window):
         """:meth:`_read` with this worker thread's own datasets of the current scene."""
@@ -491,7 +504,7 @@ class SceneTileSource:
         tiler = current["tiler"]
         current["meter"].end()
         self.counts.scenes += 1
-        self._finished.append(current["source"])
+        self._mark_finished(current)
         self.counts.skipped_empty += tiler.skipped
         if tiler.skipped:
             self.log(

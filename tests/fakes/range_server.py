@@ -10,8 +10,8 @@ and waits ``stall[name]`` seconds before answering a request for ``name`` (a sta
 
 Fault modes (for the network fault tests):
 
-* :meth:`fail_next` ``(name, count, status=503)``: the next ``count`` GETs of ``name`` answer
-  ``status`` (a burst of 503, or 500/429);
+* :meth:`fail_next` ``(name, count, status=503, after=0)``: after ``after`` more GETs of
+  ``name``, the next ``count`` answer ``status`` (a burst of 503, or 500/429);
 * ``truncate[name] = n``: the file is served as if only its first ``n`` bytes existed (a
   truncated upload: the TIFF header promises blocks the server does not have);
 * ``kill_after = k``: after ``k`` answered GETs the server dies (:meth:`kill`: later requests on
@@ -76,10 +76,16 @@ class RangeServer:
             self.by_name.clear()
             self.ranges.clear()
 
-    def fail_next(self, name: str, count: int, status: int = 503) -> None:
-        """The next ``count`` GETs of ``name`` answer ``status`` (module doc)."""
+    def fail_next(self, name: str, count: int, status: int = 503, after: int = 0) -> None:
+        """The next ``count`` GETs of ``name`` answer ``status``, once ``after`` more GETs of it
+        were answered normally (module doc)."""
         with self._lock:
-            self._failures.setdefault(name, []).extend([int(status)] * int(count))
+            self._failures.setdefault(name, []).extend([0] * int(after) + [int(status)] * int(count))
+
+    def close_in_fork(self) -> None:
+        """In a forked child: close the child's copy of the listening socket (else the socket
+        stays open after the parent's server dies, and connections hang instead of being refused)."""
+        self._httpd.socket.close()
 
     def kill(self) -> None:
         """Die now: open connections get no answer, new ones are refused (module doc)."""
@@ -128,7 +134,7 @@ class RangeServer:
                 with server._lock:
                     server.by_name[name] = server.by_name.get(name, 0) + 1
                     failures = server._failures.get(name) if body else None
-                    status = failures.pop(0) if failures else None
+                    status = (failures.pop(0) or None) if failures else None  # 0: a normal answer before a burst
                     if body and status is None:
                         server.gets += 1
                     dying = server.kill_after is not None and server.gets > server.kill_after

@@ -324,7 +324,8 @@ def run_build(args) -> int:
 
         after_fill(index, args)
         refresh_search_structure(index)
-        ingest_log.end_build(index)
+        if status == 0:  # every input indexed; else the same command retries the ones that failed
+            ingest_log.end_build(index)
         return status
 
 

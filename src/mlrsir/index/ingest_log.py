@@ -17,10 +17,11 @@ tiling added since, make the scene be read again (its tiles then go through the 
 skip rule of :mod:`mlrsir.ingest.fill`). A scene that failed is never recorded.
 
 **Builds.** ``index build`` records its command (inputs, tiling, radiometry, labels, run)
-right after creating the index (:func:`begin_build`) and marks it done at its end
-(:func:`end_build`); a build killed in between leaves ``state: running``, and the same
-command run again continues it in the same index (:func:`resumable`) instead of refusing
-the existing folder.
+right after creating the index (:func:`begin_build`) and marks it done at its end when every
+input was indexed (:func:`end_build`, exit status 0); a build killed in between, or one
+where some scene failed (a server gone, a burst of errors longer than the retries), leaves
+``state: running``, and the same command run again continues it in the same index
+(:func:`resumable`) instead of refusing the existing folder.
 """
 
 from __future__ import annotations
