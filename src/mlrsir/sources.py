@@ -441,7 +441,8 @@ class SceneTileSource:
                     future.cancel()
                 yield None
                 continue
-            item = self._item(current, path, *where, future.result())
+            index, window = where
+            item = self._item(current, path, index, window, future.result())
             if not ahead and current.get("final"):
                 self._mark_finished(current)  # before its last item: it travels in the same chunk
             yield item
@@ -569,8 +570,9 @@ class _SceneMeter:
     def line(self, now: float, what: str) -> str:
         seconds = max(now - self.start, 1e-9)
         return (
-            f"scene {printable(self.name)}: {what} {self.tiles}/{self.total} tiles, {self.bytes / 1e6:.1f} MB of pixels, "
-            f"{self.tiles / seconds:.1f} tiles/s, {self.stats.retries - self.retries0} retries"
+            f"scene {printable(self.name)}: {what} {self.tiles}/{self.total} tiles, "
+            f"{self.bytes / 1e6:.1f} MB of pixels, {self.tiles / seconds:.1f} tiles/s, "
+            f"{self.stats.retries - self.retries0} retries"
         )
 
     def end(self) -> None:

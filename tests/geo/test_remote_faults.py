@@ -180,10 +180,14 @@ def test_with_retries_counts_attempts_and_stops_on_permanent():
         )
     assert len(calls) == 4
     calls.clear()
-    refused = OSError("HTTP response code: 404")
+
+    def refused():
+        calls.append(1)
+        raise OSError("HTTP response code: 404")
+
     with pytest.raises(OSError):
         retry.with_retries(
-            lambda: calls.append(1) or (_ for _ in ()).throw(refused),
+            refused,
             (OSError,),
             policy=policy,
             retry_if=lambda exc: not retry.permanent(str(exc)),

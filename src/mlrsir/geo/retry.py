@@ -41,7 +41,8 @@ DEFAULT_CAP_S = 8.0
 
 _PERMANENT = re.compile(
     r"HTTP response code: (40[0-4]|410)|\(HTTP 40[34]\)|key does not exist|bucket does not exist|"
-    r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|access key id|credential|not recognized as being in a supported file format",
+    r"InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|access key id|credential|"
+    r"not recognized as being in a supported file format",
     re.I,
 )
 

@@ -29,7 +29,10 @@ from __future__ import annotations
 import json
 import time
 
-_DDL = "CREATE TABLE IF NOT EXISTS ingest_log (kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key))"
+_DDL = (
+    "CREATE TABLE IF NOT EXISTS ingest_log "
+    "(kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (kind, key))"
+)
 TABLE = "ingest_log"
 
 
