@@ -16,6 +16,8 @@
   time and memory, serve-ready time, verification; see :mod:`mlrsir.bench.index_store`.
 * ``mlrsir bench map-tiles``: map tile and quick-look request latency of a scene against
   ``mlrsir serve``; see :mod:`mlrsir.bench.map_tiles`.
+* ``mlrsir bench remote``: ingest of a COG locally vs over HTTP vs from S3 (loopback servers):
+  tiles/s, identical codes, bytes for a quarter, peak RSS vs scene items; see :mod:`mlrsir.bench.remote`.
 
 The accuracy grid of retrieval methods is a different command, ``mlrsir benchmark``.
 """
@@ -25,7 +27,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlrsir.bench import map_tiles, scene_rss, slow_clients
+from mlrsir.bench import map_tiles, remote, scene_rss, slow_clients
 from mlrsir.bench.server import add_served_index_options
 from mlrsir.index.backend_registry import scale_bench_backends
 from mlrsir.inference.runtimes import PRECISIONS, RUNTIMES
@@ -90,6 +92,7 @@ def register(subparsers) -> None:
     slow_clients.register(sub)
     _register_encode(sub)
     _register_scene_rss(sub)
+    _register_remote(sub)
     _register_index_store(sub)
     map_tiles.register(sub)
 
@@ -204,6 +207,12 @@ def _register_encode(sub) -> None:
     )
     _encode_options(ray)
     ray.set_defaults(func=run_encode, runtime=None, engine=["ray"], scene=None)
+
+
+def _register_remote(sub) -> None:
+    p = sub.add_parser("remote", help="COG ingest: local vs HTTP vs S3 on loopback (tiles/s, codes, bytes, RSS)")
+    remote.add_arguments(p)
+    p.set_defaults(func=remote.main)
 
 
 def _register_scene_rss(sub) -> None:

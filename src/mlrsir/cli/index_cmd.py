@@ -157,10 +157,10 @@ def _scene_options(parser) -> None:
     group.add_argument(
         "--io-workers",
         type=int,
-        default=4,
+        default=1,
         metavar="N",
-        help="tiles read at once (threads, overlapping the encoding; memory: 2 chunks + 2N tiles); "
-        "0: read in the encoding thread (default 4)",
+        help="threads reading tiles of a scene while the encoder works (memory: 2 chunks + 2N tiles); "
+        "0: read in the encoding thread (default 1; more than 1 was slower on one COG: see docs/remote-archives.md)",
     )
 
 
