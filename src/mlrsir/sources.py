@@ -581,8 +581,10 @@ class _SceneMeter:
 
 
 def stderr_lines(text: str) -> None:
-    """A progress line on stderr."""
-    print(text, file=sys.stderr, flush=True)
+    """A progress line on stderr (through tqdm, so that a progress bar there is not cut)."""
+    from tqdm import tqdm  # noqa: PLC0415 (light; the fill loop's bar)
+
+    tqdm.write(text, file=sys.stderr)
 
 
 def scene_source(scene_path: Path | str) -> str:

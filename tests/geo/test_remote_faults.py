@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import threading
 import time
@@ -23,6 +24,7 @@ import pytest
 from mlrsir.cli.main import main
 from mlrsir.errors import ConfigError
 from mlrsir.geo import retry
+from mlrsir.index import ingest_log
 from mlrsir.index.store import CodeIndex
 from tests.fakes.range_server import RangeServer
 from tests.geo.test_remote_scenes import TILE, codes_by_window, synthetic_cog
@@ -168,8 +170,10 @@ def test_with_retries_counts_attempts_and_stops_on_permanent():
         return "ok"
 
     policy = retry.RetryPolicy(attempts=4, base_s=0.1, cap_s=1.0)
+    before = retry.STATS.retries
     assert retry.with_retries(flaky, (OSError,), policy=policy, sleep=waits.append) == "ok"
     assert len(calls) == 3 and len(waits) == 2 and all(0 <= w <= 0.2 for w in waits)
+    assert retry.STATS.retries - before == 2  # what the progress lines report
     calls.clear()
     with pytest.raises(OSError):  # gives up after `attempts` tries
         retry.with_retries(
@@ -244,7 +248,17 @@ def test_sigkill_mid_remote_ingest_then_same_command_completes(hash_run, two_cog
     with RangeServer(folder) as server:
         urls = [server.url(c.name) for c in cogs]
         argv = build_argv(hash_run, urls, tmp_path / "ix", "--io-workers", 2)
-        assert forked(argv, tmp_path / "run1.log", kill_when=lambda: server.by_name.get("b.tif", 0) >= 6) is None
+
+        def a_done_b_started() -> bool:  # the kill lands while b is read, after a was stored whole
+            if server.by_name.get("b.tif", 0) < 2 or not (tmp_path / "ix" / "index.sqlite").exists():
+                return False
+            try:
+                with CodeIndex.open(tmp_path / "ix", readonly=True, verify=False) as index:
+                    return ingest_log.complete_tiles(index, urls[0], ingest_log.tiling_key(TILE, None, None)) == TILES
+            except Exception:  # the child is creating the index
+                return False
+
+        assert forked(argv, tmp_path / "run1.log", kill_when=a_done_b_started) is None
         stored = verified_windows(tmp_path / "ix")  # opens, verifies: nothing half-written
         assert len(stored.get(urls[0], [])) == TILES and len(stored.get(urls[1], [])) < TILES
         server.reset()
@@ -331,3 +345,21 @@ def test_wrong_s3_credentials_named_nothing_lost_rerun_completes(hash_run, two_c
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret)
         assert forked(add, tmp_path / "good.log") == 0
     assert [codes_of(tmp_path / "ix", u) for u in urls] == expected
+
+
+def test_progress_lines_on_stderr_count_tiles_bytes_and_rate(hash_run, two_cogs, tmp_path, capsys):
+    folder, cogs = two_cogs
+    with RangeServer(folder) as server:
+        argv = build_argv(hash_run, [server.url("a.tif")], tmp_path / "ix", "--io-workers", 1)
+        argv.remove("--quiet")
+        assert main(argv) == 0
+    err = capsys.readouterr().err
+    pixels = TILES * 3 * TILE * TILE * 2 / 1e6  # uint16 bands
+    line = next((x for x in err.splitlines() if x.startswith("scene a: read")), err)
+    assert line.startswith(f"scene a: read {TILES}/{TILES} tiles, {pixels:.1f} MB of pixels, "), line
+    assert re.search(r"MB of pixels, [0-9.]+ tiles/s, 0 retries$", line), line
+
+
+def test_io_workers_must_not_be_negative(hash_run, tmp_path, capsys):
+    assert main(build_argv(hash_run, [str(synthetic_cog(tmp_path))], tmp_path / "ix", "--io-workers", -1)) == 2
+    assert "--io-workers -1: must be >= 0" in capsys.readouterr().err

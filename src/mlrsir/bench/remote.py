@@ -182,7 +182,7 @@ def rss_by_items(folder: Path, counts: list[int], tile: int, io_workers: int) ->
         for n in counts:
             urls = [server.url(f"item{i:03d}_20200101.tif") + f"?n={n}" for i in range(n)]
             cmd = [sys.executable, "-m", "mlrsir", "bench", "remote", "--child-rss", json.dumps(urls)]
-            cmd += ["--tile", str(tile), "--io-workers", str(io_workers), "--cache-mb", os.environ["GDAL_CACHEMAX"]]
+            cmd += ["--tile", str(tile), "--rss-io-workers", str(io_workers), "--cache-mb", os.environ["GDAL_CACHEMAX"]]
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ))
             if done.returncode != 0:
                 raise RuntimeError(f"RSS child failed: {done.stderr[-2000:]}")
@@ -191,7 +191,14 @@ def rss_by_items(folder: Path, counts: list[int], tile: int, io_workers: int) ->
 
 
 def run(
-    scene_dir: Path, tile: int, repeats: int, workers: list[int], items: list[int], cache_mb: int, latency_ms: float
+    scene_dir: Path,
+    tile: int,
+    repeats: int,
+    workers: list[int],
+    items: list[int],
+    cache_mb: int,
+    latency_ms: float,
+    rss_workers: int = 1,
 ) -> dict:
     """Every figure of the module doc, in one dict (a row per source and ``--io-workers`` value)."""
     import rasterio  # noqa: PLC0415 (rasterio only on this path)
@@ -236,7 +243,8 @@ def run(
         for row in rows.values():
             row["tiles"] = len(row.pop("codes", {}))
         result["sources"] = rows
-        result["rss"] = rss_by_items(tmp, items, tile, max(workers)) if items else []
+        result["rss_io_workers"] = rss_workers
+        result["rss"] = rss_by_items(tmp, items, tile, rss_workers) if items else []
     return result
 
 
@@ -276,7 +284,8 @@ def to_markdown(result: dict) -> str:
     load = ", ".join(f"{v:.2f}" for v in result["load_average"])
     lines = [
         f"# mlrsir bench remote ({result['scene']}, {result['file_bytes'] / 1e6:.1f} MB COG, "
-        f"tiles of {result['tile']} px, median of {result['repeats']}, GDAL_CACHEMAX {result['gdal_cachemax_mb']} MB; load average at start {load})",
+        f"tiles of {result['tile']} px, median of {result['repeats']}, "
+        f"GDAL_CACHEMAX {result['gdal_cachemax_mb']} MB; load average at start {load})",
         "",
         "| source | tiles | tiles/s | x local (same io-workers) | codes identical to local | bytes / file | runs |",
         "|---|---|---|---|---|---|---|",
@@ -299,7 +308,7 @@ def to_markdown(result: dict) -> str:
     if result["rss"]:
         lines += [
             "",
-            f"| items over HTTP (io-workers {max(result['workers'])}) | tiles | RSS before (MiB) | peak RSS (MiB) |",
+            f"| items over HTTP (io-workers {result['rss_io_workers']}) | tiles | RSS before (MiB) | peak RSS (MiB) |",
             "|---|---|---|---|",
         ]
         for r in result["rss"]:
@@ -319,6 +328,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--cache-mb", type=int, default=64, help="GDAL_CACHEMAX in MB unless set (default 64)")
     p.add_argument("--items", type=int, nargs="*", default=[10, 50], help="item counts of the RSS runs (default 10 50)")
+    p.add_argument(
+        "--rss-io-workers", type=int, default=1, help="--io-workers of the RSS runs (default 1, as index build)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     p.add_argument("--child-rss", help=argparse.SUPPRESS)
 
@@ -326,11 +338,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args) -> int:
     if args.child_rss:
         os.environ.setdefault("GDAL_CACHEMAX", str(args.cache_mb))
-        print(json.dumps(rss_child(json.loads(args.child_rss), args.tile, max(args.io_workers))))
+        print(json.dumps(rss_child(json.loads(args.child_rss), args.tile, args.rss_io_workers)))
         return 0
     t0 = time.perf_counter()
     result = run(
-        args.scene, args.tile, args.repeats, list(args.io_workers), list(args.items), args.cache_mb, args.latency_ms
+        args.scene,
+        args.tile,
+        args.repeats,
+        list(args.io_workers),
+        list(args.items),
+        args.cache_mb,
+        args.latency_ms,
+        args.rss_io_workers,
     )
     result["seconds"] = time.perf_counter() - t0
     print(json.dumps(result, indent=2) if args.json else to_markdown(result))

@@ -150,6 +150,9 @@ def check_readable(ds, path) -> None:
     try:
         with_retries(call, (RasterioError,)) if is_remote_url(str(path)) else call()
     except RasterioError as exc:
+        if is_remote_url(str(path)):
+            what = "cannot read the last block (a truncated file, or the server failed every retry)"
+            raise DataError(read_error_message(str(path), f"{what}: {exc}", remote_options())) from exc
         raise DataError(f"{path}: cannot read the last block - truncated or corrupt raster ({exc})") from exc
 
 
