@@ -18,9 +18,7 @@ def test_bench_remote_prints_every_figure(tmp_path, capsys, monkeypatch):
     result = json.loads(capsys.readouterr().out)
     assert result["scene"].startswith("generated 2048 x 2048 px scene")
     rows = result["sources"]
-    assert set(rows) == {
-        f"{source}, io-workers {n}" for source in ("local", "http", "s3") for n in (1,)
-    }
+    assert set(rows) == {f"{source}, io-workers {n}" for source in ("local", "http", "s3") for n in (1,)}
     for name, row in rows.items():
         assert row["tiles"] == 16 and row["tiles_per_s"] > 0, name
         if not name.startswith("local"):
