@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlrsir.bench.machine import load_average, load_sentence
 from mlrsir.bench.range_server import RangeServer
 from mlrsir.bench.scene_rss import DEFAULT_SCENE
 
@@ -204,7 +205,7 @@ def run(
     import rasterio  # noqa: PLC0415 (rasterio only on this path)
 
     os.environ.setdefault("GDAL_CACHEMAX", str(cache_mb))
-    result: dict = {"tile": tile, "workers": workers, "repeats": repeats, "load_average": os.getloadavg()}
+    result: dict = {"tile": tile, "workers": workers, "repeats": repeats, "load_average": load_average()}
     result["gdal_cachemax_mb"] = os.environ["GDAL_CACHEMAX"]
     with tempfile.TemporaryDirectory() as tmp_text:
         tmp = Path(tmp_text)
@@ -245,6 +246,7 @@ def run(
         result["sources"] = rows
         result["rss_io_workers"] = rss_workers
         result["rss"] = rss_by_items(tmp, items, tile, rss_workers) if items else []
+    result["load_average_end"] = load_average()
     return result
 
 
@@ -281,11 +283,14 @@ def _environment(values: dict[str, str]):
 
 def to_markdown(result: dict) -> str:
     """The figures as Markdown tables."""
-    load = ", ".join(f"{v:.2f}" for v in result["load_average"])
+    load = load_sentence(result["load_average"], result.get("load_average_end"))
     lines = [
         f"# mlrsir bench remote ({result['scene']}, {result['file_bytes'] / 1e6:.1f} MB COG, "
         f"tiles of {result['tile']} px, median of {result['repeats']}, "
-        f"GDAL_CACHEMAX {result['gdal_cachemax_mb']} MB; load average at start {load})",
+        f"GDAL_CACHEMAX {result['gdal_cachemax_mb']} MB, {os.cpu_count()} CPU cores)",
+        "",
+        f"{load} (other processes share the machine; the servers run in this process). "
+        "Ratios compare with the local row of the same --io-workers.",
         "",
         "| source | tiles | tiles/s | x local (same io-workers) | codes identical to local | bytes / file | runs |",
         "|---|---|---|---|---|---|---|",
