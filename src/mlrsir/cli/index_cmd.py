@@ -159,7 +159,7 @@ def _scene_options(parser) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="threads reading tiles of a scene while the encoder works (memory: 2 chunks + 2N tiles); "
+        help="threads reading tiles of a scene while the encoder works (memory: 3 chunks + 2N tiles); "
         "0: read in the encoding thread (default 1; more than 1 was slower on one COG: see docs/remote-archives.md)",
     )
 

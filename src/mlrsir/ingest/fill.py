@@ -15,7 +15,7 @@ Rules (the same for every source and engine):
 
 * **overlap**: a source with ``io_workers > 0`` (scenes) reads its tiles in that many threads
   (``load_many``) and the next chunk is read in a background thread while the engine encodes
-  the current one (:func:`mlrsir.ingest.prefetch.prefetched`): pixels held are at most two
+  the current one (:func:`mlrsir.ingest.prefetch.prefetched`): pixels held are at most three
   chunks plus ``2 * io_workers`` tiles.
 * **settle rule**: a source with ``take_finished()`` (scenes) lists the units it finished;
   each is passed to ``on_settled`` once the transaction holding its last items has
