@@ -18,6 +18,8 @@
   ``mlrsir serve``; see :mod:`mlrsir.bench.map_tiles`.
 * ``mlrsir bench remote``: ingest of a COG locally vs over HTTP vs from S3 (loopback servers):
   tiles/s, identical codes, bytes for a quarter, peak RSS vs scene items; see :mod:`mlrsir.bench.remote`.
+* ``mlrsir bench finetune-step``: one training step, fp32 beside bf16; see
+  :mod:`mlrsir.bench.finetune_step`.
 
 The accuracy grid of retrieval methods is a different command, ``mlrsir benchmark``.
 """
@@ -27,7 +29,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mlrsir.bench import map_tiles, remote, scene_rss, slow_clients
+from mlrsir.bench import finetune_step, map_tiles, remote, scene_rss, slow_clients
 from mlrsir.bench.server import add_served_index_options
 from mlrsir.index.backend_registry import scale_bench_backends
 from mlrsir.inference.runtimes import PRECISIONS, RUNTIMES
@@ -95,6 +97,7 @@ def register(subparsers) -> None:
     _register_remote(sub)
     _register_index_store(sub)
     map_tiles.register(sub)
+    finetune_step.register(sub)
 
 
 def _register_index_store(sub) -> None:

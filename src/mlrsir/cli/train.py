@@ -70,6 +70,13 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
         help="bit-for-bit repeatable training given the seed: deterministic torch kernels, one CPU thread (slower)",
     )
     p.add_argument(
+        "--train-precision",
+        default=None,
+        choices=["fp32", "bf16"],
+        help="fp32 (default) or bf16: the training forward pass under bfloat16 autocast (AVX-512 BF16 / AMX); "
+        "evaluation and the saved model stay fp32 (docs/runtimes.md)",
+    )
+    p.add_argument(
         "--eval-split",
         default=None,
         choices=["test", "val"],
@@ -127,6 +134,7 @@ def config_overrides(args: argparse.Namespace) -> dict:
         "protocol": getattr(args, "protocol", None),
         "deterministic": True if getattr(args, "deterministic", False) else None,
         "eval_split": args.eval_split,
+        "train_precision": getattr(args, "train_precision", None),
         "device": args.device,
         "supervision": getattr(args, "supervision", None),
         "label_fraction": getattr(args, "label_fraction", None),

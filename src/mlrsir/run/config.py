@@ -67,6 +67,7 @@ PROTOCOLS = ("paper", "unseen-scenes")  # = mlrsir.data.splits.PROTOCOLS
 EVAL_SPLITS = ("test", "val")
 OPTIMIZERS = ("adam", "sgd")
 SUPERVISION_MODES = ("full", "none", "partial")
+TRAIN_PRECISIONS = ("fp32", "bf16")
 # keys that do not change what a run computes: a run directory may be resumed or reused
 # with other values of these
 RUN_IDENTITY_IGNORED = ("device", "checkpoint_every", "root")
@@ -145,6 +146,10 @@ class TrainConfig:
     # torch.use_deterministic_algorithms(True) and one CPU thread: bit-for-bit repeatable
     # runs given the seed (slower). Configs written before this field load as False.
     deterministic: bool = False
+    # "fp32", or "bf16": the training forward pass under torch.autocast (bfloat16 matrix
+    # products and convolutions, fp32 weights, loss and optimizer; AVX-512 BF16 / AMX on CPU).
+    # Evaluation and the saved model stay fp32. Configs written before this field load as "fp32".
+    train_precision: str = "fp32"
     checkpoint_every: int = 250
     device: str = "auto"
 
@@ -158,6 +163,8 @@ class TrainConfig:
             raise ConfigError(f"--protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if not isinstance(self.deterministic, bool):
             raise ConfigError(f"deterministic must be true or false, got {self.deterministic!r}")
+        if self.train_precision not in TRAIN_PRECISIONS:
+            raise ConfigError(f"--train-precision must be one of {TRAIN_PRECISIONS}, got {self.train_precision!r}")
         if self.supervision not in SUPERVISION_MODES:
             raise ConfigError(f"--supervision must be one of {SUPERVISION_MODES}, got {self.supervision!r}")
         if not 0.0 < self.label_fraction <= 1.0:

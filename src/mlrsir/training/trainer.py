@@ -16,6 +16,13 @@ the head outputs, the database representation and the ranking distance. Two mode
 * ``finetune="all"``: the whole network is trained on augmented images (dihedral views and
   colour jitter), the backbone with its own learning rate (``backbone_lr``).
 
+``train_precision="bf16"`` runs the training forward pass (cached-input stages, CBAM, head,
+or the whole network) under ``torch.autocast(device, torch.bfloat16)``: convolutions and
+matrix products in bfloat16 (AVX-512 BF16 / AMX on CPU) except the depthwise convolutions
+(fp32, faster here: :mod:`mlrsir.models.mixed_precision`); weights, gradients, optimizer
+state and the loss in fp32 (the head outputs are cast back before the loss). Evaluation, codebook
+refits and the saved weights are fp32 either way.
+
 Batches, views and augmentations are a function of the seed (:mod:`~mlrsir.training.batches`);
 the arithmetic is bit-for-bit repeatable only with ``deterministic=True`` (one CPU thread,
 deterministic kernels: :func:`set_deterministic`). The loop is resumable
@@ -29,6 +36,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +56,7 @@ from mlrsir.methods.registry import get_method
 from mlrsir.metrics.protocol import all_but_query_metrics, evaluate_method
 from mlrsir.models.build import build_model
 from mlrsir.models.input_spec import input_spec, load_band_array
+from mlrsir.models.mixed_precision import bf16_autocast
 from mlrsir.models.mlrsir_net import MLRSIRNet
 from mlrsir.run.checkpoint import load_checkpoint, load_tensors, save_checkpoint, save_tensors
 from mlrsir.run.config import TrainConfig, config_differences, finetune_top
@@ -266,11 +275,14 @@ class Trainer:
             nviews = cached.shape[1]
             v1 = torch.randint(0, nviews, (len(idx),), generator=gen)
             shift = torch.randint(1, nviews, (len(idx),), generator=gen) if nviews > 1 else torch.zeros_like(v1)
-            out = self._forward_cached(torch.cat([idx, idx]), torch.cat([v1, (v1 + shift) % nviews]))
+            with self._autocast():
+                out = self._forward_cached(torch.cat([idx, idx]), torch.cat([v1, (v1 + shift) % nviews]))
         else:
             raw = torch.from_numpy(self.data.images[idx.numpy()])
             both = torch.cat([contrastive_view(raw, gen), contrastive_view(raw, gen)])
-            out = self.model(self.inputs.normalize(both).to(self.device))
+            with self._autocast():
+                out = self.model(self.inputs.normalize(both).to(self.device))
+        out = out.float()
         return out[: len(idx)], out[len(idx) :], idx
 
     def _loss(self, step: int) -> tuple[torch.Tensor, dict[str, float], int]:
@@ -335,6 +347,12 @@ class Trainer:
         )
 
     # -- forward passes ------------------------------------------------------------------
+    def _autocast(self) -> AbstractContextManager:
+        """The training forward pass's precision: bfloat16 autocast with ``train_precision="bf16"``
+        (depthwise convolutions in fp32: :func:`~mlrsir.models.mixed_precision.bf16_autocast`)."""
+        bf16 = self.config.train_precision == "bf16"
+        return bf16_autocast(self.model, self.device.type, enabled=bf16)
+
     def _train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         pos = batch_positions(len(self.train_idx), self.config.batch_size, self.config.seed, step)
         idx = torch.from_numpy(self.train_idx[pos])
@@ -343,13 +361,15 @@ class Trainer:
         cached = self.features if self.features is not None else (self.trunk[0] if self.trunk is not None else None)
         if cached is not None:
             views = torch.randint(0, cached.shape[1], (len(idx),), generator=gen)
-            out = self._forward_cached(idx[mine], views[mine])
+            with self._autocast():
+                out = self._forward_cached(idx[mine], views[mine])
         else:
             raw = torch.from_numpy(self.data.images[idx.numpy()])
             if self.config.augment:
                 raw = self.inputs.augment(raw, gen, self.config.color_jitter)
-            out = self.model(self.inputs.normalize(raw[mine]).to(self.device))
-        out = self.dist.gather_rows(out, len(idx))  # global batch, global-loss gradients
+            with self._autocast():
+                out = self.model(self.inputs.normalize(raw[mine]).to(self.device))
+        out = self.dist.gather_rows(out.float(), len(idx))  # global batch, global-loss gradients
         return out, self.labels[idx].to(self.device)
 
     @torch.no_grad()
