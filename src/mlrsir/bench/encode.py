@@ -42,6 +42,7 @@ from mlrsir.data.images import read_rgb, rgb_to_uint8_array
 from mlrsir.errors import ConfigError
 from mlrsir.index.ingest import list_images
 from mlrsir.inference.encoder import decode_for_encoding, load_encoder
+from mlrsir.inference.int8_files import int8_problem
 from mlrsir.inference.runtimes import PRECISIONS, RUNTIME_PRECISIONS
 from mlrsir.sources import SceneTileSource, TileOptions
 
@@ -64,16 +65,19 @@ class EncodeConfig:
         )
 
 
-def precisions_to_measure(runtime: str, wanted=None) -> list[str]:
-    """The precisions measured for ``runtime``: every one it runs (``auto``: fp32), or those of
-    ``wanted`` (``--precision``, repeatable) it runs.
+def precisions_to_measure(runtime: str, wanted=None, run_dir=None) -> list[str]:
+    """The precisions measured for ``runtime``: every one it runs (``auto``: fp32; ``int8`` only
+    when ``run_dir`` is given and has a current int8 model), or those of ``wanted``
+    (``--precision``, repeatable) it runs.
 
     Raises:
         ConfigError: ``runtime`` runs none of ``wanted``.
     """
     runs = RUNTIME_PRECISIONS.get(runtime, PRECISIONS)
     if not wanted:
-        return list(runs) if runtime != "auto" else ["fp32"]
+        if runtime == "auto":
+            return ["fp32"]
+        return [p for p in runs if p != "int8" or (run_dir is not None and int8_problem(run_dir) is None)]
     chosen = [p for p in runs if p in wanted]
     if not chosen:
         raise ConfigError(f"--precision {' '.join(wanted)}: --runtime {runtime} runs {', '.join(runs)} only")

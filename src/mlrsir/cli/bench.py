@@ -239,7 +239,10 @@ def run_encode(args) -> int:
                 require_ray()  # clear error naming the extra to install
                 configs += [EncodeConfig(runtime=r, engine="ray", workers=w) for w in args.workers]
             else:
-                configs += [EncodeConfig(runtime=r, precision=p) for p in precisions_to_measure(r, args.precision)]
+                configs += [
+                    EncodeConfig(runtime=r, precision=p)
+                    for p in precisions_to_measure(r, args.precision, run_dir=args.run)
+                ]
     result = run_encode_bench(
         args.run,
         args.images,

@@ -4,6 +4,11 @@
 OpenVINO (``--runtime auto``, the default, picks the fastest whose codes equalled PyTorch's in
 the check recorded here, while the export matches the run's weights); see
 :mod:`mlrsir.inference.onnx_export` and :mod:`mlrsir.inference.runtime_check`.
+
+``--int8`` then quantizes the new export with NNCF (calibrated on the run's training images)
+into ``RUN/model.int8.xml`` for ``--runtime openvino --precision int8`` and prints its gates
+(bits and codes equal to fp32's, the change in the run's evaluation mAP); see
+:mod:`mlrsir.inference.int8_quantize`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,22 @@ def register(sub) -> None:
     p.add_argument("--fixed-batch", type=int, help="export with this fixed batch size (default: dynamic batch)")
     p.add_argument("--quantize", choices=["int8"], help="dynamic int8 quantization (check the codes agree first)")
     p.add_argument(
+        "--int8",
+        action="store_true",
+        help="also write RUN/model.int8.xml (NNCF post-training quantization, calibrated on the run's training "
+        "images; --precision int8) and print its gates",
+    )
+    p.add_argument("--root", default=None, help="with --int8: dataset folder (default: the one the run was trained on)")
+    p.add_argument(
+        "--calibration-images", type=int, default=300, help="with --int8: training images to calibrate on (default 300)"
+    )
+    p.add_argument(
+        "--int8-head",
+        choices=["fp32", "int8"],
+        default="fp32",
+        help="with --int8: the hash head's precision (default fp32: the layers whose sign is the code)",
+    )
+    p.add_argument(
         "--no-check",
         action="store_true",
         help="skip comparing each installed runtime's codes with PyTorch's (the record `--runtime auto` reads)",
@@ -32,9 +53,27 @@ def run(args: argparse.Namespace) -> int:
 
     if args.fixed_batch is not None and args.fixed_batch < 1:
         raise ConfigError(f"--fixed-batch must be >= 1, got {args.fixed_batch}")
+    if args.int8 and (args.out or args.quantize):
+        raise ConfigError("--int8 quantizes RUN/model.onnx itself: it cannot be combined with --out or --quantize")
     path = export_onnx(args.run, out=args.out, fixed_batch=args.fixed_batch, quantize=args.quantize)
-    if args.no_check:
-        return 0
+    if not args.no_check:
+        _check(args, path)
+    if args.int8:
+        from mlrsir.inference.int8_quantize import build_int8, gate_lines
+
+        record = build_int8(
+            args.run,
+            root=args.root,
+            calibration_images=args.calibration_images,
+            keep_head_fp32=args.int8_head == "fp32",
+        )
+        for line in gate_lines(record):
+            print(line)
+    return 0
+
+
+def _check(args: argparse.Namespace, path) -> None:
+    """The export check (``--runtime auto``'s record), printed."""
     from pathlib import Path
 
     from mlrsir.inference.onnx_export import onnx_paths
@@ -42,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     if Path(path).resolve() != onnx_paths(args.run)[0].resolve():  # not the file the runtimes load
         share, worst = check_export(args.run, path)
         print(f"check: {share * 100:.3f} % of code bits agree with PyTorch on 64 random images (max |h| {worst:.1e})")
-        return 0
+        return
     from mlrsir.inference.runtime_check import check_runtimes
 
     record = check_runtimes(args.run)
@@ -54,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
         )
     if not record["runtimes"]:
         print("check: no export runtime installed (pip install 'mlrsir[onnx]' or 'mlrsir[openvino]')")
-    return 0
 
 
 def check_export(run_dir, onnx_file, n: int = 64, seed: int = 0) -> tuple[float, float]:

@@ -11,8 +11,8 @@ Runtime (:mod:`mlrsir.inference.onnx_runtime`), ``openvino`` the same file with 
 (:mod:`mlrsir.inference.openvino_runtime`); ``auto`` (default) picks an export runtime when a
 current export is present and its package is importable. ``encoder.runtime`` and
 ``encoder.precision`` say which is in use. At ``fp32`` all give the same codes up to float
-rounding (bits with ``|h| < 1e-3`` may differ); ``precision="bf16"`` (OpenVINO only) changes
-a few bits per code.
+rounding (bits with ``|h| < 1e-3`` may differ); ``precision="bf16"`` and ``"int8"`` (OpenVINO
+only; int8 runs ``RUN/model.int8.xml`` of ``mlrsir export --int8``) change a few bits per code.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from mlrsir.data.images import read_rgb, rgb_to_uint8_array
 from mlrsir.data.transforms import pil_to_uint8_tensor, to_float_normalized
 from mlrsir.errors import ConfigError, DataError
 from mlrsir.inference.fingerprint import model_fingerprint
+from mlrsir.inference.int8_files import int8_paths
 from mlrsir.inference.onnx_export import onnx_paths
 from mlrsir.inference.onnx_runtime import OnnxModel
 from mlrsir.inference.openvino_runtime import OpenVinoModel
@@ -107,7 +108,8 @@ class Encoder:
                 if chosen == "onnx":
                     self.onnx = OnnxModel(onnx_file, fixed_batch=fixed)
                 else:
-                    self.onnx = OpenVinoModel(onnx_file, precision=precision, fixed_batch=fixed)
+                    model_file = int8_paths(paths.root)[0] if check_precision(precision) == "int8" else onnx_file
+                    self.onnx = OpenVinoModel(model_file, precision=precision, fixed_batch=fixed)
                     self.precision = self.onnx.precision
                 self.runtime = chosen
                 if export_meta.get("quantize"):  # e.g. an int8 export: its codes are not fp32 ones
@@ -316,5 +318,5 @@ class Encoder:
 
 def load_encoder(run_dir: str | Path, device: str = "cpu", runtime: str = "auto", precision: str = "fp32") -> Encoder:
     """Load a finished run as an :class:`Encoder` (``runtime``: ``auto``, ``onnx``, ``openvino`` or
-    ``torch``; ``precision``: ``fp32`` or, with OpenVINO, ``bf16``)."""
+    ``torch``; ``precision``: ``fp32`` or, with OpenVINO, ``bf16`` / ``int8``)."""
     return Encoder(run_dir, device=device, runtime=runtime, precision=precision)

@@ -9,7 +9,11 @@ OpenVINO IR is written. Precision (``--precision``):
 - ``bf16``: ``INFERENCE_PRECISION_HINT = bf16`` (weights and activations in bfloat16, 8-bit
   mantissa, on CPUs with AVX-512 BF16 or AMX); a few bits per code differ from fp32
   (measure with ``mlrsir bench encode --runtime onnx --runtime openvino``). Refused when the
-  CPU plugin cannot run bf16.
+  CPU plugin cannot run bf16;
+- ``int8``: the file given is the NNCF-quantized IR of ``mlrsir export --int8``
+  (``RUN/model.int8.xml``, :mod:`mlrsir.inference.int8_quantize`): int8 convolutions and
+  matrix products (VNNI / AMX-INT8 kernels), everything left unquantized (the hash head by
+  default) at ``f32``.
 
 One compiled model is shared; each thread gets its own infer request (a request is not
 thread-safe), so one model may serve several requests at once. ``openvino`` is imported
@@ -27,7 +31,7 @@ from mlrsir.errors import ConfigError
 from mlrsir.inference.onnx_runtime import default_threads, run_in_batches
 from mlrsir.inference.runtimes import check_precision
 
-HINTS = {"fp32": "f32", "bf16": "bf16"}
+HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 """``--precision`` -> OpenVINO's ``INFERENCE_PRECISION_HINT`` value."""
 
 
@@ -35,8 +39,8 @@ class OpenVinoModel:
     """An OpenVINO CPU model of ``model.onnx``: ``run(uint8 (B,3,S,S)) -> (h, attention)``.
 
     Args:
-        onnx_file: the exported graph.
-        precision: ``"fp32"`` or ``"bf16"`` (see the module docstring).
+        onnx_file: the exported graph (``model.onnx``; with ``int8``, ``model.int8.xml``).
+        precision: ``"fp32"``, ``"bf16"`` or ``"int8"`` (see the module docstring).
         threads: inference threads (default: ``torch.get_num_threads()`` when torch is
             loaded, else the CPU count).
         fixed_batch: the export's fixed batch size (inputs are padded / split to it).

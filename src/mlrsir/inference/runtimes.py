@@ -3,8 +3,10 @@
 Runtimes: ``torch`` (the BatchNorm-folded PyTorch model, the oracle), ``onnx`` (``RUN/model.onnx``
 with ONNX Runtime, :mod:`mlrsir.inference.onnx_runtime`), ``openvino`` (the same file with
 OpenVINO, :mod:`mlrsir.inference.openvino_runtime`) and ``auto``. Precisions: ``fp32`` (every
-runtime; codes equal PyTorch's up to float rounding) and ``bf16`` (``openvino`` only: the CPU
-plugin's ``INFERENCE_PRECISION_HINT``; codes differ from fp32 in a few bits).
+runtime; codes equal PyTorch's up to float rounding), ``bf16`` (``openvino`` only: the CPU
+plugin's ``INFERENCE_PRECISION_HINT``; codes differ from fp32 in a few bits) and ``int8``
+(``openvino`` only: the NNCF-quantized ``RUN/model.int8.xml`` of ``mlrsir export --int8``,
+:mod:`mlrsir.inference.int8_files`; codes differ from fp32 in a few bits).
 
 :func:`resolve_runtime` rules:
 
@@ -17,7 +19,8 @@ plugin's ``INFERENCE_PRECISION_HINT``; codes differ from fp32 in a few bits).
   :func:`fastest_exact_runtime`); with no such
   record, ONNX Runtime, else OpenVINO, when importable; PyTorch when the export is not
   current or neither package is installed (the reason is kept for messages);
-- ``auto`` with ``bf16``: ``openvino`` (refused as above when unusable).
+- ``auto`` with ``bf16`` or ``int8``: ``openvino`` (refused as above when unusable; ``int8``
+  also when the run has no current int8 model, :func:`mlrsir.inference.int8_files.int8_problem`).
 
 This module imports neither numpy nor torch (the CLI reads its choices while building parsers).
 """
@@ -29,15 +32,16 @@ import json
 from pathlib import Path
 
 from mlrsir.errors import ConfigError
+from mlrsir.inference.int8_files import int8_problem
 from mlrsir.inference.onnx_export import export_problem, onnx_paths
 
 RUNTIMES = ("auto", "onnx", "openvino", "torch")
 """Values of ``--runtime``."""
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "int8")
 """Values of ``--precision``."""
 
-RUNTIME_PRECISIONS = {"torch": ("fp32",), "onnx": ("fp32",), "openvino": ("fp32", "bf16")}
+RUNTIME_PRECISIONS = {"torch": ("fp32",), "onnx": ("fp32",), "openvino": ("fp32", "bf16", "int8")}
 """The precisions each concrete runtime runs."""
 
 EXPORT_RUNTIMES = ("onnx", "openvino")
@@ -73,7 +77,7 @@ def resolve_runtime(runtime: str, run_dir: str | Path, config, precision: str = 
 
     Raises:
         ConfigError: unknown runtime or precision, a precision the runtime does not run, or
-            ``onnx`` / ``openvino`` (or ``bf16``) requested but unusable.
+            ``onnx`` / ``openvino`` (or ``bf16`` / ``int8``) requested but unusable.
     """
     runtime = (runtime or "auto").lower()
     if runtime not in RUNTIMES:
@@ -84,13 +88,15 @@ def resolve_runtime(runtime: str, run_dir: str | Path, config, precision: str = 
     if runtime != "auto" and precision not in RUNTIME_PRECISIONS[runtime]:
         raise ConfigError(
             f"--precision {precision}: --runtime {runtime} runs {', '.join(RUNTIME_PRECISIONS[runtime])} only "
-            f"(bf16 needs --runtime openvino)"
+            f"(bf16 and int8 need --runtime openvino)"
         )
     if runtime == "torch":
         return "torch", "PyTorch requested"
     problem = export_problem(run_dir, config)
     if runtime in EXPORT_RUNTIMES:
         problem = problem or (None if runtime_available(runtime) else _missing(runtime))
+        if problem is None and precision == "int8":
+            problem = int8_problem(run_dir)
         if problem is not None:
             raise ConfigError(problem)
         return runtime, None
