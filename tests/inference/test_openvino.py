@@ -81,7 +81,7 @@ def test_auto_with_bf16_chooses_openvino(tiny_run):
 @pytest.mark.parametrize(
     ("runtime", "precision", "match"),
     [
-        ("openvino", "fp16", "--precision 'fp16': choose one of fp32, bf16"),
+        ("openvino", "fp16", "--precision 'fp16': choose one of fp32, bf16, int8"),
         ("auto", "int4", "--precision 'int4'"),
         ("onnx", "bf16", "--runtime onnx runs fp32 only"),
         ("torch", "bf16", "--runtime torch runs fp32 only"),
