@@ -70,8 +70,8 @@ def test_bf16_autocast_restores_the_modules_on_error():
 def test_train_precision_is_validated_and_old_configs_load_as_fp32(tmp_path):
     with pytest.raises(ConfigError, match="--train-precision"):
         resolve_config("default", train_precision="fp16")
-    data = resolve_config("default").to_dict()
-    assert data["train_precision"] == "fp32"
+    data = resolve_config("default", train_precision="bf16").to_dict()
+    assert data["train_precision"] == "bf16"
     del data["train_precision"]  # a config.json written before the field
     path = tmp_path / "config.json"
     path.write_text(json.dumps(data))
@@ -122,3 +122,37 @@ def test_cli_train_precision_reaches_the_config():
     assert config_overrides(parser.parse_args(["train", "--out", "x"]))["train_precision"] is None
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--train-precision", "int8", "--out", "x"])
+
+
+@pytest.mark.parametrize(
+    ("has_bf16", "overrides", "expected"),
+    [
+        (True, {}, "bf16"),  # the default preset: top1 on a CPU with native bf16
+        (False, {}, "fp32"),  # no AVX-512 BF16 / AMX: bf16 would be emulated
+        (True, {"finetune": "none"}, "fp32"),  # head-only training: not measured
+        (True, {"device": "cuda"}, "fp32"),  # GPUs: not measured
+        (True, {"train_precision": "fp32"}, "fp32"),  # an explicit choice wins
+        (False, {"train_precision": "bf16"}, "bf16"),
+    ],
+)
+def test_default_preset_resolves_train_precision_from_the_cpu(monkeypatch, has_bf16, overrides, expected):
+    from mlrsir.run import config as config_module
+
+    monkeypatch.setattr(config_module, "cpu_has_bf16", lambda: has_bf16)
+    assert resolve_config("default", **overrides).train_precision == expected
+    assert resolve_config("paper").train_precision == "fp32"  # the paper's setup stays as written
+
+
+def test_cpu_flags_are_read_from_cpuinfo(monkeypatch, tmp_path):
+    from mlrsir.models import mixed_precision
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_vnni amx_tile amx_bf16\n")
+    real_open = open
+    monkeypatch.setattr(
+        "builtins.open", lambda path, *a, **k: real_open(cpuinfo if path == "/proc/cpuinfo" else path, *a, **k)
+    )
+    assert mixed_precision.cpu_bf16_flags() == ["amx_bf16", "amx_tile", "avx512_vnni"]
+    assert mixed_precision.cpu_has_bf16()
+    cpuinfo.write_text("flags\t\t: fpu sse2 avx512f avx512_vnni\n")
+    assert not mixed_precision.cpu_has_bf16()

@@ -39,6 +39,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from unittest import mock
 
+from mlrsir.models import mixed_precision
+
 if TYPE_CHECKING:
     import torch
 
@@ -78,16 +80,6 @@ def _precision_context(model: MLRSIRNet, variant: str) -> contextlib.AbstractCon
     return contextlib.nullcontext()
 
 
-def cpu_bf16_flags() -> list[str]:
-    """The CPU's bf16 / AMX feature flags from ``/proc/cpuinfo`` (``[]`` where unknown)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return []
-    return sorted({x for x in flags if x.startswith("amx") or x in ("avx512_bf16", "avx512_vnni")})
-
-
 def run(batch: int = 64, steps: int = 10, threads: int = 1, top: int | str = 1, image_size: int = 100) -> dict:
     """Median seconds per step of each variant (see the module docstring); ``top``: 1, 2 or ``"all"``."""
     import torch  # noqa: PLC0415 (torch loads when the benchmark runs, not with the CLI)
@@ -113,7 +105,7 @@ def _run(batch: int, steps: int, threads: int, top: int | str, image_size: int) 
         "threads": threads,
         "top": top,
         "image_size": image_size,
-        "cpu_flags": cpu_bf16_flags(),
+        "cpu_flags": mixed_precision.cpu_bf16_flags(),
         "load_average": [load_before, os.getloadavg()[0]],
         "seconds_per_step": median,
         "bf16_speedup_vs_fp32": median["current"] / median["bf16"],

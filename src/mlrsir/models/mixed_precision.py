@@ -17,17 +17,41 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+"""``/proc/cpuinfo`` flags of native bf16 arithmetic (without them oneDNN emulates bf16, slowly)."""
+
+
+def cpu_bf16_flags() -> list[str]:
+    """The CPU's bf16 / AMX / VNNI feature flags from ``/proc/cpuinfo`` (``[]`` where unknown)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return sorted({x for x in flags if x.startswith("amx") or x in ("avx512_bf16", "avx512_vnni")})
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU does bf16 arithmetic natively (:data:`BF16_FLAGS`)."""
+    return any(flag in BF16_FLAGS for flag in cpu_bf16_flags())
 
 
 def depthwise_convolutions(model: nn.Module) -> list[nn.Conv2d]:
     """The grouped (depthwise) ``Conv2d`` modules of ``model``, in module order."""
+    from torch import nn  # noqa: PLC0415 (torch loads with a model, not with the config)
+
     return [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
 
 
 def _fp32_forward(conv: nn.Conv2d, device_type: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    import torch  # noqa: PLC0415 (torch loads with a model, not with the config)
+
     forward = conv.forward
 
     def run(x: torch.Tensor) -> torch.Tensor:
@@ -43,6 +67,8 @@ def bf16_autocast(model: nn.Module, device_type: str = "cpu", enabled: bool = Tr
     if not enabled:
         yield
         return
+    import torch  # noqa: PLC0415 (torch loads with a model, not with the config)
+
     convs = depthwise_convolutions(model)
     for conv in convs:
         conv.forward = _fp32_forward(conv, device_type)  # type: ignore[method-assign]
