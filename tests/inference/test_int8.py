@@ -190,3 +190,17 @@ def test_index_of_int8_codes_warns_when_searched_at_fp32(int8_run, tmp_path, cap
     assert "mlrsir: warning:" in err and "made at int8 (openvino runtime)" in err and "runs at fp32" in err
     assert main([*query, "--runtime", "openvino", "--precision", "int8"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_bench_encode_measures_int8_once_it_is_built(int8_run, tmp_path):
+    import shutil
+
+    from mlrsir.bench.encode import precisions_to_measure
+
+    assert precisions_to_measure("openvino", run_dir=int8_run["run"]) == ["fp32", "bf16", "int8"]
+    assert precisions_to_measure("openvino", ["int8"], run_dir=int8_run["run"]) == ["int8"]
+    run = tmp_path / "copy"
+    shutil.copytree(int8_run["run"], run)
+    int8_paths(run)[0].unlink()
+    assert precisions_to_measure("openvino", run_dir=run) == ["fp32", "bf16"]
+    assert precisions_to_measure("onnx", run_dir=int8_run["run"]) == ["fp32"]
