@@ -32,13 +32,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import statistics
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from unittest import mock
 
+from mlrsir.bench.machine import load_average, load_sentence
 from mlrsir.models import mixed_precision
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def run(batch: int = 64, steps: int = 10, threads: int = 1, top: int | str = 1, 
 
 
 def _run(batch: int, steps: int, threads: int, top: int | str, image_size: int) -> dict:
-    load_before = os.getloadavg()[0]
+    load_before = load_average()
     if top == "all":
         times = _time_whole(batch, steps, image_size)
     else:
@@ -106,7 +106,8 @@ def _run(batch: int, steps: int, threads: int, top: int | str, image_size: int) 
         "top": top,
         "image_size": image_size,
         "cpu_flags": mixed_precision.cpu_bf16_flags(),
-        "load_average": [load_before, os.getloadavg()[0]],
+        "load_average": load_before,
+        "load_average_end": load_average(),
         "seconds_per_step": median,
         "bf16_speedup_vs_fp32": median["current"] / median["bf16"],
     }
@@ -199,10 +200,9 @@ def run_args(args) -> int:
         print(json.dumps(result, indent=2))
         return 0
     flags = ", ".join(result["cpu_flags"]) or "none found"
-    load = ", ".join(f"{x:.1f}" for x in result["load_average"])
     print(
         f"top-{args.top} fine-tuning step, batch {args.batch}, {args.threads} thread(s), median of {args.steps} "
-        f"(CPU bf16 flags: {flags}; load average {load} before/after):"
+        f"(CPU bf16 flags: {flags}). {load_sentence(result['load_average'], result['load_average_end'])}:"
     )
     for v, s in result["seconds_per_step"].items():
         vs_default = result.get("speedup_vs_default", {}).get(v)
