@@ -52,6 +52,8 @@ def config(root, **kw):
         bits=16,
         device="cpu",
         seed=3,
+        # the tolerances are fp32 ones (a bf16 forward rounds each rank's shard on its own)
+        train_precision="fp32",
     )
     values.update(kw)
     return resolve_config("default", **values)
