@@ -28,6 +28,7 @@ same export; fp32 equals PyTorch up to rounding by the export check):
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -65,6 +66,7 @@ def quantize_onnx_int8(
         QuantizationParameters,
     )
 
+    nncf.set_log_level(logging.WARNING)  # its INFO lines list every unquantized node
     model = ov.Core().read_model(str(onnx_file))
     items = [calibration[i : i + 1] for i in range(len(calibration))]
     dataset = nncf.Dataset(items, lambda x: {"image": x})
