@@ -204,3 +204,11 @@ def test_bench_encode_measures_int8_once_it_is_built(int8_run, tmp_path):
     int8_paths(run)[0].unlink()
     assert precisions_to_measure("openvino", run_dir=run) == ["fp32", "bf16"]
     assert precisions_to_measure("onnx", run_dir=int8_run["run"]) == ["fp32"]
+
+
+@pytest.mark.parametrize("extra", [["--fixed-batch", "8"], ["--quantize", "int8"], ["--out", "elsewhere.onnx"]])
+def test_int8_refuses_other_export_options(tmp_path, extra, capsys):
+    run = make_random_run(tmp_path / "run")
+    assert main(["export", "--run", str(run), "--int8", *extra]) != 0
+    assert "--int8 quantizes the dynamic-batch RUN/model.onnx" in capsys.readouterr().err
+    assert not (run / "model.onnx").exists()

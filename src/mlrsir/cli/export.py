@@ -53,8 +53,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.fixed_batch is not None and args.fixed_batch < 1:
         raise ConfigError(f"--fixed-batch must be >= 1, got {args.fixed_batch}")
-    if args.int8 and (args.out or args.quantize):
-        raise ConfigError("--int8 quantizes RUN/model.onnx itself: it cannot be combined with --out or --quantize")
+    if args.int8 and (args.out or args.quantize or args.fixed_batch):
+        raise ConfigError(
+            "--int8 quantizes the dynamic-batch RUN/model.onnx: it cannot be combined with --out, --quantize "
+            "or --fixed-batch"
+        )
     path = export_onnx(args.run, out=args.out, fixed_batch=args.fixed_batch, quantize=args.quantize)
     if not args.no_check:
         _check(args, path)
