@@ -22,9 +22,7 @@ are scenes of it too, streamed: their tile ids start with the Item's href.
 
 from __future__ import annotations
 
-import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +38,7 @@ from mlrsir.data.labels import read_label_file
 from mlrsir.errors import ConfigError, DataError
 from mlrsir.geo.archive import default_radiometry, selection, tile_id, to_rgb, walk_inputs
 from mlrsir.geo.raster import open_raster
+from mlrsir.geo.read_progress import SceneMeter
 from mlrsir.geo.remote import is_remote_url
 from mlrsir.geo.scene import crs_label, open_scene
 from mlrsir.geo.tile_check import check_tile_stride
@@ -379,7 +378,7 @@ class SceneTileSource:
                 "failed": False,
                 "source": source,
                 "pool": pool,
-                "meter": _SceneMeter(scene.scene_id, len(tiler), self.progress),
+                "meter": SceneMeter(scene.scene_id, len(tiler), self.progress),
             }
             windows = self._current["windows"]
             batch: list[str] = []
@@ -544,47 +543,6 @@ class SceneTileSource:
             "seconds": report.seconds,
             "tiles_per_s": report.added / report.seconds if report.seconds > 0 and report.added else 0.0,
         }
-
-
-class _SceneMeter:
-    """Per-scene progress: tiles read, MB of pixels decoded, tiles/s, retries (:mod:`mlrsir.geo.retry`);
-    a line to ``sink`` at most once a second and one at the end."""
-
-    def __init__(self, name: str, total: int, sink: Callable[[str], None] | None):
-        from mlrsir.geo.retry import STATS  # noqa: PLC0415 (geo below sources; light)
-
-        self.name, self.total, self.sink, self.stats = name, total, sink, STATS
-        self.start = self.last = time.perf_counter()
-        self.tiles = 0
-        self.bytes = 0
-        self.retries0 = STATS.retries
-
-    def tile(self, arr) -> None:
-        self.tiles += 1
-        self.bytes += 0 if arr is None else int(arr.nbytes)
-        now = time.perf_counter()
-        if self.sink is not None and now - self.last >= 1.0:
-            self.last = now
-            self.sink(self.line(now, "reading"))
-
-    def line(self, now: float, what: str) -> str:
-        seconds = max(now - self.start, 1e-9)
-        return (
-            f"scene {printable(self.name)}: {what} {self.tiles}/{self.total} tiles, "
-            f"{self.bytes / 1e6:.1f} MB of pixels, {self.tiles / seconds:.1f} tiles/s, "
-            f"{self.stats.retries - self.retries0} retries"
-        )
-
-    def end(self) -> None:
-        if self.sink is not None and self.tiles:
-            self.sink(self.line(time.perf_counter(), "read"))
-
-
-def stderr_lines(text: str) -> None:
-    """A progress line on stderr (through tqdm, so that a progress bar there is not cut)."""
-    from tqdm import tqdm  # noqa: PLC0415 (light; the fill loop's bar)
-
-    tqdm.write(text, file=sys.stderr)
 
 
 def scene_source(scene_path: Path | str) -> str:

@@ -28,11 +28,12 @@ from __future__ import annotations
 from mlrsir.errors import ConfigError
 from mlrsir.geo.archive import default_radiometry
 from mlrsir.geo.radiometry import Radiometry
+from mlrsir.geo.read_progress import stderr_lines
 from mlrsir.index import ingest_log
 from mlrsir.inference.search import public_geo  # noqa: F401  (re-exported)
 from mlrsir.ingest.engines import LocalEngine
 from mlrsir.ingest.fill import fill_index
-from mlrsir.sources import SceneTileSource, TileOptions, stderr_lines
+from mlrsir.sources import SceneTileSource, TileOptions
 
 
 def index_radiometry(index, scene=None, bands=None, requested=None):
