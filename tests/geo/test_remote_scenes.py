@@ -19,6 +19,7 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
+from mlrsir.bench.remote import write_cog
 from mlrsir.cli.main import main
 from mlrsir.errors import DataError
 from mlrsir.geo import remote
@@ -38,27 +39,6 @@ from tests.fakes.s3_server import S3Server  # noqa: E402
 
 SIDE, BLOCK, TILE = 512, 128, 128
 BUCKET = "archive"
-
-
-def write_cog(path: Path, data: np.ndarray, transform, crs="EPSG:32618") -> Path:
-    """``data`` (3, H, W) uint16 as a COG: deflate, ``BLOCK`` px blocks, overviews, bands B04 B03 B02."""
-    with rasterio.open(
-        path,
-        "w",
-        driver="COG",
-        width=data.shape[2],
-        height=data.shape[1],
-        count=3,
-        dtype="uint16",
-        crs=crs,
-        transform=transform,
-        compress="deflate",
-        blocksize=BLOCK,
-    ) as dst:
-        dst.write(data)
-        for i, name in enumerate(("B04", "B03", "B02"), 1):
-            dst.set_band_description(i, name)
-    return path
 
 
 def synthetic_cog(folder: Path) -> Path:

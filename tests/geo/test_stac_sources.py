@@ -23,9 +23,9 @@ from urllib.parse import unquote
 
 import numpy as np
 import pytest
-import rasterio
 from affine import Affine
 
+from mlrsir.bench.remote import write_cog
 from mlrsir.cli.main import main
 from mlrsir.errors import DataError
 from mlrsir.geo.stac_search import StacQuery, StacScenes, refusal, time_range
@@ -68,27 +68,6 @@ def stac_api(folder: Path, collections: list[dict], items: list[dict]):
         yield server
     finally:
         server.__exit__()
-
-
-def write_cog(path: Path, data: np.ndarray, transform, names=None) -> Path:
-    """``data`` (B, H, W) uint16 as a COG (deflate, 128 px blocks, overviews), EPSG:32618."""
-    with rasterio.open(
-        path,
-        "w",
-        driver="COG",
-        width=data.shape[2],
-        height=data.shape[1],
-        count=data.shape[0],
-        dtype="uint16",
-        crs="EPSG:32618",
-        transform=transform,
-        compress="deflate",
-        blocksize=128,
-    ) as dst:
-        dst.write(data)
-        for i, name in enumerate(names or (), 1):
-            dst.set_band_description(i, name)
-    return path
 
 
 def scene_data(seed: int, side: int = SIDE) -> np.ndarray:
@@ -144,11 +123,11 @@ def cogs(tmp_path) -> Path:
     folder = tmp_path / "served"
     folder.mkdir()
     for n in range(4):
-        write_cog(folder / f"scene{n}.tif", scene_data(n), transform_of(n), [b for b, _c in BANDS])
+        write_cog(folder / f"scene{n}.tif", scene_data(n), transform_of(n), names=[b for b, _c in BANDS])
     data = scene_data(99)
     for i, (b, _c) in enumerate(BANDS):
-        write_cog(folder / f"pb_{b}.tif", data[i : i + 1], transform_of(9))
-    write_cog(folder / "pb_stack.tif", data, transform_of(9), [b for b, _c in BANDS])  # the same, stacked
+        write_cog(folder / f"pb_{b}.tif", data[i : i + 1], transform_of(9), names=())
+    write_cog(folder / "pb_stack.tif", data, transform_of(9), names=[b for b, _c in BANDS])  # the same, stacked
     return folder
 
 
@@ -510,7 +489,7 @@ def test_many_items_stream_with_bounded_memory(hash_run, tmp_path, capsys):
     folder = tmp_path / "many"
     folder.mkdir()
     for n in range(60):
-        write_cog(folder / f"m{n}.tif", scene_data(1000 + n), transform_of(n), [b for b, _c in BANDS])
+        write_cog(folder / f"m{n}.tif", scene_data(1000 + n), transform_of(n), names=[b for b, _c in BANDS])
     peaks = {}
     ctx = multiprocessing.get_context("fork")
     with RangeServer(folder) as files:

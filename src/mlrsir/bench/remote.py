@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -68,8 +69,11 @@ class PixelHashEncoder:
         return out, out.astype(np.float32) - 0.5
 
 
-def write_cog(path: Path, data: np.ndarray, transform, crs) -> Path:
-    """``data`` (3, H, W) uint16 as a COG (``BLOCK`` px blocks, deflate, overviews), bands B04 B03 B02."""
+def write_cog(
+    path: Path, data: np.ndarray, transform, crs="EPSG:32618", names: Sequence[str] = ("B04", "B03", "B02")
+) -> Path:
+    """``data`` (B, H, W) uint16 as a COG (``BLOCK`` px blocks, deflate, overviews), its bands
+    described by ``names`` (none when empty)."""
     import rasterio  # noqa: PLC0415 (rasterio only on this path)
 
     with rasterio.open(
@@ -78,7 +82,7 @@ def write_cog(path: Path, data: np.ndarray, transform, crs) -> Path:
         driver="COG",
         width=data.shape[2],
         height=data.shape[1],
-        count=3,
+        count=data.shape[0],
         dtype="uint16",
         crs=crs,
         transform=transform,
@@ -86,7 +90,7 @@ def write_cog(path: Path, data: np.ndarray, transform, crs) -> Path:
         blocksize=BLOCK,
     ) as dst:
         dst.write(data)
-        for i, name in enumerate(("B04", "B03", "B02"), 1):
+        for i, name in enumerate(names, 1):
             dst.set_band_description(i, name)
     return path
 
