@@ -9,6 +9,12 @@ Each run's split is drawn from its own seed (``split_seed = seed``) unless
 and a baseline of the same seed share their queries (the pairing of the bootstrap
 statistics). ``--protocol unseen-scenes`` trains on 15 of the 21 scene classes and queries
 the other 6 (write it to another ``--out``, e.g. ``reports/ucm-unseen``).
+
+``--include-results FILE`` reuses the rows of an earlier report's ``results.json`` (with
+their per-query APs): a grid cell (method, bits, seed) found there is not trained again, so
+a report can grow by one bit length without retraining the others, even when their run
+folders are gone. The rows must come from the same protocol and settings; the report lists
+the files it reused.
 """
 
 from __future__ import annotations
@@ -60,8 +66,94 @@ def register(sub) -> None:
         default=10_000,
         help="resamples of the paired bootstrap (MLRSIR-NET against each baseline)",
     )
+    p.add_argument(
+        "--include-results",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="results.json of an earlier report (same protocol and settings): its grid cells are reused, not retrained",
+    )
+    p.add_argument(
+        "--include-ablations",
+        metavar="FILE",
+        default=None,
+        help="ablations.json of an earlier report, written into this one (instead of --ablations)",
+    )
     p.add_argument("--out", required=True, help="report folder (runs go under OUT/runs/)")
     p.set_defaults(func=run)
+
+
+def row_key(row) -> tuple[str, int, int]:
+    """``(method tag, bits, seed)`` of a result row: the grid cell it fills."""
+    return (str(row["method"]).lower(), int(row["bits"]), int(row["seed"]))
+
+
+def spec_key(spec) -> tuple[str, int, int]:
+    """``(method tag, bits, seed)`` of a grid :class:`RunSpec` (``dch:none`` for a regime row)."""
+    method = spec.tags.get("method", spec.overrides["method"])
+    return (str(method).lower(), int(spec.overrides["bits"]), int(spec.overrides["seed"]))
+
+
+def load_result_rows(path) -> list[dict]:
+    """The rows of a report's ``results.json`` (or ``ablations.json``), checked.
+
+    Raises :class:`ConfigError` naming the file when it is missing, not JSON, or holds rows
+    without ``method``, ``bits``, ``seed`` and ``per_query_ap``.
+    """
+    import json
+    from pathlib import Path
+
+    from mlrsir.errors import ConfigError
+
+    path = Path(path)
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: results file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable results.json ({exc})") from None
+    if not isinstance(rows, list):
+        raise ConfigError(f"{path}: expected a list of result rows, found {type(rows).__name__}")
+    for i, row in enumerate(rows):
+        missing = [k for k in ("method", "bits", "seed", "per_query_ap") if not isinstance(row, dict) or k not in row]
+        if missing:
+            raise ConfigError(f"{path}: row {i} has no {', '.join(missing)}")
+    return rows
+
+
+def included_rows(paths: list[str]) -> dict[tuple[str, int, int], tuple[dict, str]]:
+    """``{row_key: (row, file)}`` of the ``--include-results`` files; a cell in two files is refused."""
+    from mlrsir.errors import ConfigError
+
+    found: dict[tuple[str, int, int], tuple[dict, str]] = {}
+    for path in paths:
+        for row in load_result_rows(path):
+            key = row_key(row)
+            if key in found:
+                raise ConfigError(f"{path}: {key[0]} {key[1]} bits seed {key[2]} is also in {found[key][1]}")
+            found[key] = (row, str(path))
+    return found
+
+
+def check_reused_budget(row: dict, where: str, config) -> None:
+    """Refuse a reused row trained with another budget than the grid's (rows that record one)."""
+    from mlrsir.errors import ConfigError
+
+    for key in ("iterations", "batch_size"):
+        if key in row and row[key] != getattr(config, key):
+            raise ConfigError(
+                f"{where}: {row['method']} {row['bits']} bits seed {row['seed']} was trained with "
+                f"{key} {row[key]}, this grid uses {getattr(config, key)}"
+            )
+
+
+def budgets_of(runner, specs: list) -> dict[str, str]:
+    """``{method tag: "ITERATIONSxBATCH"}`` of a grid (each method may have its own validated budget)."""
+    budgets: dict[str, str] = {}
+    for spec in specs:
+        config = runner.config_for(spec)
+        budgets.setdefault(spec_key(spec)[0], f"{config.iterations}x{config.batch_size}")
+    return budgets
 
 
 def _seed_counts(args) -> dict[tuple[str, int], int]:
@@ -169,13 +261,24 @@ def run(args: argparse.Namespace) -> int:
     counts = _seed_counts(args)
     split_seed = None if args.split_seed is not None else True  # True: each run's split from its seed
     specs, ablation_specs = _grid_specs(args, counts, split_seed)
-    total = len(specs) + len(ablation_specs)
-    print(f"benchmark: {len(specs)} runs + {len(ablation_specs)} ablation runs -> {out}")
+    reused = included_rows(args.include_results)
+    for spec in specs:
+        if spec_key(spec) in reused:
+            check_reused_budget(*reused[spec_key(spec)], runner.config_for(spec))
+    to_train = [spec for spec in specs if spec_key(spec) not in reused]
+    total = len(to_train) + len(ablation_specs)
+    print(
+        f"benchmark: {len(to_train)} runs + {len(ablation_specs)} ablation runs -> {out}"
+        + (f" ({len(specs) - len(to_train)} grid cells reused from --include-results)" if reused else "")
+    )
     start = time.perf_counter()
-    rows = runner.run_all(specs)
+    trained = dict(zip(map(spec_key, to_train), runner.run_all(to_train), strict=True))
+    rows = [trained[spec_key(spec)] if spec_key(spec) in trained else reused[spec_key(spec)][0] for spec in specs]
     ablations = [
         runner.run(spec, position=f"[ablation {i}/{len(ablation_specs)}]") for i, spec in enumerate(ablation_specs, 1)
     ]
+    if args.include_ablations and not ablations:
+        ablations = load_result_rows(args.include_ablations)
     first_config = runner.config_for(specs[0]) if specs else None
     floors = None
     if not args.no_floors and first_config is not None:
@@ -184,8 +287,7 @@ def run(args: argparse.Namespace) -> int:
         "preset": args.preset,
         "protocol": first_config.protocol if first_config else None,
         "split seed": "each run's seed" if split_seed else args.split_seed,
-        "iterations": first_config.iterations if first_config else None,
-        "batch_size": first_config.batch_size if first_config else None,
+        "budget (iterations x batch)": budgets_of(runner, specs),
         "finetune": first_config.finetune if first_config else None,
         "backbone": first_config.backbone if first_config else None,
         "image_size": first_config.image_size if first_config else None,
@@ -194,6 +296,12 @@ def run(args: argparse.Namespace) -> int:
         "wall_seconds": round(time.perf_counter() - start, 1),
         "command": "mlrsir " + " ".join(sys.argv[1:]),
     }
+    if reused:
+        settings["grid cells reused"] = f"{len(specs) - len(to_train)} of {len(specs)}, from " + ", ".join(
+            args.include_results
+        )
+    if args.include_ablations and not ablation_specs:
+        settings["ablations from"] = args.include_ablations
     paths = write_report(
         rows,
         out,

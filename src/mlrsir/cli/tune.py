@@ -19,8 +19,28 @@ def register(sub) -> None:
     p.add_argument("--methods", nargs="+", default=["mlrsir"])
     p.add_argument("--bits", nargs="+", type=int, default=[32])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--budgets",
+        nargs="+",
+        type=parse_budget,
+        default=None,
+        metavar="ITERATIONSxBATCH",
+        help="search the training budget (e.g. 500x64 1000x64 2000x64) instead of the method's parameters",
+    )
     p.add_argument("--out", required=True, help="folder for the tuning runs and tuning.md / tuning.json")
     p.set_defaults(func=run)
+
+
+def parse_budget(text: str) -> dict[str, int]:
+    """``"1000x64"`` -> ``{"iterations": 1000, "batch_size": 64}`` (argparse type)."""
+    iterations, sep, batch = text.lower().partition("x")
+    try:
+        budget = {"iterations": int(iterations), "batch_size": int(batch)}
+    except ValueError:
+        budget = {}
+    if not sep or not budget or min(budget.values()) < 1:
+        raise argparse.ArgumentTypeError(f"budget {text!r}: expected ITERATIONSxBATCH, e.g. 1000x64")
+    return budget
 
 
 def candidates(search_space: dict[str, list]) -> list[dict]:
@@ -31,13 +51,22 @@ def candidates(search_space: dict[str, list]) -> list[dict]:
     return [dict(zip(keys, values)) for values in itertools.product(*(search_space[k] for k in keys))]
 
 
+def _candidate_runs(method: str, bits: int, budgets: list[dict] | None) -> list[tuple[str, dict, dict]]:
+    """``(run name, params shown in the table, config overrides)`` of each candidate."""
+    from mlrsir.methods.registry import get_method
+
+    if budgets:
+        return [(f"{method}-{bits}b-{b['iterations']}x{b['batch_size']}", b, dict(b)) for b in budgets]
+    space = get_method(method, bits).search_space
+    return [(f"{method}-{bits}b-c{i}", p, {"method_params": p}) for i, p in enumerate(candidates(space))]
+
+
 def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
     from mlrsir.cli.printing import markdown_table
     from mlrsir.cli.train import config_overrides
-    from mlrsir.methods.registry import get_method
     from mlrsir.run.run_dir import write_json_atomic
     from mlrsir.training.grid import GridRunner, RunSpec
 
@@ -48,14 +77,13 @@ def run(args: argparse.Namespace) -> int:
     results = []
     for method in args.methods:
         for bits in args.bits:
-            space = get_method(method, bits).search_space
-            for i, params in enumerate(candidates(space)):
+            for name, params, overrides in _candidate_runs(method, bits, args.budgets):
                 spec = RunSpec(
-                    name=f"{method}-{bits}b-c{i}",
+                    name=name,
                     preset=args.preset,
-                    overrides={"method": method, "bits": bits, "seed": args.seed, "method_params": params},
+                    overrides={"method": method, "bits": bits, "seed": args.seed, **overrides},
                 )
-                row = runner.run(spec, position=f"[{method} {bits}b {i + 1}]")
+                row = runner.run(spec, position=f"[{method} {bits}b {spec.name}]")
                 results.append(
                     {
                         "method": method,
@@ -64,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
                         "map": row["map"],
                         "map_stable": row["map_stable"],
                         "precision_at_10": row.get("precision_at_10"),
+                        "train_seconds": row.get("train_seconds"),
                         "run_dir": row["run_dir"],
                     }
                 )
@@ -77,10 +106,11 @@ def run(args: argparse.Namespace) -> int:
         "# Hyperparameters chosen on the validation split",
         "",
         "Queries: validation part; database: training part (test split untouched). "
-        f"Settings: preset `{args.preset}`, seed {args.seed}.",
+        f"Settings: preset `{args.preset}`, seed {args.seed}"
+        + (", candidates: training budgets (iterations x batch size)." if args.budgets else "."),
         "",
     ]
-    header = ["method", "bits", "params", "val mAP (tie-aware)", "val mAP (stable)", "chosen"]
+    header = ["method", "bits", "params", "val mAP (tie-aware)", "val mAP (stable)", "training s", "chosen"]
     rows = [
         [
             r["method"],
@@ -88,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
             json.dumps(r["params"], sort_keys=True),
             r["map"],
             r["map_stable"],
+            round(r["train_seconds"], 1) if r.get("train_seconds") is not None else "",
             "yes" if best[f"{r['method']}-{r['bits']}"] is r else "",
         ]
         for r in results

@@ -336,4 +336,10 @@ def protocol_indices(split: Split, eval_split: str) -> tuple[np.ndarray, np.ndar
         trainval = np.asarray(split.trainval, dtype=np.int64)
         return trainval, np.asarray(split.test, dtype=np.int64), trainval
     train = np.asarray(split.train, dtype=np.int64)
-    return train, np.asarray(split.val, dtype=np.int64), train
+    val = np.asarray(split.val, dtype=np.int64)
+    if val.size == 0:
+        raise ConfigError(
+            f"the validation split is empty ({train.size} training images): evaluating on validation "
+            "(--eval-split val, mlrsir tune) needs a dataset large enough to hold one out"
+        )
+    return train, val, train

@@ -251,12 +251,38 @@ def config_differences(stored: TrainConfig, requested: TrainConfig) -> list[str]
     return sorted(k for k in new if k not in ignored and old.get(k) != new.get(k))
 
 
+# The budget (iterations, batch size) of each method in the default preset, chosen on the
+# validation split (reports/ucm/tuning/budgets.md); a method not listed keeps 500 x 64.
+METHOD_BUDGETS: dict[str, dict[str, int]] = {}
+
+
+def method_budget(preset: str, method: str | None, finetune: str | None, supervision: str | None) -> dict[str, int]:
+    """The validated ``{"iterations", "batch_size"}`` of ``method`` in ``preset``, or ``{}``.
+
+    A budget applies only to the backbone regime it was chosen for (the preset's
+    ``finetune``) and to fully supervised training; other runs keep the dataclass defaults.
+    """
+    values = PRESETS.get(preset, {})
+    budgets = values.get("method_budgets") or {}
+    if (finetune or values.get("finetune")) != values.get("finetune") or (supervision or "full") != "full":
+        return {}
+    return dict(budgets.get(normalize_method_name(method or DEFAULT_METHOD), {}))
+
+
 # Values each preset sets; anything not listed keeps the dataclass default.
 PRESETS: dict[str, dict[str, Any]] = {
     # validation winner (reports/ucm/tuning/finetune_validation.md)
     # train_precision "auto": bf16 on a CPU with bf16 kernels, the measured winner
     # (reports/ucm/tuning/train_precision.md), else fp32 (resolved when the config is built)
-    "default": {"finetune": "top1", "backbone_lr": 1e-4, "train_precision": "auto"},
+    # method_budgets: each method's training budget (iterations, batch size), chosen on the
+    # validation split for the preset's backbone regime (reports/ucm/tuning/budgets.md); used
+    # with that regime and full supervision when --iterations / --batch-size are not given
+    "default": {
+        "finetune": "top1",
+        "backbone_lr": 1e-4,
+        "train_precision": "auto",
+        "method_budgets": METHOD_BUDGETS,
+    },
     "paper": {
         "finetune": "all",
         "optimizer": "sgd",
@@ -288,11 +314,16 @@ def default_train_precision(device: str = "auto", finetune: str = "top1") -> str
 
 
 def resolve_config(preset: str = "default", **overrides: Any) -> TrainConfig:
-    """Preset values, then explicit overrides (``None`` means "not given"), then the
-    method's defaults for the ``method_params`` not given; validated once, frozen."""
+    """Preset values (with the method's validated budget, :func:`method_budget`), then
+    explicit overrides (``None`` means "not given"), then the method's defaults for the
+    ``method_params`` not given; validated once, frozen."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
     values: dict[str, Any] = dict(PRESETS[preset])
+    values.pop("method_budgets", None)
+    values.update(
+        method_budget(preset, overrides.get("method"), overrides.get("finetune"), overrides.get("supervision"))
+    )
     mlrsir_params = values.pop("mlrsir_params", {})
     method = overrides.get("method")
     if mlrsir_params and (method is None or normalize_method_name(method) == "mlrsir"):

@@ -84,7 +84,15 @@ class GridRunner:
         row: dict[str, Any] = {k: v for k, v in metrics.items() if k not in CURVE_KEYS}
         # the code length of the run (evaluate_distances reports bits=None for AQD methods)
         row.update(
-            {"method": config.method, "bits": config.bits, "seed": config.seed, "dataset": config.dataset, **spec.tags}
+            {
+                "method": config.method,
+                "bits": config.bits,
+                "seed": config.seed,
+                "dataset": config.dataset,
+                "iterations": config.iterations,
+                "batch_size": config.batch_size,
+                **spec.tags,
+            }
         )
         row["curves"] = {k: metrics[k] for k in CURVE_KEYS if k in metrics}
         row["run_dir"] = str(run_dir)
