@@ -88,3 +88,14 @@ def test_include_results_refuses_a_cell_in_two_files_and_names_a_bad_file(ucm, t
     assert main([*base, "--include-results", str(tmp_path / "missing.json")]) == 2
     assert "missing.json: results file not found" in capsys.readouterr().err
     assert not (tmp_path / "r" / "runs").exists()  # refused before any training
+
+
+def test_a_report_wholly_from_included_results_trains_nothing_and_still_has_floors(ucm, tmp_path):
+    first, again = tmp_path / "first", tmp_path / "again"
+    assert main(["benchmark", "--root", str(ucm), "--methods", "mlrsir", *TINY, "--out", str(first)]) == 0
+    argv = ["benchmark", "--root", str(ucm), "--methods", "mlrsir", *TINY, "--out", str(again)]
+    assert main([*argv, "--include-results", str(first / "results.json")]) == 0
+    assert not (again / "runs").exists()
+    assert json.loads((again / "results.json").read_text()) == json.loads((first / "results.json").read_text())
+    md = (again / "report.md").read_text()
+    assert "random ranking" in md.lower() and "1 of 1" in md

@@ -282,7 +282,8 @@ def run(args: argparse.Namespace) -> int:
     first_config = runner.config_for(specs[0]) if specs else None
     floors = None
     if not args.no_floors and first_config is not None:
-        floors = _floors(runner.prepared_data()[0], first_config.eval_split, args.seeds, args.bits)
+        data = runner.prepared_data()[0] if runner.prepared_data() else runner.data_for_spec(specs[0])
+        floors = _floors(data, first_config.eval_split, args.seeds, args.bits)
     settings = {
         "preset": args.preset,
         "protocol": first_config.protocol if first_config else None,

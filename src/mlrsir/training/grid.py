@@ -53,6 +53,13 @@ class GridRunner:
         """The datasets and splits prepared so far, in the order the runs first needed them."""
         return list(self._data.values())
 
+    def data_for_spec(self, spec: RunSpec) -> PreparedData:
+        """The dataset and split a spec's run would use, prepared without training it (its split
+        is written under ``out_dir/splits/``, not into a run folder)."""
+        split_dir = self.out_dir / "splits" / spec.name
+        split_dir.mkdir(parents=True, exist_ok=True)
+        return self._data_for(self.config_for(spec), split_dir)
+
     def _data_for(self, config: TrainConfig, run_dir: Path) -> PreparedData:
         key = (
             config.dataset,
