@@ -62,3 +62,17 @@ def test_the_verdict_table_follows_the_interval_rule(tmp_path):
     assert verdict_rows["DTQ"] == "| DTQ | loss | loss |"
     assert verdict_rows["DCH"] == "| DCH | = | = |"
     assert verdict_rows["DQN"] == "| DQN | — | — |"
+
+
+def test_docs_results_tables_are_the_generated_ones():
+    spec = importlib.util.spec_from_file_location("results_tables", ROOT / "docs" / "scripts" / "results_tables.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not all((ROOT / path).is_file() for path in module.PROTOCOLS.values()):
+        pytest.skip("reports/ucm*/results.json not in this checkout")
+    text = (ROOT / module.DOC).read_text(encoding="utf-8")
+    assert len(module.MARKER.findall(text)) == 6
+    assert module.rewrite(text, module.tables(ROOT)) == text, (
+        "docs/results.md tables are stale: run python docs/scripts/results_tables.py --write"
+    )
