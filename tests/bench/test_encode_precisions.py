@@ -10,6 +10,7 @@ import pytest
 
 from mlrsir.bench.encode import add_agreement, precisions_to_measure
 from mlrsir.errors import ConfigError
+from tests.fixtures.make_images import write_random_pngs
 
 
 def test_each_runtime_is_measured_at_every_precision_it_runs():
@@ -40,7 +41,6 @@ def test_bench_encode_rows_name_runtime_and_precision(tmp_path, capsys):
     pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install 'mlrsir[onnx]')")
     pytest.importorskip("onnx", reason="onnx not installed (pip install 'mlrsir[onnx]')")
     pytest.importorskip("openvino", reason="openvino not installed (pip install 'mlrsir[openvino]')")
-    from PIL import Image
 
     from mlrsir.cli.main import main
     from mlrsir.inference.onnx_export import export_onnx
@@ -48,11 +48,7 @@ def test_bench_encode_rows_name_runtime_and_precision(tmp_path, capsys):
 
     run = make_random_run(tmp_path / "run")
     export_onnx(run, log=lambda _m: None)
-    images = tmp_path / "images"
-    images.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(8):
-        Image.fromarray(rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)).save(images / f"{i}.png")
+    images = write_random_pngs(tmp_path / "images", 8)
     argv = ["bench", "encode", "--run", str(run), "--images", str(images), "--batch-size", "4", "--budget", "0.01"]
     assert main([*argv, "--runtime", "onnx", "--runtime", "openvino", "--precision", "fp32", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

@@ -13,7 +13,6 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
 pytest.importorskip("onnx", reason="onnx not installed (pip install 'mlrsir[onnx]')")
 ov = pytest.importorskip("openvino", reason="openvino not installed (pip install 'mlrsir[openvino]')")
@@ -34,6 +33,7 @@ from mlrsir.inference.onnx_export import export_onnx  # noqa: E402
 from mlrsir.metrics.protocol import evaluate_method  # noqa: E402
 from mlrsir.run.config import TrainConfig  # noqa: E402
 from tests.fixtures.make_datasets import make_ucm_fixture  # noqa: E402
+from tests.fixtures.make_images import write_random_pngs  # noqa: E402
 from tests.inference.test_onnx import make_random_run  # noqa: E402
 
 
@@ -173,11 +173,7 @@ def test_index_of_int8_codes_warns_when_searched_at_fp32(int8_run, tmp_path, cap
     from mlrsir.index.store import CodeIndex
 
     run = int8_run["run"]
-    images = tmp_path / "images"
-    images.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)).save(images / f"{i}.png")
+    images = write_random_pngs(tmp_path / "images", 4)
     ix = tmp_path / "ix"
     build = ["index", "build", "--run", str(run), "--images", str(images), "--index", str(ix), "--quiet"]
     assert main([*build, "--runtime", "openvino", "--precision", "int8"]) == 0

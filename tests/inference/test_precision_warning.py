@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from mlrsir.inference.fingerprint import check_encoder_compatible, precision_warning
+from tests.fixtures.make_images import write_random_pngs
 
 FINGERPRINT = {"bits": 16, "backbone": "b", "method": "mlrsir", "image_size": 64, "weights_sha256": "ab"}
 
@@ -62,11 +61,7 @@ def test_index_built_at_bf16_records_it_and_search_at_fp32_warns(tmp_path, capsy
 
     run = make_random_run(tmp_path / "run")
     export_onnx(run, log=lambda _m: None)
-    images = tmp_path / "images"
-    images.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 256, size=(64, 64, 3), dtype=np.uint8)).save(images / f"{i}.png")
+    images = write_random_pngs(tmp_path / "images", 4)
     ix = tmp_path / "ix"
     build = ["index", "build", "--run", str(run), "--images", str(images), "--index", str(ix), "--quiet"]
     assert main([*build, "--runtime", "openvino", "--precision", "bf16"]) == 0
