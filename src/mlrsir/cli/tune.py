@@ -61,11 +61,50 @@ def _candidate_runs(method: str, bits: int, budgets: list[dict] | None) -> list[
     return [(f"{method}-{bits}b-c{i}", p, {"method_params": p}) for i, p in enumerate(candidates(space))]
 
 
+def best_candidates(results: list[dict]) -> dict[str, dict]:
+    """``{"METHOD-BITS": result}``: the highest validation mAP (tie-aware) of each method and
+    length; the first candidate wins a tie."""
+    best: dict[str, dict] = {}
+    for r in results:
+        key = f"{r['method']}-{r['bits']}"
+        if key not in best or r["map"] > best[key]["map"]:
+            best[key] = r
+    return best
+
+
+def tuning_markdown(results: list[dict], best: dict[str, dict], settings: str) -> str:
+    """The text of ``tuning.md``: one row per candidate, the chosen one marked."""
+    import json
+
+    from mlrsir.cli.printing import markdown_table
+
+    header = ["method", "bits", "params", "val mAP (tie-aware)", "val mAP (stable)", "training s", "chosen"]
+    rows = [
+        [
+            r["method"],
+            r["bits"],
+            json.dumps(r["params"], sort_keys=True),
+            r["map"],
+            r["map_stable"],
+            f"{r['train_seconds']:.0f}" if r.get("train_seconds") is not None else "",
+            "yes" if best[f"{r['method']}-{r['bits']}"]["run_dir"] == r["run_dir"] else "",
+        ]
+        for r in results
+    ]
+    lines = [
+        "# Hyperparameters chosen on the validation split",
+        "",
+        f"Queries: validation part; database: training part (test split untouched). Settings: {settings}.",
+        "",
+        markdown_table(header, rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from mlrsir.cli.printing import markdown_table
     from mlrsir.cli.train import config_overrides
     from mlrsir.run.run_dir import write_json_atomic
     from mlrsir.training.grid import GridRunner, RunSpec
@@ -96,35 +135,12 @@ def run(args: argparse.Namespace) -> int:
                         "run_dir": row["run_dir"],
                     }
                 )
-    best = {}
-    for r in results:
-        key = f"{r['method']}-{r['bits']}"
-        if key not in best or r["map"] > best[key]["map"]:
-            best[key] = r
+    best = best_candidates(results)
     write_json_atomic(out / "tuning.json", {"results": results, "best": best})
-    lines = [
-        "# Hyperparameters chosen on the validation split",
-        "",
-        "Queries: validation part; database: training part (test split untouched). "
-        f"Settings: preset `{args.preset}`, seed {args.seed}"
-        + (", candidates: training budgets (iterations x batch size)." if args.budgets else "."),
-        "",
-    ]
-    header = ["method", "bits", "params", "val mAP (tie-aware)", "val mAP (stable)", "training s", "chosen"]
-    rows = [
-        [
-            r["method"],
-            r["bits"],
-            json.dumps(r["params"], sort_keys=True),
-            r["map"],
-            r["map_stable"],
-            round(r["train_seconds"], 1) if r.get("train_seconds") is not None else "",
-            "yes" if best[f"{r['method']}-{r['bits']}"] is r else "",
-        ]
-        for r in results
-    ]
-    lines.append(markdown_table(header, rows))
-    (out / "tuning.md").write_text("\n".join(lines) + "\n")
+    settings = f"preset `{args.preset}`, seed {args.seed}" + (
+        ", candidates: training budgets (iterations x batch size)" if args.budgets else ""
+    )
+    (out / "tuning.md").write_text(tuning_markdown(results, best, settings))
     for key, r in best.items():
         print(f"best {key}: {json.dumps(r['params'], sort_keys=True)} val mAP {r['map']:.4f}")
     print(f"wrote {out / 'tuning.md'}")
