@@ -252,8 +252,13 @@ def config_differences(stored: TrainConfig, requested: TrainConfig) -> list[str]
 
 
 # The budget (iterations, batch size) of each method in the default preset, chosen on the
-# validation split (reports/ucm/tuning/budgets.md); a method not listed keeps 500 x 64.
-METHOD_BUDGETS: dict[str, dict[str, int]] = {}
+# validation split with `mlrsir tune --budgets 500x64 1000x32 1000x64 2000x64` (32 bits,
+# seed 0; reports/ucm/tuning/budgets.md). DCH and DQN were not tuned and keep 500 x 64.
+METHOD_BUDGETS: dict[str, dict[str, int]] = {
+    "mlrsir": {"batch_size": 64, "iterations": 1000},
+    "dhn": {"batch_size": 64, "iterations": 2000},
+    "dtq": {"batch_size": 64, "iterations": 1000},
+}
 
 
 def method_budget(preset: str, method: str | None, finetune: str | None, supervision: str | None) -> dict[str, int]:
