@@ -29,7 +29,8 @@ def budget(rows: list[dict]) -> str:
 def shift_table(before: list[dict], after: list[dict]) -> str:
     keys = sorted({(r["method"], r["bits"]) for r in before} & {(r["method"], r["bits"]) for r in after})
     lines = [
-        "| method | bits | seeds | mAP before | budget before | mAP after | budget after | after − before | 95 % interval | verdict |",
+        "| method | bits | seeds | mAP before | budget before | mAP after | budget after "
+        "| after − before | 95 % interval | verdict |",
         "|---|---:|---:|---:|---|---:|---|---:|---|---|",
     ]
     for method, bits in keys:

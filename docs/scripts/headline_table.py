@@ -20,21 +20,15 @@ edited by hand.
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 
 from mlrsir.report.stats import compare_methods
+from mlrsir.report.tables import MISSING, format_stat, summarize
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOLS = (("paper", Path("reports/ucm/results.json")), ("unseen", Path("reports/ucm-unseen/results.json")))
 METHODS = (("mlrsir", "**MLRSIR-NET**"), ("dhn", "DHN"), ("dch", "DCH"), ("dqn", "DQN"), ("dtq", "DTQ"))
 VERDICT_CELL = {"win": "**win**", "loss": "loss", "not separated": "="}
-
-
-def cell(values: list[float]) -> str:
-    if len(values) > 1:
-        return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
-    return f"{values[0]:.4f} (n=1)"
 
 
 def load_runs(root: Path = ROOT) -> dict[str, list[dict]]:
@@ -52,7 +46,7 @@ def headline(root: Path = ROOT) -> str:
         for name, _ in PROTOCOLS:
             for b in bits:
                 values = [r["map"] for r in runs[name] if r["method"] == method and r["bits"] == b]
-                cells.append(cell(values) if values else "—")
+                cells.append(format_stat(summarize(values)))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     verdicts = {
         name: {
@@ -63,9 +57,7 @@ def headline(root: Path = ROOT) -> str:
     }
     lines += ["", "| MLRSIR-NET against | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
     for method, label in METHODS[1:]:
-        cells = [
-            VERDICT_CELL.get(verdicts[name].get((method, b), ""), "—") for name, _ in PROTOCOLS for b in bits
-        ]
+        cells = [VERDICT_CELL.get(verdicts[name].get((method, b), ""), MISSING) for name, _ in PROTOCOLS for b in bits]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

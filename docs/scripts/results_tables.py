@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import json
 import re
-import statistics
 import sys
 from pathlib import Path
 
 from mlrsir.report.stats import compare_methods
+from mlrsir.report.tables import MISSING, format_stat, summarize
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOLS = {"paper": Path("reports/ucm/results.json"), "unseen": Path("reports/ucm-unseen/results.json")}
@@ -39,12 +39,6 @@ def label(method: str) -> str:
     if name == "mlrsir" and not regime:
         return "MLRSIR-NET, top stage fine-tuned (default)"
     return f"{TITLES[name]}, {'frozen' if regime == 'none' else 'fine-tuned'}"
-
-
-def _spread(values: list[float]) -> str:
-    if len(values) > 1:
-        return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} (n={len(values)})"
-    return f"{values[0]:.4f} (n=1)"
 
 
 def _table(first: str, bits: list[int], body: list[list[str]], numeric: bool) -> str:
@@ -67,7 +61,7 @@ def tables(root: Path = ROOT) -> dict[tuple[str, str], str]:
 
         for name, key in (("map", "map"), ("ndcg", "ndcg_at_100")):
             body = [
-                [label(m), *(_spread(values(m, b, key)) if values(m, b, key) else "—" for b in bits)] for m in methods
+                [label(m), *(format_stat(summarize(values(m, b, key)), show_n=True) for b in bits)] for m in methods
             ]
             out[(name, protocol)] = _table("method", bits, body, numeric=True)
         compared = {(c["baseline"], c["bits"]): c for c in compare_methods(rows)}
@@ -77,9 +71,10 @@ def tables(root: Path = ROOT) -> dict[tuple[str, str], str]:
             for b in bits:
                 c = compared.get((m, b))
                 cells.append(
-                    f"{c['mean']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}] {VERDICTS[c['verdict']]} (n={c['num_seeds']})"
+                    f"{c['mean']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}] "
+                    f"{VERDICTS[c['verdict']]} (n={c['num_seeds']})"
                     if c
-                    else "—"
+                    else MISSING
                 )
             body.append([label(m), *cells])
         out[("delta", protocol)] = _table("against", bits, body, numeric=False)
