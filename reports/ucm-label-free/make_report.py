@@ -37,7 +37,8 @@ from mlrsir.training.trainer import prepare_data
 from mlrsir.training.unsupervised_baselines import pooled_backbone_features
 
 COLUMNS = [
-    "label", "method", "supervision", "label_fraction", "bits", "protocol", "seed", "split_seed",
+    "label", "method", "supervision", "label_fraction", "labelled_sampling", "ssl_weight", "bits", "protocol",
+    "seed", "split_seed",
     "map", "map_stable", "all_but_query_map", "all_but_query_map_stable", "precision_at_10",
     "num_distinct_db_codes", "num_queries", "num_database", "train_seconds", "source",
 ]  # fmt: skip
@@ -57,11 +58,21 @@ def run_row(label: str, run_dir: Path) -> tuple[dict, TrainConfig]:
         "protocol": config.protocol,
         "seed": config.seed,
         "split_seed": config.split_seed,
+        "iterations": config.iterations,
+        "batch_size": config.batch_size,
+        "train_precision": config.train_precision,
         "train_seconds": meta.get("train_seconds"),
         "source": str(run_dir),
         "git": meta.get("git", {}).get("revision"),
         "per_query_ap": metrics["per_query_ap"],
     }
+    if config.supervision == "partial":
+        row["ssl_weight"] = config.ssl_weight
+        row["labelled_sampling"] = (
+            f"in a batch of {config.labelled_batch_size} of their own"
+            if config.labelled_batch_size
+            else "in random batch"
+        )
     return row, config
 
 

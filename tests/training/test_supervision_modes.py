@@ -113,3 +113,77 @@ def test_cli_train_without_labels_flag(tmp_path, monkeypatch, tiny_root, capsys)
     args += ["--batch-size", "8", "--iterations", "2", "--supervision", "none", "--out", str(tmp_path / "r"), "--quiet"]
     assert main(args) in (0, None)
     assert json.loads((tmp_path / "r" / "config.json").read_text())["supervision"] == "none"
+
+
+def test_partial_labelled_batch_draws_only_labelled_images_and_is_seeded(tmp_path, monkeypatch, tiny_root):
+    monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
+    config = _config(tiny_root, supervision="partial", label_fraction=0.5, labelled_batch_size=4)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    drawn: list[np.ndarray] = []
+    real = trainer._train_batch
+
+    def spy(step, pool=None, batch_size=None, stream=0):
+        out, labels = real(step, pool, batch_size, stream)
+        drawn.append(np.asarray(pool))
+        return out, labels
+
+    trainer._train_batch = spy  # type: ignore[method-assign]
+    _, parts, _ = trainer._loss(0)
+    assert "supervised_pairwise" in parts and "contrastive" in parts
+    (pool,) = drawn
+    assert np.array_equal(pool, np.flatnonzero(trainer.labelled))  # the labelled subset and nothing else
+    from mlrsir.training.batches import batch_positions
+
+    for step in range(6):  # every drawn image is labelled, 4 per step; an own sequence (stream 1)
+        picked = pool[batch_positions(len(pool), 4, config.seed, step, stream=1)]
+        assert len(picked) == 4 and trainer.labelled[picked].all()
+    assert not np.array_equal(batch_positions(len(pool), 4, 0, 0, 1), batch_positions(len(pool), 4, 0, 0))
+
+
+def test_partial_ssl_weight_scales_the_label_free_term(tmp_path, monkeypatch, tiny_root):
+    monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
+    totals = {}
+    for weight in (0.0, 1.0):
+        config = _config(tiny_root, supervision="partial", label_fraction=0.5, labelled_batch_size=4, ssl_weight=weight)
+        trainer = Trainer(config, tmp_path / f"run{weight}", progress=False)
+        trainer._set_train_mode()
+        loss, parts, _ = trainer._loss(0)
+        totals[weight] = (float(loss.detach()), parts["ssl_total"], parts)
+    # weight 0: the loss is the supervised loss alone; weight 1: plus the label-free loss
+    loss0, _, parts0 = totals[0.0]
+    loss1, ssl1, _ = totals[1.0]
+    assert loss0 == pytest.approx(loss1 - ssl1, rel=1e-4, abs=1e-5)
+    assert "supervised_pairwise" in parts0
+
+
+def test_partial_gradients_reach_the_head_through_the_labelled_batch(tmp_path, monkeypatch, tiny_root):
+    monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
+    config = _config(tiny_root, supervision="partial", label_fraction=0.5, labelled_batch_size=4, ssl_weight=0.0)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    trainer._set_train_mode()
+    loss, _, _ = trainer._loss(0)
+    loss.backward()  # the label-free term weighs 0: every gradient comes from the labelled batch
+    grads = [p.grad for n, p in trainer.model.named_parameters() if n.startswith("hash_head.")]
+    assert grads and all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+
+
+def test_partial_options_need_partial_and_old_configs_keep_their_behaviour(tmp_path, tiny_root):
+    with pytest.raises(ConfigError, match="need --supervision partial"):
+        _config(tiny_root, labelled_batch_size=8)
+    with pytest.raises(ConfigError, match="need --supervision partial"):
+        _config(tiny_root, supervision="none", ssl_weight=0.5)
+    with pytest.raises(ConfigError, match="0 or at least 2"):
+        _config(tiny_root, supervision="partial", label_fraction=0.5, labelled_batch_size=1)
+    with pytest.raises(ConfigError, match=">= 0"):
+        _config(tiny_root, supervision="partial", label_fraction=0.5, ssl_weight=-1.0)
+    from mlrsir.run.config import PARTIAL_DEFAULTS, TrainConfig
+
+    config = _config(tiny_root, supervision="partial", label_fraction=0.5)
+    assert (config.labelled_batch_size, config.ssl_weight) == (
+        PARTIAL_DEFAULTS["labelled_batch_size"],
+        PARTIAL_DEFAULTS["ssl_weight"],
+    )
+    old = config.to_dict()
+    del old["labelled_batch_size"], old["ssl_weight"]  # a config.json written before the options
+    loaded = TrainConfig.from_dict(old)
+    assert (loaded.labelled_batch_size, loaded.ssl_weight) == (0, 1.0)

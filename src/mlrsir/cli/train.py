@@ -90,6 +90,20 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
         "for evaluation only); partial: labels on a stratified --label-fraction of the training images",
     )
     p.add_argument("--label-fraction", type=float, default=None, help="with --supervision partial: e.g. 0.1")
+    p.add_argument(
+        "--labelled-batch-size",
+        type=int,
+        default=None,
+        help="with --supervision partial: images drawn from the labelled subset each step for the supervised "
+        "loss (0: only the labelled images of the random batch); default chosen on validation",
+    )
+    p.add_argument(
+        "--ssl-weight",
+        type=float,
+        default=None,
+        help="with --supervision partial: weight of the label-free loss beside the supervised one "
+        "(default chosen on validation)",
+    )
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -138,6 +152,8 @@ def config_overrides(args: argparse.Namespace) -> dict:
         "device": args.device,
         "supervision": getattr(args, "supervision", None),
         "label_fraction": getattr(args, "label_fraction", None),
+        "labelled_batch_size": getattr(args, "labelled_batch_size", None),
+        "ssl_weight": getattr(args, "ssl_weight", None),
     }
 
 

@@ -138,6 +138,13 @@ class TrainConfig:
     supervision: str = "full"
     label_fraction: float = 1.0
     ssl_temperature: float = 0.3
+    # "partial" only. labelled_batch_size > 0: each step also draws that many images from the
+    # labelled subset (their own seeded batch sequence) for the supervised loss; 0: the supervised
+    # loss sees only the labelled images that fall into the random batch (about F x batch_size).
+    # ssl_weight: weight of the label-free loss beside the supervised one. None: the values chosen
+    # on validation (PARTIAL_DEFAULTS); configs written before these fields load as 0 and 1.0.
+    labelled_batch_size: int | None = None
+    ssl_weight: float | None = None
     # training from anything `index build --images` takes (training/archive_data.py; supervision "none"
     # only): image files/folders, rasters, band folders, STAC Items; scenes tiled as indexing tiles them.
     # Empty: the dataset at `root`. Configs written before these fields load as a dataset run.
@@ -175,6 +182,7 @@ class TrainConfig:
         if self.supervision != "partial" and self.label_fraction != 1.0:
             raise ConfigError("--label-fraction needs --supervision partial")
         self._check_images()
+        self._check_partial()
         if not self.ssl_temperature > 0:
             raise ConfigError(f"ssl_temperature must be > 0, got {self.ssl_temperature}")
         if self.optimizer not in OPTIMIZERS:
@@ -194,6 +202,25 @@ class TrainConfig:
         object.__setattr__(self, "radiometry", MappingProxyType(dataset_radiometry(dataset, dict(self.radiometry))))
         object.__setattr__(self, "method", method)
         object.__setattr__(self, "method_params", MappingProxyType(params))
+
+    def _check_partial(self) -> None:
+        """``labelled_batch_size`` / ``ssl_weight`` only with ``partial``; ``None`` resolved to
+        :data:`PARTIAL_DEFAULTS` there (and to 0 / 1.0, unused, otherwise)."""
+        given = {"labelled_batch_size": self.labelled_batch_size, "ssl_weight": self.ssl_weight}
+        if self.supervision != "partial":
+            if any(v is not None and v != PARTIAL_UNUSED[k] for k, v in given.items()):
+                raise ConfigError("--labelled-batch-size and --ssl-weight need --supervision partial")
+            values = dict(PARTIAL_UNUSED)
+        else:
+            values = {k: PARTIAL_DEFAULTS[k] if v is None else v for k, v in given.items()}
+        if not isinstance(values["labelled_batch_size"], int) or values["labelled_batch_size"] < 0:
+            raise ConfigError(f"--labelled-batch-size must be an integer >= 0, got {values['labelled_batch_size']!r}")
+        if values["labelled_batch_size"] == 1:
+            raise ConfigError("--labelled-batch-size must be 0 or at least 2 (the supervised losses are pairwise)")
+        if not float(values["ssl_weight"]) >= 0:
+            raise ConfigError(f"--ssl-weight must be >= 0, got {values['ssl_weight']!r}")
+        object.__setattr__(self, "labelled_batch_size", int(values["labelled_batch_size"]))
+        object.__setattr__(self, "ssl_weight", float(values["ssl_weight"]))
 
     def _check_images(self) -> None:
         """``images`` (stored as a tuple of absolute paths) only with supervision none; tile options >= 1."""
@@ -218,7 +245,8 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown configuration keys: {unknown}")
-        return cls(**data)
+        # written before the partial-supervision options: those runs used 0 and 1.0
+        return cls(**(dict(PARTIAL_UNUSED) | dict(data)))
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
@@ -235,6 +263,13 @@ class TrainConfig:
             raise ConfigError(f"{path}: {exc}") from None
         except TypeError as exc:
             raise ConfigError(f"{path}: not a valid run configuration ({exc})") from None
+
+
+# --supervision partial: a separate labelled batch per step and the weight of the label-free
+# loss, chosen on the validation split (32 bits, F = 0.1, seed 0; reports/ucm-label-free/
+# partial_validation.md). PARTIAL_UNUSED: the values that mean "off" (the behaviour before).
+PARTIAL_DEFAULTS: dict[str, Any] = {"labelled_batch_size": 0, "ssl_weight": 1.0}
+PARTIAL_UNUSED: dict[str, Any] = {"labelled_batch_size": 0, "ssl_weight": 1.0}
 
 
 def config_differences(stored: TrainConfig, requested: TrainConfig) -> list[str]:

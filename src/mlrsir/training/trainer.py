@@ -209,12 +209,14 @@ class Trainer:
         self.supervision = config.supervision
         self.labels: torch.Tensor | None = None
         self.labelled: np.ndarray | None = None  # (N,) bool, "partial": rows whose labels train
+        self.labelled_idx = np.zeros(0, dtype=np.int64)  # their indices, ascending
         if self.supervision != "none":
             self.labels = torch.from_numpy(np.asarray(self.data.labels).astype(np.float32))
         if self.supervision == "partial":
             self.labelled = labelled_subset(
                 np.asarray(self.data.labels)[self.train_idx], self.train_idx, len(self.data.images), config
             )
+            self.labelled_idx = np.flatnonzero(self.labelled).astype(np.int64)
         self.ssl_loss = (
             ContrastiveHashingLoss(config.ssl_temperature, SSL_DEFAULTS["quant_weight"])
             if self.supervision != "full"
@@ -295,9 +297,15 @@ class Trainer:
         loss, parts = self.ssl_loss(h1, h2)
         parts = dict(parts)
         if self.labelled is not None and self.labels is not None:
-            mine = torch.from_numpy(self.labelled[idx.numpy()])
-            if int(mine.sum()) >= 2:  # a pairwise loss needs two labelled images
-                sup, sup_parts = self.method.loss(h1[mine], self.labels[idx[mine]].to(self.device))
+            # partial: ssl_weight x label-free loss (all images) + the method's supervised loss
+            loss = self.config.ssl_weight * loss
+            if self.config.labelled_batch_size > 0:  # a batch of its own from the labelled subset
+                out, labels = self._train_batch(step, self.labelled_idx, self.config.labelled_batch_size, stream=1)
+            else:  # the labelled images that fell into the random batch
+                mine = torch.from_numpy(self.labelled[idx.numpy()])
+                out, labels = h1[mine], self.labels[idx[mine]].to(self.device)
+            if len(labels) >= 2:  # a pairwise loss needs two labelled images
+                sup, sup_parts = self.method.loss(out, labels)
                 loss = loss + sup
                 parts.update({f"supervised_{k}": v for k, v in sup_parts.items()})
         parts["total"] = float(loss.detach())
@@ -353,10 +361,18 @@ class Trainer:
         bf16 = self.config.train_precision == "bf16"
         return bf16_autocast(self.model, self.device.type, enabled=bf16)
 
-    def _train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        pos = batch_positions(len(self.train_idx), self.config.batch_size, self.config.seed, step)
-        idx = torch.from_numpy(self.train_idx[pos])
-        gen = step_generator(self.config.seed, step)
+    def _train_batch(
+        self, step: int, pool: np.ndarray | None = None, batch_size: int | None = None, stream: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Supervised batch of ``step``: head outputs ``(B, D)`` of one random view of ``B``
+        images drawn from ``pool`` (default: the training images; ``B`` = ``batch_size``,
+        default the run's) and their labels ``(B, C)``. ``stream`` > 0: an independent batch
+        sequence (:func:`~mlrsir.training.batches.batch_positions`)."""
+        pool = self.train_idx if pool is None else pool
+        size = self.config.batch_size if batch_size is None else batch_size
+        pos = batch_positions(len(pool), size, self.config.seed, step, stream)
+        idx = torch.from_numpy(pool[pos])
+        gen = step_generator(self.config.seed, step, stream)
         mine = self.dist.shard(len(idx))  # all rows in one process; a disjoint share per rank
         cached = self.features if self.features is not None else (self.trunk[0] if self.trunk is not None else None)
         if cached is not None:
