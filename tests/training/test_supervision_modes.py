@@ -82,7 +82,7 @@ def test_label_free_training_is_seeded(tmp_path, monkeypatch, tiny_root):
 
 def test_partial_supervision_adds_the_method_loss_on_labelled_rows(tmp_path, monkeypatch, tiny_root):
     monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
-    config = _config(tiny_root, supervision="partial", label_fraction=0.5)
+    config = _config(tiny_root, supervision="partial", label_fraction=0.5, labelled_batch_size=0, ssl_weight=1.0)
     trainer = Trainer(config, tmp_path / "run", progress=False)
     labelled = trainer.labelled
     assert labelled is not None and not labelled[trainer.query_idx].any()
@@ -117,7 +117,7 @@ def test_cli_train_without_labels_flag(tmp_path, monkeypatch, tiny_root, capsys)
 
 def test_partial_labelled_batch_draws_only_labelled_images_and_is_seeded(tmp_path, monkeypatch, tiny_root):
     monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
-    config = _config(tiny_root, supervision="partial", label_fraction=0.5, labelled_batch_size=4)
+    config = _config(tiny_root, supervision="partial", label_fraction=0.5, labelled_batch_size=4, ssl_weight=1.0)
     trainer = Trainer(config, tmp_path / "run", progress=False)
     drawn: list[np.ndarray] = []
     real = trainer._train_batch
@@ -143,17 +143,32 @@ def test_partial_labelled_batch_draws_only_labelled_images_and_is_seeded(tmp_pat
 def test_partial_ssl_weight_scales_the_label_free_term(tmp_path, monkeypatch, tiny_root):
     monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
     totals = {}
-    for weight in (0.0, 1.0):
+    for weight in (0.5, 1.0):
         config = _config(tiny_root, supervision="partial", label_fraction=0.5, labelled_batch_size=4, ssl_weight=weight)
         trainer = Trainer(config, tmp_path / f"run{weight}", progress=False)
         trainer._set_train_mode()
         loss, parts, _ = trainer._loss(0)
         totals[weight] = (float(loss.detach()), parts["ssl_total"], parts)
-    # weight 0: the loss is the supervised loss alone; weight 1: plus the label-free loss
-    loss0, _, parts0 = totals[0.0]
+    # loss = supervised + weight x label-free: the same supervised part under both weights
+    loss_half, ssl_half, parts_half = totals[0.5]
     loss1, ssl1, _ = totals[1.0]
-    assert loss0 == pytest.approx(loss1 - ssl1, rel=1e-4, abs=1e-5)
-    assert "supervised_pairwise" in parts0
+    assert ssl_half == pytest.approx(ssl1)
+    assert loss_half - 0.5 * ssl_half == pytest.approx(loss1 - ssl1, rel=1e-4, abs=1e-5)
+    assert "supervised_pairwise" in parts_half
+
+
+def test_partial_without_the_label_free_term_skips_the_two_views(tmp_path, monkeypatch, tiny_root):
+    monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
+    config = _config(tiny_root, supervision="partial", label_fraction=0.5, labelled_batch_size=4, ssl_weight=0.0)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+
+    def no_views(step):
+        raise AssertionError("the label-free views were computed")
+
+    trainer._two_views = no_views  # type: ignore[method-assign]
+    loss, parts, size = trainer._loss(0)
+    assert size == 4 and "supervised_pairwise" in parts and "contrastive" not in parts
+    assert parts["total"] == pytest.approx(float(loss.detach()))
 
 
 def test_partial_gradients_reach_the_head_through_the_labelled_batch(tmp_path, monkeypatch, tiny_root):
@@ -185,5 +200,6 @@ def test_partial_options_need_partial_and_old_configs_keep_their_behaviour(tmp_p
     )
     old = config.to_dict()
     del old["labelled_batch_size"], old["ssl_weight"]  # a config.json written before the options
-    loaded = TrainConfig.from_dict(old)
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    loaded = TrainConfig.load(tmp_path / "config.json")
     assert (loaded.labelled_batch_size, loaded.ssl_weight) == (0, 1.0)

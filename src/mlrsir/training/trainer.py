@@ -293,6 +293,13 @@ class Trainer:
             out, labels = self._train_batch(step)
             loss, parts = self.method.loss(out, labels)
             return loss, parts, len(labels)
+        if self.labelled is not None and self.config.ssl_weight == 0 and self.config.labelled_batch_size > 0:
+            # partial without the label-free term (the validated default): the method's loss on a
+            # batch of labelled images; the two-view forward pass would only cost time
+            out, labels = self._train_batch(step, self.labelled_idx, self.config.labelled_batch_size, stream=1)
+            loss, sup_parts = self.method.loss(out, labels)
+            parts = {f"supervised_{k}": v for k, v in sup_parts.items()} | {"total": float(loss.detach())}
+            return loss, parts, len(labels)
         h1, h2, idx = self._two_views(step)
         loss, parts = self.ssl_loss(h1, h2)
         parts = dict(parts)
