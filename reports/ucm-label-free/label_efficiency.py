@@ -63,7 +63,9 @@ def main() -> None:
             continue
         xs = [p[0] for p in pts] + [1.0]
         ys = [p[1] for p in pts] + [full[0]]
-        ax.plot(xs, ys, marker="o", label=f"partial, labelled images {sampling}")
+        weights = {r.get("ssl_weight", 1.0) for r in rows if r.get("labelled_sampling", "in random batch") == sampling}
+        extra = " + NT-Xent" if any(w for w in weights if w) else ", no label-free term"
+        ax.plot(xs, ys, marker="o", label=f"partial: labelled images {sampling}{extra}")
         for x, y in zip(xs, ys, strict=True):
             ax.annotate(f"{y:.3f}", (x, y), textcoords="offset points", xytext=(4, -12), fontsize=7)
     ax.axhline(full[0], color="k", lw=0.8, ls="--", label=f"full supervision (F = 1): {full[0]:.3f}")
