@@ -21,6 +21,11 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 
+def sampling_of(row: dict) -> str:
+    """How a partial row's labelled images trained (rows written before the option: the random batch)."""
+    return row.get("labelled_sampling", "in random batch")
+
+
 def curve_points(rows: list[dict], bits: int, protocol: str, seed: int, sampling: str) -> list[tuple[float, float]]:
     """``[(F, mAP)]`` of the partial rows with ``labelled_sampling == sampling``, ascending F;
     a fraction measured twice keeps the later file's row."""
@@ -28,7 +33,7 @@ def curve_points(rows: list[dict], bits: int, protocol: str, seed: int, sampling
     for r in rows:
         if (r["supervision"], r["bits"], r["protocol"], r["seed"]) != ("partial", bits, protocol, seed):
             continue
-        if r.get("labelled_sampling", "in random batch") == sampling:
+        if sampling_of(r) == sampling:
             points[float(r["label_fraction"])] = float(r["map"])
     return sorted(points.items())
 
@@ -56,14 +61,14 @@ def main() -> None:
         raise SystemExit(f"{args.reference}: no supervised mlrsir row at {args.bits} bits, seed {args.seed}")
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.add_subplot()
-    samplings = sorted({r.get("labelled_sampling", "in random batch") for r in rows if r["supervision"] == "partial"})
+    samplings = sorted({sampling_of(r) for r in rows if r["supervision"] == "partial"})
     for sampling in samplings:
         pts = curve_points(rows, *key, sampling)
         if not pts:
             continue
         xs = [p[0] for p in pts] + [1.0]
         ys = [p[1] for p in pts] + [full[0]]
-        weights = {r.get("ssl_weight", 1.0) for r in rows if r.get("labelled_sampling", "in random batch") == sampling}
+        weights = {r.get("ssl_weight", 1.0) for r in rows if sampling_of(r) == sampling}
         extra = " + NT-Xent" if any(w for w in weights if w) else ", no label-free term"
         ax.plot(xs, ys, marker="o", label=f"partial: labelled images {sampling}{extra}")
         for x, y in zip(xs, ys, strict=True):

@@ -293,21 +293,18 @@ class Trainer:
             out, labels = self._train_batch(step)
             loss, parts = self.method.loss(out, labels)
             return loss, parts, len(labels)
-        if self.labelled is not None and self.config.ssl_weight == 0 and self.config.labelled_batch_size > 0:
-            # partial without the label-free term (the validated default): the method's loss on a
-            # batch of labelled images; the two-view forward pass would only cost time
-            out, labels = self._train_batch(step, self.labelled_idx, self.config.labelled_batch_size, stream=1)
-            loss, sup_parts = self.method.loss(out, labels)
-            parts = {f"supervised_{k}": v for k, v in sup_parts.items()} | {"total": float(loss.detach())}
-            return loss, parts, len(labels)
-        h1, h2, idx = self._two_views(step)
-        loss, parts = self.ssl_loss(h1, h2)
-        parts = dict(parts)
-        if self.labelled is not None and self.labels is not None:
-            # partial: ssl_weight x label-free loss (all images) + the method's supervised loss
-            loss = self.config.ssl_weight * loss
-            if self.config.labelled_batch_size > 0:  # a batch of its own from the labelled subset
+        partial = self.labelled is not None and self.labels is not None
+        own_batch = partial and self.config.labelled_batch_size > 0
+        loss, parts, size = torch.zeros((), device=self.device), {}, 0
+        if not (own_batch and self.config.ssl_weight == 0):  # the validated default skips the two views
+            h1, h2, idx = self._two_views(step)
+            ssl, ssl_parts = self.ssl_loss(h1, h2)
+            loss, parts, size = (self.config.ssl_weight * ssl if partial else ssl), dict(ssl_parts), len(idx)
+        if partial:  # ssl_weight x label-free loss (all images) + the method's loss on labelled images
+            assert self.labelled is not None and self.labels is not None
+            if own_batch:  # a batch of its own from the labelled subset
                 out, labels = self._train_batch(step, self.labelled_idx, self.config.labelled_batch_size, stream=1)
+                size = size or len(labels)
             else:  # the labelled images that fell into the random batch
                 mine = torch.from_numpy(self.labelled[idx.numpy()])
                 out, labels = h1[mine], self.labels[idx[mine]].to(self.device)
@@ -316,7 +313,7 @@ class Trainer:
                 loss = loss + sup
                 parts.update({f"supervised_{k}": v for k, v in sup_parts.items()})
         parts["total"] = float(loss.detach())
-        return loss, parts, len(idx)
+        return loss, parts, size
 
     def _set_train_mode(self) -> None:
         """Dropout and the trained layers in training mode; a backbone that is frozen or
