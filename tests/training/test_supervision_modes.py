@@ -35,14 +35,17 @@ class _LabelsThatRaise:
         raise AssertionError("labels were read")
 
 
+@pytest.mark.parametrize("objective", ["contrastive", "neighbours"])
 @pytest.mark.parametrize("finetune", ["none", "top1", "all"])
-def test_gradients_reach_exactly_the_trained_parts(tmp_path, monkeypatch, tiny_root, finetune):
+def test_gradients_reach_exactly_the_trained_parts(tmp_path, monkeypatch, tiny_root, finetune, objective):
     monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
-    trainer = Trainer(_config(tiny_root, supervision="none", finetune=finetune), tmp_path / "run", progress=False)
+    config = _config(tiny_root, supervision="none", finetune=finetune, label_free_objective=objective)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
     model = trainer.model
     trainer._set_train_mode()
     loss, parts, _ = trainer._loss(0)
-    assert parts["contrastive"] > 0 and "pairwise" not in parts
+    assert parts[{"contrastive": "contrastive", "neighbours": "similarity_fit"}[objective]] > 0
+    assert "pairwise" not in parts
     loss.backward()
     # none: no backbone parameter gets a gradient; top1: exactly the top stage's; all: every one
     trained = {"none": set(), "top1": {id(p) for p in model.top_parameters(1)}, "all": None}[finetune]
@@ -57,9 +60,10 @@ def test_gradients_reach_exactly_the_trained_parts(tmp_path, monkeypatch, tiny_r
         assert grads and all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
 
 
-def test_label_free_training_never_reads_labels_and_skips_metrics(tmp_path, monkeypatch, tiny_root):
+@pytest.mark.parametrize("objective", ["contrastive", "neighbours"])
+def test_label_free_training_never_reads_labels_and_skips_metrics(tmp_path, monkeypatch, tiny_root, objective):
     monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
-    config = _config(tiny_root, supervision="none")
+    config = _config(tiny_root, supervision="none", label_free_objective=objective)
     data = prepare_data(config, tmp_path / "split.json", progress=False)
     data.labels = _LabelsThatRaise()  # type: ignore[assignment]
     trainer = Trainer(config, tmp_path / "run", data=data, progress=False)
@@ -82,7 +86,14 @@ def test_label_free_training_is_seeded(tmp_path, monkeypatch, tiny_root):
 
 def test_partial_supervision_adds_the_method_loss_on_labelled_rows(tmp_path, monkeypatch, tiny_root):
     monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
-    config = _config(tiny_root, supervision="partial", label_fraction=0.5, labelled_batch_size=0, ssl_weight=1.0)
+    config = _config(
+        tiny_root,
+        supervision="partial",
+        label_fraction=0.5,
+        labelled_batch_size=0,
+        ssl_weight=1.0,
+        label_free_objective="contrastive",
+    )
     trainer = Trainer(config, tmp_path / "run", progress=False)
     labelled = trainer.labelled
     assert labelled is not None and not labelled[trainer.query_idx].any()
@@ -117,7 +128,14 @@ def test_cli_train_without_labels_flag(tmp_path, monkeypatch, tiny_root, capsys)
 
 def test_partial_labelled_batch_draws_only_labelled_images_and_is_seeded(tmp_path, monkeypatch, tiny_root):
     monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
-    config = _config(tiny_root, supervision="partial", label_fraction=0.5, labelled_batch_size=4, ssl_weight=1.0)
+    config = _config(
+        tiny_root,
+        supervision="partial",
+        label_fraction=0.5,
+        labelled_batch_size=4,
+        ssl_weight=1.0,
+        label_free_objective="contrastive",
+    )
     trainer = Trainer(config, tmp_path / "run", progress=False)
     drawn: list[np.ndarray] = []
     real = trainer._train_batch
@@ -166,6 +184,8 @@ def test_partial_without_the_label_free_term_skips_the_two_views(tmp_path, monke
         raise AssertionError("the label-free views were computed")
 
     trainer._two_views = no_views  # type: ignore[method-assign]
+    trainer._label_free_term = no_views  # type: ignore[method-assign]
+    assert trainer.ssl_loss is None and trainer.neighbour_targets is None
     loss, parts, size = trainer._loss(0)
     assert size == 4 and "supervised_pairwise" in parts and "contrastive" not in parts
     assert parts["total"] == pytest.approx(float(loss.detach()))
@@ -203,3 +223,73 @@ def test_partial_options_need_partial_and_old_configs_keep_their_behaviour(tmp_p
     (tmp_path / "config.json").write_text(json.dumps(old))
     loaded = TrainConfig.load(tmp_path / "config.json")
     assert (loaded.labelled_batch_size, loaded.ssl_weight) == (0, 1.0)
+
+
+def test_neighbours_objective_fits_the_batch_targets_of_the_frozen_features(tmp_path, monkeypatch, tiny_root):
+    from mlrsir.methods.similarity_distillation import similarity_distillation
+    from mlrsir.training.batches import batch_positions
+    from mlrsir.training.feature_cache import load_or_compute_aggregates, pooled_view0
+    from mlrsir.training.neighbour_targets import NeighbourTargets
+    from mlrsir.training.trainer import feature_key
+
+    monkeypatch.setenv("MLRSIR_CACHE", str(tmp_path / "cache"))
+    config = _config(tiny_root, supervision="none", label_free_objective="neighbours", neighbour_k=3)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    targets = trainer.neighbour_targets
+    assert targets is not None and targets.k == 3
+    # built from the frozen network's pooled view-0 features of the training images only
+    agg = load_or_compute_aggregates(
+        trainer.model,
+        trainer.data.images,
+        feature_key(config),
+        views=1,
+        progress=False,
+        normalize=trainer.inputs.normalize,
+    )
+    own = NeighbourTargets(pooled_view0(agg)[trainer.train_idx], trainer.train_idx, 3, config.seed)
+    assert np.allclose(own.descriptors, targets.descriptors, atol=1e-5)
+    assert set(np.flatnonzero(targets.position >= 0)) == set(trainer.train_idx.tolist())
+    asked: list[np.ndarray] = []
+    real_call = targets.__call__
+
+    class Spy:
+        def __call__(self, idx):
+            asked.append(np.asarray(idx))
+            return real_call(idx)
+
+    trainer.neighbour_targets = Spy()  # type: ignore[assignment]
+    trainer.model.eval()  # no dropout: the same outputs twice
+    _, parts, size = trainer._loss(2)
+    (idx,) = asked
+    want_idx = trainer.train_idx[batch_positions(len(trainer.train_idx), config.batch_size, config.seed, 2)]
+    assert np.array_equal(idx, want_idx) and size == len(idx)
+    out, out_idx = trainer._batch_outputs(2)
+    assert np.array_equal(out_idx.numpy(), want_idx)
+    expected = float(similarity_distillation(out, real_call(want_idx)).detach())
+    assert parts["similarity_fit"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_label_free_objective_options(tmp_path, tiny_root):
+    from mlrsir.run.config import LABEL_FREE_DEFAULTS, TrainConfig
+
+    config = _config(tiny_root, supervision="none")
+    assert (config.label_free_objective, config.neighbour_k) == tuple(LABEL_FREE_DEFAULTS.values())
+    assert _config(tiny_root, supervision="none", label_free_objective="contrastive").neighbour_k == 0
+    full = _config(tiny_root)
+    assert (full.label_free_objective, full.neighbour_k) == ("contrastive", 0)
+    with pytest.raises(ConfigError, match="need --supervision none or partial"):
+        _config(tiny_root, label_free_objective="neighbours")
+    with pytest.raises(ConfigError, match="need --supervision none or partial"):
+        _config(tiny_root, neighbour_k=5)
+    with pytest.raises(ConfigError, match="needs --label-free-objective neighbours"):
+        _config(tiny_root, supervision="none", label_free_objective="contrastive", neighbour_k=5)
+    with pytest.raises(ConfigError, match=">= 1"):
+        _config(tiny_root, supervision="none", neighbour_k=0)
+    with pytest.raises(ConfigError, match="must be one of"):
+        _config(tiny_root, supervision="none", label_free_objective="byol")
+    # a label-free config written before the option trained with NT-Xent: it loads as such
+    stored = config.to_dict()
+    del stored["label_free_objective"], stored["neighbour_k"]
+    (tmp_path / "config.json").write_text(json.dumps(stored))
+    old = TrainConfig.load(tmp_path / "config.json")
+    assert (old.label_free_objective, old.neighbour_k) == ("contrastive", 0)

@@ -86,8 +86,23 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
         "--supervision",
         default=None,
         choices=["full", "none", "partial"],
-        help="full (default): every training label; none: images only (NT-Xent contrastive hashing, labels used "
+        help="full (default): every training label; none: images only (--label-free-objective; labels used "
         "for evaluation only); partial: labels on a stratified --label-fraction of the training images",
+    )
+    p.add_argument(
+        "--label-free-objective",
+        default=None,
+        choices=["contrastive", "neighbours"],
+        help="with --supervision none/partial: neighbours (codes fitted to the similarity of the frozen "
+        "backbone's features, averaged over --neighbour-k nearest images) or contrastive (NT-Xent on two "
+        "dihedral views); default chosen on validation",
+    )
+    p.add_argument(
+        "--neighbour-k",
+        type=int,
+        default=None,
+        help="with --label-free-objective neighbours: images averaged per training image (1: itself alone); "
+        "default chosen on validation",
     )
     p.add_argument("--label-fraction", type=float, default=None, help="with --supervision partial: e.g. 0.1")
     p.add_argument(
@@ -154,6 +169,8 @@ def config_overrides(args: argparse.Namespace) -> dict:
         "label_fraction": getattr(args, "label_fraction", None),
         "labelled_batch_size": getattr(args, "labelled_batch_size", None),
         "ssl_weight": getattr(args, "ssl_weight", None),
+        "label_free_objective": getattr(args, "label_free_objective", None),
+        "neighbour_k": getattr(args, "neighbour_k", None),
     }
 
 

@@ -132,12 +132,20 @@ class TrainConfig:
     refit_every: int = 200  # codebook refits for quantizer methods (iterations)
     # bookkeeping
     seed: int = 0
-    # "full": every training label; "none": images only (NT-Xent + quantisation, methods/contrastive.py),
-    # labels used for evaluation only; "partial": labels on a seeded stratified label_fraction of the
+    # "full": every training label; "none": images only (the label-free objective below), labels
+    # used for evaluation only; "partial": labels on a seeded stratified label_fraction of the
     # training images (the method's loss on those) plus the label-free loss on all
     supervision: str = "full"
     label_fraction: float = 1.0
     ssl_temperature: float = 0.3
+    # the label-free objective (supervision "none"/"partial"): "contrastive" (NT-Xent on two
+    # views, methods/contrastive.py) or "neighbours" (inner products fitted to a pseudo-similarity
+    # of the frozen backbone's features, methods/similarity_distillation.py with
+    # training/neighbour_targets.py; neighbour_k: the neighbourhood averaged per image). None:
+    # LABEL_FREE_DEFAULTS (chosen on validation); configs written before these fields load as
+    # LABEL_FREE_UNUSED (the behaviour before: contrastive).
+    label_free_objective: str | None = None
+    neighbour_k: int | None = None
     # "partial" only. labelled_batch_size > 0: each step also draws that many images from the
     # labelled subset (their own seeded batch sequence) for the supervised loss; 0: the supervised
     # loss sees only the labelled images that fall into the random batch (about F x batch_size).
@@ -183,6 +191,7 @@ class TrainConfig:
             raise ConfigError("--label-fraction needs --supervision partial")
         self._check_images()
         self._check_partial()
+        self._check_label_free()
         if not self.ssl_temperature > 0:
             raise ConfigError(f"ssl_temperature must be > 0, got {self.ssl_temperature}")
         if self.optimizer not in OPTIMIZERS:
@@ -222,6 +231,29 @@ class TrainConfig:
         object.__setattr__(self, "labelled_batch_size", int(values["labelled_batch_size"]))
         object.__setattr__(self, "ssl_weight", float(values["ssl_weight"]))
 
+    def _check_label_free(self) -> None:
+        """``label_free_objective`` / ``neighbour_k`` only without full supervision; ``None``
+        resolved to :data:`LABEL_FREE_DEFAULTS` there (and to :data:`LABEL_FREE_UNUSED` with
+        full supervision); ``neighbour_k`` only with ``neighbours``."""
+        objective, k = self.label_free_objective, self.neighbour_k
+        if self.supervision == "full":
+            if objective not in (None, LABEL_FREE_UNUSED["label_free_objective"]) or k not in (None, 0):
+                raise ConfigError("--label-free-objective and --neighbour-k need --supervision none or partial")
+            objective, k = LABEL_FREE_UNUSED["label_free_objective"], LABEL_FREE_UNUSED["neighbour_k"]
+        objective = LABEL_FREE_DEFAULTS["label_free_objective"] if objective is None else objective
+        if objective not in LABEL_FREE_OBJECTIVES:
+            raise ConfigError(f"--label-free-objective must be one of {LABEL_FREE_OBJECTIVES}, got {objective!r}")
+        if objective == "contrastive":
+            if k not in (None, 0):
+                raise ConfigError("--neighbour-k needs --label-free-objective neighbours")
+            k = 0
+        elif k is None:
+            k = LABEL_FREE_DEFAULTS["neighbour_k"] if LABEL_FREE_DEFAULTS["label_free_objective"] == objective else 1
+        if not isinstance(k, int) or isinstance(k, bool) or (objective == "neighbours" and k < 1):
+            raise ConfigError(f"--neighbour-k must be an integer >= 1, got {k!r}")
+        object.__setattr__(self, "label_free_objective", objective)
+        object.__setattr__(self, "neighbour_k", int(k))
+
     def _check_images(self) -> None:
         """``images`` (stored as a tuple of absolute paths) only with supervision none; tile options >= 1."""
         images = (self.images,) if isinstance(self.images, str) else tuple(self.images or ())
@@ -257,8 +289,8 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: not a run configuration (a JSON object is expected)")
         try:
-            # written before the partial-supervision options: those runs used 0 and 1.0
-            return cls.from_dict(dict(PARTIAL_UNUSED) | data)
+            # written before the partial-supervision / label-free options: the behaviour before
+            return cls.from_dict(dict(PARTIAL_UNUSED) | dict(LABEL_FREE_UNUSED) | data)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
         except TypeError as exc:
@@ -272,6 +304,13 @@ class TrainConfig:
 # before) 0.8220; a labelled batch of 64 + NT-Xent 0.7715; a labelled batch of 64 alone 0.9295.
 PARTIAL_DEFAULTS: dict[str, Any] = {"labelled_batch_size": 64, "ssl_weight": 0.0}
 PARTIAL_UNUSED: dict[str, Any] = {"labelled_batch_size": 0, "ssl_weight": 1.0}
+
+# The label-free objective of --supervision none / partial, chosen on the validation split
+# (32 bits, seed 0; reports/ucm-label-free/label_free_validation.md). LABEL_FREE_UNUSED: the
+# behaviour before the option (NT-Xent), also what a fully supervised config stores.
+LABEL_FREE_OBJECTIVES = ("contrastive", "neighbours")
+LABEL_FREE_DEFAULTS: dict[str, Any] = {"label_free_objective": "neighbours", "neighbour_k": 10}
+LABEL_FREE_UNUSED: dict[str, Any] = {"label_free_objective": "contrastive", "neighbour_k": 0}
 
 
 def config_differences(stored: TrainConfig, requested: TrainConfig) -> list[str]:

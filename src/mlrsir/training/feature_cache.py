@@ -174,3 +174,20 @@ def load_or_compute_trunk(
     except OSError:
         pass
     return pooled, last
+
+
+def pooled_view0(aggregates, chunk: int = 256) -> np.ndarray:
+    """``(N, C)`` float32: the spatial mean of view 0 of aggregates ``(N, V, C, P, P)`` (numpy
+    or torch, any float dtype), computed ``chunk`` images at a time."""
+    n = len(aggregates)
+    out: np.ndarray | None = None
+    for start in range(0, n, chunk):
+        part = aggregates[start : start + chunk, 0]
+        part = part.float().numpy() if isinstance(part, torch.Tensor) else np.asarray(part, dtype=np.float32)
+        pooled = part.mean(axis=(2, 3))
+        if out is None:
+            out = np.empty((n, pooled.shape[1]), dtype=np.float32)
+        out[start : start + len(part)] = pooled
+    if out is None:
+        raise ValueError("pooled_view0: no images")
+    return out

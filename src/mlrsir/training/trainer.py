@@ -53,6 +53,7 @@ from mlrsir.data.transforms import contrastive_view
 from mlrsir.errors import ConfigError, MlrsirError
 from mlrsir.methods.contrastive import SSL_DEFAULTS, ContrastiveHashingLoss
 from mlrsir.methods.registry import get_method
+from mlrsir.methods.similarity_distillation import SimilarityDistillationLoss
 from mlrsir.metrics.protocol import all_but_query_metrics, evaluate_method
 from mlrsir.models.build import build_model
 from mlrsir.models.input_spec import input_spec, load_band_array
@@ -65,7 +66,8 @@ from mlrsir.run.run_dir import RunPaths, check_output_folder, environment, git_r
 from mlrsir.training.archive_data import archive_split, load_archive_images
 from mlrsir.training.batches import batch_positions, step_generator
 from mlrsir.training.ddp import current as dist_current
-from mlrsir.training.feature_cache import load_or_compute_aggregates, load_or_compute_trunk
+from mlrsir.training.feature_cache import load_or_compute_aggregates, load_or_compute_trunk, pooled_view0
+from mlrsir.training.neighbour_targets import NeighbourTargets
 from mlrsir.training.supervision import labelled_subset
 
 
@@ -217,11 +219,18 @@ class Trainer:
                 np.asarray(self.data.labels)[self.train_idx], self.train_idx, len(self.data.images), config
             )
             self.labelled_idx = np.flatnonzero(self.labelled).astype(np.int64)
-        self.ssl_loss = (
-            ContrastiveHashingLoss(config.ssl_temperature, SSL_DEFAULTS["quant_weight"])
-            if self.supervision != "full"
-            else None
+        # the label-free term: None with full supervision, and under "partial" when its weight is
+        # 0 and the labelled images have a batch of their own (the validated default)
+        uses_label_free = self.supervision == "none" or (
+            self.supervision == "partial" and not (config.labelled_batch_size > 0 and config.ssl_weight == 0)
         )
+        self.ssl_loss: ContrastiveHashingLoss | SimilarityDistillationLoss | None = None
+        self.neighbour_targets: NeighbourTargets | None = None
+        if uses_label_free and config.label_free_objective == "neighbours":
+            self.ssl_loss = SimilarityDistillationLoss(SSL_DEFAULTS["quant_weight"])
+            self.neighbour_targets = self._build_neighbour_targets()
+        elif uses_label_free:
+            self.ssl_loss = ContrastiveHashingLoss(config.ssl_temperature, SSL_DEFAULTS["quant_weight"])
         self._needs_refit = bool(getattr(self.method, "needs_refit", self.method.retrieval == "aqd"))
         self.step = 0
         self.history: list[dict[str, float]] = []
@@ -251,6 +260,24 @@ class Trainer:
             self.trunk = cached
         else:
             self.features = cached
+
+    def _build_neighbour_targets(self) -> NeighbourTargets:
+        """Pseudo-similarity targets of the training images from the frozen network's pooled
+        multi-level features (view 0), computed before any training step."""
+        if self.features is not None:  # finetune="none": the cached aggregates hold view 0
+            aggregates: Any = self.features[:, :1]
+        else:
+            aggregates = load_or_compute_aggregates(
+                self.model,
+                self.data.images,
+                feature_key(self.config),
+                views=1,
+                device=self.device,
+                progress=self.progress,
+                normalize=self.inputs.normalize,
+            )
+        pooled = pooled_view0(aggregates)
+        return NeighbourTargets(pooled[self.train_idx], self.train_idx, self.config.neighbour_k, self.config.seed)
 
     def _forward_cached(self, idx: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
         """Head outputs ``(B, D)`` of images ``idx`` under dihedral ``views`` from the cache."""
@@ -287,18 +314,30 @@ class Trainer:
         out = out.float()
         return out[: len(idx)], out[len(idx) :], idx
 
+    def _label_free_term(self, step: int) -> tuple[torch.Tensor, dict[str, float], torch.Tensor, torch.Tensor]:
+        """The label-free loss of ``step``: (scalar, parts, head outputs ``(B, D)`` of one view
+        of the batch, the batch's image indices ``(B,)``)."""
+        if isinstance(self.ssl_loss, SimilarityDistillationLoss):
+            assert self.neighbour_targets is not None
+            out, idx = self._batch_outputs(step)
+            loss, parts = self.ssl_loss(out, self.neighbour_targets(idx.numpy()).to(self.device))
+            return loss, parts, out, idx
+        assert self.ssl_loss is not None
+        h1, h2, idx = self._two_views(step)
+        loss, parts = self.ssl_loss(h1, h2)
+        return loss, parts, h1, idx
+
     def _loss(self, step: int) -> tuple[torch.Tensor, dict[str, float], int]:
         """The training loss of ``step`` for the run's supervision mode: (scalar, parts, batch size)."""
-        if self.ssl_loss is None:
+        partial = self.labelled is not None and self.labels is not None
+        if not partial and self.ssl_loss is None:
             out, labels = self._train_batch(step)
             loss, parts = self.method.loss(out, labels)
             return loss, parts, len(labels)
-        partial = self.labelled is not None and self.labels is not None
         own_batch = partial and self.config.labelled_batch_size > 0
         loss, parts, size = torch.zeros((), device=self.device), {}, 0
-        if not (own_batch and self.config.ssl_weight == 0):  # the validated default skips the two views
-            h1, h2, idx = self._two_views(step)
-            ssl, ssl_parts = self.ssl_loss(h1, h2)
+        if self.ssl_loss is not None:  # None under the validated partial default: no label-free pass
+            ssl, ssl_parts, h1, idx = self._label_free_term(step)
             loss, parts, size = (self.config.ssl_weight * ssl if partial else ssl), dict(ssl_parts), len(idx)
         if partial:  # ssl_weight x label-free loss (all images) + the method's loss on labelled images
             assert self.labelled is not None and self.labels is not None
@@ -368,10 +407,18 @@ class Trainer:
     def _train_batch(
         self, step: int, pool: np.ndarray | None = None, batch_size: int | None = None, stream: int = 0
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Supervised batch of ``step``: head outputs ``(B, D)`` of one random view of ``B``
-        images drawn from ``pool`` (default: the training images; ``B`` = ``batch_size``,
-        default the run's) and their labels ``(B, C)``. ``stream`` > 0: an independent batch
-        sequence (:func:`~mlrsir.training.batches.batch_positions`)."""
+        """Supervised batch of ``step``: :meth:`_batch_outputs` and the batch's labels ``(B, C)``."""
+        assert self.labels is not None
+        out, idx = self._batch_outputs(step, pool, batch_size, stream)
+        return out, self.labels[idx].to(self.device)
+
+    def _batch_outputs(
+        self, step: int, pool: np.ndarray | None = None, batch_size: int | None = None, stream: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Head outputs ``(B, D)`` of one random view of the ``B`` images of ``step`` drawn from
+        ``pool`` (default: the training images; ``B`` = ``batch_size``, default the run's) and
+        their indices ``(B,)``. ``stream`` > 0: an independent batch sequence
+        (:func:`~mlrsir.training.batches.batch_positions`)."""
         pool = self.train_idx if pool is None else pool
         size = self.config.batch_size if batch_size is None else batch_size
         pos = batch_positions(len(pool), size, self.config.seed, step, stream)
@@ -390,7 +437,7 @@ class Trainer:
             with self._autocast():
                 out = self.model(self.inputs.normalize(raw[mine]).to(self.device))
         out = self.dist.gather_rows(out.float(), len(idx))  # global batch, global-loss gradients
-        return out, self.labels[idx].to(self.device)
+        return out, idx
 
     @torch.no_grad()
     def outputs(self, indices: np.ndarray | None = None, batch_size: int = 256) -> np.ndarray:

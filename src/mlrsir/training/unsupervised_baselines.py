@@ -23,7 +23,7 @@ from mlrsir.metrics.protocol import evaluate_method
 from mlrsir.models.build import build_model
 from mlrsir.models.input_spec import input_spec
 from mlrsir.run.config import TrainConfig
-from mlrsir.training.feature_cache import load_or_compute_aggregates
+from mlrsir.training.feature_cache import load_or_compute_aggregates, pooled_view0
 from mlrsir.training.trainer import PreparedData, feature_key, prepare_data
 
 
@@ -34,7 +34,7 @@ def pooled_backbone_features(config: TrainConfig, data: PreparedData, progress: 
     agg = load_or_compute_aggregates(
         model, data.images, feature_key(config), views=1, progress=progress, normalize=input_spec(config).normalize
     )
-    return np.asarray(agg[:, 0], dtype=np.float32).mean(axis=(2, 3))
+    return pooled_view0(agg)
 
 
 def run_unsupervised_baseline(
