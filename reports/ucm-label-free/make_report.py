@@ -37,7 +37,8 @@ from mlrsir.training.trainer import prepare_data
 from mlrsir.training.unsupervised_baselines import pooled_backbone_features
 
 COLUMNS = [
-    "label", "method", "supervision", "label_fraction", "labelled_sampling", "ssl_weight", "bits", "protocol",
+    "label", "method", "supervision", "label_free_objective", "neighbour_k", "label_fraction", "labelled_sampling",
+    "ssl_weight", "bits", "protocol",
     "seed", "split_seed",
     "map", "map_stable", "all_but_query_map", "all_but_query_map_stable", "precision_at_10",
     "num_distinct_db_codes", "num_queries", "num_database", "train_seconds", "source",
@@ -66,6 +67,9 @@ def run_row(label: str, run_dir: Path) -> tuple[dict, TrainConfig]:
         "git": meta.get("git", {}).get("revision"),
         "per_query_ap": metrics["per_query_ap"],
     }
+    if config.supervision == "none":
+        row["label_free_objective"] = config.label_free_objective
+        row["neighbour_k"] = config.neighbour_k
     if config.supervision == "partial":
         row["ssl_weight"] = config.ssl_weight
         row["labelled_sampling"] = (
@@ -142,6 +146,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", metavar="LABEL=RUN_DIR")
     ap.add_argument("--reference", help="benchmark results.json holding the supervised mlrsir rows")
+    ap.add_argument(
+        "--compare", nargs="*", default=[], metavar="LABEL_A:LABEL_B", help="also bootstrap run A against run B"
+    )
     ap.add_argument("--resamples", type=int, default=10_000)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -165,6 +172,12 @@ def main() -> None:
             ]
         for f in full[:1]:
             comparisons.append(compare(row, f, "partial - full supervision", args.resamples))
+    by_label = {r["label"]: r for r in rows}
+    for pair in args.compare:
+        a, _, b = pair.partition(":")
+        if a not in by_label or b not in by_label:
+            raise SystemExit(f"--compare {pair}: labels must be among {sorted(by_label)}")
+        comparisons.append(compare(by_label[a], by_label[b], f"{a} - {b}", args.resamples))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     public = [{k: v for k, v in r.items() if k != "per_query_ap"} for r in rows]
